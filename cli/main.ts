@@ -1,0 +1,45 @@
+// The `fraudops` command. Each command group lives in its own module and registers itself here.
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../config';
+import { registerStackCommands } from './stack';
+
+export function buildProgram(): Command {
+  const program = new Command('fraudops')
+    .description(
+      'Fraud-detection MLOps: Temporal pipelines, Kafka streams, DP-SGD training, MLflow registry. ' +
+        'Settings come from config.yaml (or $FRAUDOPS_CONFIG) and secrets from .env.',
+    )
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerStackCommands(program);
+  return program;
+}
+
+/** Errors whose message says everything a user needs; anything else is a bug. */
+const EXPECTED_ERRORS = new Set(['StackError', 'InstallError', 'InvalidInputError']);
+
+/** Known failures print their message only; anything else is a bug and keeps its stack trace. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof ConfigError) {
+      console.error(`fraudops: config error: ${err.message}`);
+      return 2;
+    }
+    if (err instanceof Error && EXPECTED_ERRORS.has(err.name)) {
+      console.error(`fraudops: ${err.message}`);
+      return 1;
+    }
+    console.error(err);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,45 @@
+// The only module that knows the S3 wire client (minio: maintained, speaks any S3).
+import { Client } from 'minio';
+import type { Config } from '../config';
+
+export type S3 = Client;
+
+export function s3Endpoint(config: Config): string {
+  return `http://${config.stack.host}:${config.stack.s3.port}`;
+}
+
+export function createS3(config: Config): Client {
+  return new Client({
+    endPoint: config.stack.host,
+    port: config.stack.s3.port,
+    useSSL: false,
+    accessKey: config.secrets.S3_ACCESS_KEY,
+    secretKey: config.secrets.S3_SECRET_KEY,
+    region: config.stack.s3.region,
+    pathStyle: true,
+  });
+}
+
+/** Creates the project bucket when it does not exist (idempotent). */
+export async function ensureBucket(config: Config, s3 = createS3(config)): Promise<void> {
+  const { bucket, region } = config.stack.s3;
+  if (!(await s3.bucketExists(bucket))) await s3.makeBucket(bucket, region);
+}
+
+/** True when the store answers an authenticated request for the project bucket. */
+export async function s3Healthy(config: Config): Promise<boolean> {
+  try {
+    await ensureBucket(config);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads a whole object into memory. */
+export async function getObjectBuffer(s3: Client, bucket: string, key: string): Promise<Buffer> {
+  const stream = await s3.getObject(bucket, key);
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,148 @@
+// The one config module: `config.yaml` (non-secret settings) and `.env` (secrets), both validated.
+// A bad value fails at start with the key, the value and the rule.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const port = z.number().int().min(1).max(65535);
+
+const settingsSchema = z.strictObject({
+  stack: z.strictObject({
+    dir: z.string().min(1),
+    host: z.ipv4(),
+    healthTimeoutSeconds: z.number().int().min(5).max(1800),
+    temporal: z.strictObject({ port, uiPort: port, namespace: z.string().min(1) }),
+    kafka: z.strictObject({
+      port,
+      controllerPort: port,
+      partitions: z.number().int().min(1).max(64),
+      heapMb: z.number().int().min(256).max(16384),
+    }),
+    s3: z.strictObject({
+      port,
+      bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name (3-63 of a-z 0-9 . -)'),
+      region: z.string().min(1),
+    }),
+    mlflow: z.strictObject({ port }),
+    redis: z.strictObject({ port }),
+  }),
+  tensorflow: z.strictObject({
+    backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']),
+  }),
+});
+
+const secretsSchema = z.object({
+  S3_ACCESS_KEY: z.string().min(3),
+  S3_SECRET_KEY: z.string().min(8),
+});
+
+export type Settings = z.infer<typeof settingsSchema>;
+export type Secrets = z.infer<typeof secretsSchema>;
+export interface Config extends Settings {
+  /** The directory holding config.yaml; relative paths in the config resolve against it. */
+  root: string;
+  secrets: Secrets;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function valueAt(input: unknown, keyPath: PropertyKey[]): unknown {
+  let node: unknown = input;
+  for (const key of keyPath) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node;
+}
+
+function describeIssues(source: string, input: unknown, error: z.ZodError): string {
+  const lines = error.issues.map((issue) => {
+    const key = issue.path.map(String).join('.') || '(root)';
+    if (issue.code === 'unrecognized_keys') {
+      return `  ${[key, ...issue.keys].join('.')}: unknown key (allowed keys are listed in config.yaml)`;
+    }
+    const value = valueAt(input, issue.path);
+    const shown = value === undefined ? 'missing' : JSON.stringify(value);
+    return `  ${key} = ${shown}: ${issue.message}`;
+  });
+  return `invalid ${source}:\n${lines.join('\n')}`;
+}
+
+/** Validates raw settings and secrets; exported for tests and for callers that build config in memory. */
+export function parseConfig(
+  rawSettings: unknown,
+  rawSecrets: Record<string, string | undefined>,
+  root: string,
+  sources = { settings: 'config.yaml', secrets: '.env' },
+): Config {
+  const settings = settingsSchema.safeParse(rawSettings);
+  if (!settings.success) throw new ConfigError(describeIssues(sources.settings, rawSettings, settings.error));
+  const secrets = secretsSchema.safeParse(rawSecrets);
+  if (!secrets.success) {
+    // Never echo a secret's value, only its key and rule.
+    const lines = secrets.error.issues.map(
+      (issue) => `  ${issue.path.join('.')}: ${rawSecrets[String(issue.path[0])] === undefined ? 'missing' : issue.message}`,
+    );
+    throw new ConfigError(`invalid ${sources.secrets} (or environment):\n${lines.join('\n')}`);
+  }
+  const ports = portOwners(settings.data);
+  if (ports) throw new ConfigError(`invalid ${sources.settings}:\n  ${ports}`);
+  return { ...settings.data, root, secrets: secrets.data };
+}
+
+function portOwners(settings: Settings): string | undefined {
+  const { temporal, kafka, s3, mlflow, redis } = settings.stack;
+  const owners: Array<[string, number]> = [
+    ['stack.temporal.port', temporal.port],
+    ['stack.temporal.uiPort', temporal.uiPort],
+    ['stack.kafka.port', kafka.port],
+    ['stack.kafka.controllerPort', kafka.controllerPort],
+    ['stack.s3.port', s3.port],
+    ['stack.mlflow.port', mlflow.port],
+    ['stack.redis.port', redis.port],
+  ];
+  const seen = new Map<number, string>();
+  for (const [key, value] of owners) {
+    const other = seen.get(value);
+    if (other) return `${key} = ${value}: must differ from ${other}`;
+    seen.set(value, key);
+  }
+  return undefined;
+}
+
+/**
+ * Loads `config.yaml` (or $FRAUDOPS_CONFIG) and `.env` beside it; process environment variables
+ * override `.env`, and FRAUDOPS_TF_BACKEND overrides tensorflow.backend.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const file = path.resolve(env.FRAUDOPS_CONFIG ?? path.join(projectRoot(), 'config.yaml'));
+  if (!existsSync(file)) throw new ConfigError(`config file not found: ${file} (set FRAUDOPS_CONFIG or run from the project)`);
+  const root = path.dirname(file);
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`${file} is not valid YAML: ${(err as Error).message}`);
+  }
+  if (env.FRAUDOPS_TF_BACKEND && raw && typeof raw === 'object') {
+    const tensorflow = (raw as Record<string, unknown>).tensorflow;
+    (raw as Record<string, unknown>).tensorflow = { ...(tensorflow as object), backend: env.FRAUDOPS_TF_BACKEND };
+  }
+  const envFile = path.join(root, '.env');
+  const fileSecrets = existsSync(envFile) ? parseDotenv(readFileSync(envFile)) : {};
+  const secrets = { ...fileSecrets, ...pick(env, Object.keys(secretsSchema.shape)) };
+  return parseConfig(raw, secrets, root, { settings: file, secrets: envFile });
+}
+
+function pick(env: NodeJS.ProcessEnv, keys: string[]): Record<string, string> {
+  return Object.fromEntries(keys.flatMap((key) => (env[key] ? [[key, env[key] as string]] : [])));
+}
+
+/** The repository root: the directory above this module. */
+export function projectRoot(): string {
+  return path.resolve(__dirname, '..');
+}
