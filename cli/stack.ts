@@ -37,7 +37,9 @@ export function registerStackCommands(program: Command): void {
 
   stack
     .command('up')
-    .description('install what is missing and start every service that is not running; waits until each is healthy (a second `up` is a no-op)')
+    .description(
+      'install what is missing and start every service that is not running; waits until each is healthy (a second `up` is a no-op)',
+    )
     .argument('[services...]', `only these services (${SERVICE_NAMES.join(', ')})`)
     .action(async (names: string[]) => {
       await stackUp(loadConfig(), { only: services(names) });
@@ -66,7 +68,7 @@ export function registerStackCommands(program: Command): void {
 
   stack
     .command('logs')
-    .description('print the last lines of the services\' logs (under stack.dir/logs)')
+    .description("print the last lines of the services' logs (under stack.dir/logs)")
     .argument('[services...]', 'only these services')
     .option('-n, --lines <n>', 'how many lines of each log', positiveInt, 50)
     .option('-f, --follow', 'keep printing new lines until Ctrl-C')

@@ -1,6 +1,6 @@
 // The only module that knows the Kafka wire client (kafkajs). Swap it here for
 // @confluentinc/kafka-javascript if throughput calls for it (DESIGN §2).
-import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
+import { Kafka, type KafkaConfig, logLevel } from 'kafkajs';
 import type { Config } from '../config';
 
 export type { Admin, Consumer, EachBatchPayload, KafkaMessage, Producer } from 'kafkajs';

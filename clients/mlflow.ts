@@ -195,7 +195,12 @@ export class MlflowClient {
   /** Logs params, metrics and tags in one call (MLflow limits: 100 params, 1000 metrics, 100 tags). */
   async logBatch(
     runId: string,
-    batch: { params?: Record<string, string | number | boolean>; metrics?: Record<string, number>; tags?: Record<string, string>; step?: number },
+    batch: {
+      params?: Record<string, string | number | boolean>;
+      metrics?: Record<string, number>;
+      tags?: Record<string, string>;
+      step?: number;
+    },
   ): Promise<void> {
     const timestamp = Date.now();
     await this.request('POST', 'runs/log-batch', {
@@ -252,7 +257,9 @@ export class MlflowClient {
 
   async getRegisteredModel(name: string): Promise<RegisteredModel | undefined> {
     try {
-      const { registered_model } = await this.request<{ registered_model: RegisteredModel }>('GET', 'registered-models/get', undefined, { name });
+      const { registered_model } = await this.request<{ registered_model: RegisteredModel }>('GET', 'registered-models/get', undefined, {
+        name,
+      });
       return registered_model;
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -265,7 +272,10 @@ export class MlflowClient {
     const existing = await this.getRegisteredModel(name);
     if (existing) return existing;
     try {
-      const { registered_model } = await this.request<{ registered_model: RegisteredModel }>('POST', 'registered-models/create', { name, description });
+      const { registered_model } = await this.request<{ registered_model: RegisteredModel }>('POST', 'registered-models/create', {
+        name,
+        description,
+      });
       return registered_model;
     } catch (err) {
       if (err instanceof MlflowError && err.code === 'RESOURCE_ALREADY_EXISTS') {
@@ -276,7 +286,11 @@ export class MlflowClient {
     }
   }
 
-  async createModelVersion(name: string, source: string, options: { runId?: string; tags?: Record<string, string>; description?: string } = {}): Promise<ModelVersion> {
+  async createModelVersion(
+    name: string,
+    source: string,
+    options: { runId?: string; tags?: Record<string, string>; description?: string } = {},
+  ): Promise<ModelVersion> {
     const { model_version } = await this.request<{ model_version: ModelVersion }>('POST', 'model-versions/create', {
       name,
       source,
@@ -288,7 +302,10 @@ export class MlflowClient {
   }
 
   async getModelVersion(name: string, version: string): Promise<ModelVersion> {
-    const { model_version } = await this.request<{ model_version: ModelVersion }>('GET', 'model-versions/get', undefined, { name, version });
+    const { model_version } = await this.request<{ model_version: ModelVersion }>('GET', 'model-versions/get', undefined, {
+      name,
+      version,
+    });
     return model_version;
   }
 
@@ -315,7 +332,10 @@ export class MlflowClient {
   /** The version an alias points at, or undefined when the alias is not set. */
   async getVersionByAlias(name: string, alias: string): Promise<ModelVersion | undefined> {
     try {
-      const { model_version } = await this.request<{ model_version: ModelVersion }>('GET', 'registered-models/alias', undefined, { name, alias });
+      const { model_version } = await this.request<{ model_version: ModelVersion }>('GET', 'registered-models/alias', undefined, {
+        name,
+        alias,
+      });
       return model_version;
     } catch (err) {
       if (isNotFound(err)) return undefined;

@@ -82,7 +82,10 @@ async function startService(config: Config, service: Service): Promise<'started'
 }
 
 /** Installs what is missing, then starts every service that is not already running and healthy. */
-export async function stackUp(config: Config, options: { only?: readonly ServiceName[]; say?: (line: string) => void } = {}): Promise<void> {
+export async function stackUp(
+  config: Config,
+  options: { only?: readonly ServiceName[]; say?: (line: string) => void } = {},
+): Promise<void> {
   const say = options.say ?? console.log;
   await installStack(config, say);
   const started = Date.now();
@@ -90,7 +93,11 @@ export async function stackUp(config: Config, options: { only?: readonly Service
     select(config, options.only).map(async (service) => {
       const t0 = Date.now();
       const outcome = await startService(config, service);
-      say(outcome === 'running' ? `${service.name}: already running at ${service.url}` : `${service.name}: started at ${service.url} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      say(
+        outcome === 'running'
+          ? `${service.name}: already running at ${service.url}`
+          : `${service.name}: started at ${service.url} in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+      );
     }),
   );
   const failures = results.flatMap((result) => (result.status === 'rejected' ? [result.reason as Error] : []));
@@ -99,7 +106,10 @@ export async function stackUp(config: Config, options: { only?: readonly Service
 }
 
 /** Stops what the stack started (pid files only), in reverse start order. */
-export async function stackDown(config: Config, options: { only?: readonly ServiceName[]; say?: (line: string) => void } = {}): Promise<void> {
+export async function stackDown(
+  config: Config,
+  options: { only?: readonly ServiceName[]; say?: (line: string) => void } = {},
+): Promise<void> {
   const say = options.say ?? console.log;
   const paths = stackPaths(config);
   for (const service of select(config, options.only).reverse()) {
@@ -132,7 +142,14 @@ export function formatStatus(rows: ServiceStatus[]): string {
     ]),
   ];
   const widths = table[0].map((_, column) => Math.max(...table.map((line) => line[column].length)));
-  return table.map((line) => line.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd()).join('\n');
+  return table
+    .map((line) =>
+      line
+        .map((cell, column) => cell.padEnd(widths[column]))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 /** Prints the last lines of the services' logs; with follow, keeps printing until interrupted. */

@@ -75,10 +75,14 @@ function steps(config: Config, paths: StackPaths): Step[] {
       fingerprint: () => fileHash(pom),
       present: () => existsSync(paths.kafkaLib),
       run: async () => {
-        if (!onPath('java')) throw new InstallError('Kafka needs Java 17 or newer: install a JDK (e.g. apt-get install openjdk-17-jre-headless)');
+        if (!onPath('java'))
+          throw new InstallError('Kafka needs Java 17 or newer: install a JDK (e.g. apt-get install openjdk-17-jre-headless)');
         if (!onPath('mvn')) throw new InstallError('fetching Kafka needs Maven: install it (e.g. apt-get install maven)');
         rmSync(paths.kafkaLib, { recursive: true, force: true });
-        await run('mvn', ['-q', '-B', '-f', pom, 'dependency:copy-dependencies', `-DoutputDirectory=${paths.kafkaLib}`], { cwd: repo, log });
+        await run('mvn', ['-q', '-B', '-f', pom, 'dependency:copy-dependencies', `-DoutputDirectory=${paths.kafkaLib}`], {
+          cwd: repo,
+          log,
+        });
       },
     },
     {
@@ -88,7 +92,8 @@ function steps(config: Config, paths: StackPaths): Step[] {
       present: () => onPath('redis-server'),
       run: async () => {
         if (onPath('redis-server')) return;
-        if (process.getuid?.() !== 0) throw new InstallError('redis-server is missing: run `sudo apt-get install -y redis-server`, then `make up` again');
+        if (process.getuid?.() !== 0)
+          throw new InstallError('redis-server is missing: run `sudo apt-get install -y redis-server`, then `make up` again');
         const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
         await run('apt-get', ['update', '-qq'], { cwd: repo, log, env });
         await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'redis-server'], { cwd: repo, log, env });
@@ -99,7 +104,8 @@ function steps(config: Config, paths: StackPaths): Step[] {
       stamp: path.join(paths.root, 'tfjs-node', '.fraudops-stamp'),
       fingerprint: () => fileHash(path.join(repo, 'stack', 'install-tfjs-node.sh')) + fileHash(path.join(repo, 'package-lock.json')),
       present: () => existsSync(path.join(repo, 'node_modules', '@tensorflow', 'tfjs-node', 'lib', 'napi-v8', 'tfjs_binding.node')),
-      run: () => run('bash', [path.join(repo, 'stack', 'install-tfjs-node.sh'), repo, path.join(paths.root, 'tfjs-node')], { cwd: repo, log }),
+      run: () =>
+        run('bash', [path.join(repo, 'stack', 'install-tfjs-node.sh'), repo, path.join(paths.root, 'tfjs-node')], { cwd: repo, log }),
     },
   ];
 }

@@ -141,5 +141,8 @@ export async function stopByPidFile(pidFile: string, graceMs = 20_000): Promise<
 export function tailFile(file: string, lines: number): string {
   if (!existsSync(file)) return '';
   const text = readFileSync(file, 'utf8');
-  return text.split('\n').slice(-lines - 1).join('\n');
+  return text
+    .split('\n')
+    .slice(-lines - 1)
+    .join('\n');
 }

@@ -84,7 +84,18 @@ function kafkaService(config: Config, paths: StackPaths): Service {
       const clusterId = readFileSync(idFile, 'utf8').trim();
       await run(
         java,
-        [`-Dlog4j2.configurationFile=${log4j}`, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', properties, '--ignore-formatted'],
+        [
+          `-Dlog4j2.configurationFile=${log4j}`,
+          '-cp',
+          classpath,
+          'kafka.tools.StorageTool',
+          'format',
+          '-t',
+          clusterId,
+          '-c',
+          properties,
+          '--ignore-formatted',
+        ],
         { cwd: dir, log: paths.log('kafka') },
       );
     },
@@ -232,7 +243,22 @@ function redisService(config: Config, paths: StackPaths): Service {
     port,
     url: `redis://${host}:${port}`,
     executable: 'redis-server',
-    args: ['--bind', host, '--port', String(port), '--dir', dir, '--appendonly', 'yes', '--save', '', '--daemonize', 'no', '--protected-mode', 'yes'],
+    args: [
+      '--bind',
+      host,
+      '--port',
+      String(port),
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--save',
+      '',
+      '--daemonize',
+      'no',
+      '--protected-mode',
+      'yes',
+    ],
     prepare: async () => {
       mkdirSync(dir, { recursive: true });
     },
@@ -243,5 +269,11 @@ function redisService(config: Config, paths: StackPaths): Service {
 
 /** Every service, in start order (S3 before MLflow, whose artifacts live there). */
 export function services(config: Config, paths: StackPaths): Service[] {
-  return [s3Service(config, paths), redisService(config, paths), kafkaService(config, paths), temporalService(config, paths), mlflowService(config, paths)];
+  return [
+    s3Service(config, paths),
+    redisService(config, paths),
+    kafkaService(config, paths),
+    temporalService(config, paths),
+    mlflowService(config, paths),
+  ];
 }

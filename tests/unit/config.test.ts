@@ -39,28 +39,43 @@ describe('config', () => {
   it('rejects a wrong type, an unknown key and a duplicated port', () => {
     const wrongType = settings();
     wrongType.stack.redis.port = 'six';
-    assert.match(configError(() => parseConfig(wrongType, secrets, root)), /stack\.redis\.port = "six": .*number/);
+    assert.match(
+      configError(() => parseConfig(wrongType, secrets, root)),
+      /stack\.redis\.port = "six": .*number/,
+    );
 
     const unknown = settings();
     unknown.stack.kafak = {};
-    assert.match(configError(() => parseConfig(unknown, secrets, root)), /stack\.kafak: unknown key/);
+    assert.match(
+      configError(() => parseConfig(unknown, secrets, root)),
+      /stack\.kafak: unknown key/,
+    );
 
     const clash = settings();
     clash.stack.mlflow.port = clash.stack.s3.port;
-    assert.match(configError(() => parseConfig(clash, secrets, root)), /stack\.mlflow\.port = 8333: must differ from stack\.s3\.port/);
+    assert.match(
+      configError(() => parseConfig(clash, secrets, root)),
+      /stack\.mlflow\.port = 8333: must differ from stack\.s3\.port/,
+    );
   });
 
   it('reports a missing secret without printing any secret value', () => {
     const message = configError(() => parseConfig(settings(), { S3_ACCESS_KEY: 'fraudops', S3_SECRET_KEY: 'short' }, root));
     assert.match(message, /S3_SECRET_KEY/);
     assert.doesNotMatch(message, /short/);
-    assert.match(configError(() => parseConfig(settings(), { S3_SECRET_KEY: 'a-long-secret' }, root)), /S3_ACCESS_KEY: missing/);
+    assert.match(
+      configError(() => parseConfig(settings(), { S3_SECRET_KEY: 'a-long-secret' }, root)),
+      /S3_ACCESS_KEY: missing/,
+    );
   });
 
   it('lets FRAUDOPS_TF_BACKEND override tensorflow.backend and validates it', () => {
     const env = { ...secrets, FRAUDOPS_CONFIG: path.join(root, 'config.yaml') };
     assert.equal(loadConfig({ ...env, FRAUDOPS_TF_BACKEND: 'wasm' }).tensorflow.backend, 'wasm');
-    assert.match(configError(() => loadConfig({ ...env, FRAUDOPS_TF_BACKEND: 'gpu' })), /tensorflow\.backend = "gpu"/);
+    assert.match(
+      configError(() => loadConfig({ ...env, FRAUDOPS_TF_BACKEND: 'gpu' })),
+      /tensorflow\.backend = "gpu"/,
+    );
   });
 
   it('makes the CLI exit non-zero with the key and rule on a bad config file', () => {
