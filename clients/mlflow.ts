@@ -338,7 +338,8 @@ export class MlflowClient {
       });
       return model_version;
     } catch (err) {
-      if (isNotFound(err)) return undefined;
+      // MLflow answers an unset alias with 400 INVALID_PARAMETER_VALUE "... alias X not found".
+      if (isNotFound(err) || (err instanceof MlflowError && /alias .* not found/i.test(err.message))) return undefined;
       throw err;
     }
   }

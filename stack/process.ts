@@ -121,9 +121,11 @@ function groupAlive(pgid: number): boolean {
  * Returns false when there was nothing of ours to stop.
  */
 export async function stopByPidFile(pidFile: string, graceMs = 20_000): Promise<boolean> {
-  const record = readPidRecord(pidFile);
-  const pgid = record?.pid;
-  if (pgid === undefined || (livePid(pidFile) === undefined && !groupAlive(pgid))) {
+  const pgid = readPidRecord(pidFile)?.pid;
+  // A recorded pid that runs something else was recycled: touch nothing. A dead leader's group
+  // still having members means leftovers of ours (Linux does not reuse a pid still used as a group id).
+  const ours = pgid !== undefined && (livePid(pidFile) !== undefined || (isZombie(pgid) && groupAlive(pgid)));
+  if (!ours) {
     rmSync(pidFile, { force: true });
     return false;
   }
