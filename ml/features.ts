@@ -1,0 +1,233 @@
+// The 15 model inputs of the handbook (DESIGN §4), computed by one incremental implementation that
+// serves both batch (a time-sorted snapshot) and streaming (one transaction at a time, labels later).
+//
+// Customer windows cover (t − n days, t], the current transaction included. Terminal windows cover
+// (t − (D + n) days, t − D days]: a label is read only when its transaction crosses t − D, so a label
+// can never influence a feature earlier than D days after its transaction.
+import { InvalidInputError } from './errors';
+
+export const DAY_SECONDS = 86_400;
+export const WINDOW_DAYS = [1, 7, 30] as const;
+export const DEFAULT_LABEL_DELAY_DAYS = 7;
+
+export const FEATURE_NAMES = [
+  'TX_AMOUNT',
+  'TX_DURING_WEEKEND',
+  'TX_DURING_NIGHT',
+  ...WINDOW_DAYS.flatMap((n) => [`CUSTOMER_ID_NB_TX_${n}DAY_WINDOW`, `CUSTOMER_ID_AVG_AMOUNT_${n}DAY_WINDOW`]),
+  ...WINDOW_DAYS.flatMap((n) => [`TERMINAL_ID_NB_TX_${n}DAY_WINDOW`, `TERMINAL_ID_RISK_${n}DAY_WINDOW`]),
+] as const;
+export type FeatureName = (typeof FEATURE_NAMES)[number];
+export const FEATURE_COUNT = FEATURE_NAMES.length;
+
+export interface FeatureInput {
+  transactionId: number;
+  /** Seconds since the Unix epoch (UTC). */
+  timestamp: number;
+  customerId: number;
+  terminalId: number;
+  amount: number;
+}
+
+/**
+ * One entity's events in time order. Indices are global (they survive compaction); entries no
+ * window needs any more are dropped from the front in amortised O(1).
+ */
+class EventLog {
+  private base = 0;
+  times: number[] = [];
+  amounts: number[] = [];
+  labels: number[] = [];
+  ids: number[] = [];
+
+  get end(): number {
+    return this.base + this.times.length;
+  }
+
+  push(time: number, amount: number, id: number): number {
+    this.times.push(time);
+    this.amounts.push(amount);
+    this.labels.push(0);
+    this.ids.push(id);
+    return this.end - 1;
+  }
+
+  time(index: number): number {
+    return this.times[index - this.base];
+  }
+
+  amount(index: number): number {
+    return this.amounts[index - this.base];
+  }
+
+  label(index: number): number {
+    return this.labels[index - this.base];
+  }
+
+  setLabel(index: number, fraud: number): void {
+    if (index >= this.base) this.labels[index - this.base] = fraud;
+  }
+
+  /** Drops entries before `keep`; returns the ids dropped. */
+  compact(keep: number): number[] {
+    const drop = keep - this.base;
+    if (drop < 1024 || drop * 2 < this.times.length) return [];
+    const dropped = this.ids.slice(0, drop);
+    this.times = this.times.slice(drop);
+    this.amounts = this.amounts.slice(drop);
+    this.labels = this.labels.slice(drop);
+    this.ids = this.ids.slice(drop);
+    this.base = keep;
+    return dropped;
+  }
+}
+
+class CustomerState {
+  log = new EventLog();
+  /** Per window: index of the first entry inside it, and the amount sum of the entries inside. */
+  start = WINDOW_DAYS.map(() => 0);
+  sum = WINDOW_DAYS.map(() => 0);
+
+  observe(tx: FeatureInput, out: Float64Array, offset: number): void {
+    const { log } = this;
+    log.push(tx.timestamp, tx.amount, tx.transactionId);
+    for (let w = 0; w < WINDOW_DAYS.length; w += 1) {
+      this.sum[w] += tx.amount;
+      const from = tx.timestamp - WINDOW_DAYS[w] * DAY_SECONDS;
+      while (log.time(this.start[w]) <= from) {
+        this.sum[w] -= log.amount(this.start[w]);
+        this.start[w] += 1;
+      }
+      const count = log.end - this.start[w];
+      out[offset + 2 * w] = count;
+      out[offset + 2 * w + 1] = this.sum[w] / count;
+    }
+    log.compact(Math.min(...this.start));
+  }
+}
+
+class TerminalState {
+  log = new EventLog();
+  /** Per window: entries in [lower, upper) are inside, and `frauds` sums their labels as read on entry. */
+  lower = WINDOW_DAYS.map(() => 0);
+  upper = WINDOW_DAYS.map(() => 0);
+  frauds = WINDOW_DAYS.map(() => 0);
+  /** The label each entry had when it crossed the delay edge, so leaving subtracts what entering added. */
+  private readonly read = new Map<number, number>();
+
+  constructor(private readonly delaySeconds: number) {}
+
+  /** Writes the terminal features of a transaction at `tx.timestamp`, records it, returns its index and the ids no window needs any more. */
+  observe(tx: FeatureInput, out: Float64Array, offset: number): { index: number; dropped: number[] } {
+    const { log } = this;
+    const delayEdge = tx.timestamp - this.delaySeconds;
+    for (let w = 0; w < WINDOW_DAYS.length; w += 1) {
+      while (this.upper[w] < log.end && log.time(this.upper[w]) <= delayEdge) {
+        this.frauds[w] += this.readLabel(this.upper[w]);
+        this.upper[w] += 1;
+      }
+      const from = delayEdge - WINDOW_DAYS[w] * DAY_SECONDS;
+      while (this.lower[w] < this.upper[w] && log.time(this.lower[w]) <= from) {
+        this.frauds[w] -= this.read.get(this.lower[w]) ?? 0;
+        this.lower[w] += 1;
+      }
+      const count = this.upper[w] - this.lower[w];
+      out[offset + 2 * w] = count;
+      out[offset + 2 * w + 1] = count === 0 ? 0 : this.frauds[w] / count;
+    }
+    const index = log.push(tx.timestamp, tx.amount, tx.transactionId);
+    const keep = Math.min(...this.lower);
+    for (const [entry] of this.read) {
+      if (entry >= keep) break;
+      this.read.delete(entry);
+    }
+    return { index, dropped: log.compact(keep) };
+  }
+
+  /** An entry's label is read once, when it ages past the delay; a later label does not rewrite history. */
+  private readLabel(index: number): number {
+    let label = this.read.get(index);
+    if (label === undefined) {
+      label = this.log.label(index);
+      this.read.set(index, label);
+    }
+    return label;
+  }
+
+  setLabel(index: number, fraud: number): void {
+    this.log.setLabel(index, fraud);
+  }
+}
+
+/**
+ * Online feature state. `observe` computes the features of a transaction (it must come in time
+ * order) and records it; `label` records a fraud label whenever it arrives.
+ */
+export class FeatureState {
+  private readonly customers = new Map<number, CustomerState>();
+  private readonly terminals = new Map<number, TerminalState>();
+  private readonly pending = new Map<number, { terminal: TerminalState; index: number }>();
+  private readonly delaySeconds: number;
+  private lastTimestamp = Number.NEGATIVE_INFINITY;
+
+  constructor(labelDelayDays = DEFAULT_LABEL_DELAY_DAYS) {
+    if (!(labelDelayDays >= 0)) throw new InvalidInputError(`labelDelayDays must be >= 0, got ${labelDelayDays}`);
+    this.delaySeconds = labelDelayDays * DAY_SECONDS;
+  }
+
+  observe(tx: FeatureInput, out: Float64Array = new Float64Array(FEATURE_COUNT), offset = 0): Float64Array {
+    validate(tx);
+    if (tx.timestamp < this.lastTimestamp) {
+      throw new InvalidInputError(`transaction ${tx.transactionId}: timestamp ${tx.timestamp} is earlier than the previous one (${this.lastTimestamp}); features need time order`);
+    }
+    this.lastTimestamp = tx.timestamp;
+    const date = new Date(tx.timestamp * 1000);
+    const weekday = date.getUTCDay();
+    out[offset] = tx.amount;
+    out[offset + 1] = weekday === 0 || weekday === 6 ? 1 : 0;
+    out[offset + 2] = date.getUTCHours() <= 6 ? 1 : 0;
+
+    let customer = this.customers.get(tx.customerId);
+    if (!customer) this.customers.set(tx.customerId, (customer = new CustomerState()));
+    customer.observe(tx, out, offset + 3);
+
+    let terminal = this.terminals.get(tx.terminalId);
+    if (!terminal) this.terminals.set(tx.terminalId, (terminal = new TerminalState(this.delaySeconds)));
+    const { index, dropped } = terminal.observe(tx, out, offset + 3 + 2 * WINDOW_DAYS.length);
+    for (const id of dropped) this.pending.delete(id);
+    this.pending.set(tx.transactionId, { terminal, index });
+    return out;
+  }
+
+  /** Records the label of an observed transaction; returns false for an unknown transaction id. */
+  label(transactionId: number, fraud: 0 | 1): boolean {
+    const entry = this.pending.get(transactionId);
+    if (!entry) return false;
+    entry.terminal.setLabel(entry.index, fraud);
+    this.pending.delete(transactionId);
+    return true;
+  }
+}
+
+function validate(tx: FeatureInput): void {
+  for (const field of ['transactionId', 'timestamp', 'customerId', 'terminalId', 'amount'] as const) {
+    if (!Number.isFinite(tx[field])) throw new InvalidInputError(`transaction ${tx.transactionId}: ${field} must be a finite number, got ${tx[field]}`);
+  }
+  if (tx.amount < 0) throw new InvalidInputError(`transaction ${tx.transactionId}: amount must be >= 0, got ${tx.amount}`);
+}
+
+/**
+ * Batch mode: features of a time-sorted set of labelled transactions, row-major (n × FEATURE_COUNT).
+ * Labels are given to the state as each transaction is seen; the terminal windows only read them
+ * after the delay, exactly as in streaming.
+ */
+export function computeFeatures(transactions: ArrayLike<FeatureInput & { fraud: 0 | 1 }>, labelDelayDays = DEFAULT_LABEL_DELAY_DAYS): Float64Array {
+  const state = new FeatureState(labelDelayDays);
+  const out = new Float64Array(transactions.length * FEATURE_COUNT);
+  for (let i = 0; i < transactions.length; i += 1) {
+    const tx = transactions[i];
+    state.observe(tx, out, i * FEATURE_COUNT);
+    state.label(tx.transactionId, tx.fraud);
+  }
+  return out;
+}
