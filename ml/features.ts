@@ -178,7 +178,9 @@ export class FeatureState {
   observe(tx: FeatureInput, out: Float64Array = new Float64Array(FEATURE_COUNT), offset = 0): Float64Array {
     validate(tx);
     if (tx.timestamp < this.lastTimestamp) {
-      throw new InvalidInputError(`transaction ${tx.transactionId}: timestamp ${tx.timestamp} is earlier than the previous one (${this.lastTimestamp}); features need time order`);
+      throw new InvalidInputError(
+        `transaction ${tx.transactionId}: timestamp ${tx.timestamp} is earlier than the previous one (${this.lastTimestamp}); features need time order`,
+      );
     }
     this.lastTimestamp = tx.timestamp;
     const date = new Date(tx.timestamp * 1000);
@@ -187,12 +189,10 @@ export class FeatureState {
     out[offset + 1] = weekday === 0 || weekday === 6 ? 1 : 0;
     out[offset + 2] = date.getUTCHours() <= 6 ? 1 : 0;
 
-    let customer = this.customers.get(tx.customerId);
-    if (!customer) this.customers.set(tx.customerId, (customer = new CustomerState()));
+    const customer = getOrCreate(this.customers, tx.customerId, () => new CustomerState());
     customer.observe(tx, out, offset + 3);
 
-    let terminal = this.terminals.get(tx.terminalId);
-    if (!terminal) this.terminals.set(tx.terminalId, (terminal = new TerminalState(this.delaySeconds)));
+    const terminal = getOrCreate(this.terminals, tx.terminalId, () => new TerminalState(this.delaySeconds));
     const { index, dropped } = terminal.observe(tx, out, offset + 3 + 2 * WINDOW_DAYS.length);
     for (const id of dropped) this.pending.delete(id);
     this.pending.set(tx.transactionId, { terminal, index });
@@ -209,9 +209,19 @@ export class FeatureState {
   }
 }
 
+function getOrCreate<K, V>(map: Map<K, V>, key: K, create: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = create();
+    map.set(key, value);
+  }
+  return value;
+}
+
 function validate(tx: FeatureInput): void {
   for (const field of ['transactionId', 'timestamp', 'customerId', 'terminalId', 'amount'] as const) {
-    if (!Number.isFinite(tx[field])) throw new InvalidInputError(`transaction ${tx.transactionId}: ${field} must be a finite number, got ${tx[field]}`);
+    if (!Number.isFinite(tx[field]))
+      throw new InvalidInputError(`transaction ${tx.transactionId}: ${field} must be a finite number, got ${tx[field]}`);
   }
   if (tx.amount < 0) throw new InvalidInputError(`transaction ${tx.transactionId}: amount must be >= 0, got ${tx.amount}`);
 }
@@ -221,7 +231,10 @@ function validate(tx: FeatureInput): void {
  * Labels are given to the state as each transaction is seen; the terminal windows only read them
  * after the delay, exactly as in streaming.
  */
-export function computeFeatures(transactions: ArrayLike<FeatureInput & { fraud: 0 | 1 }>, labelDelayDays = DEFAULT_LABEL_DELAY_DAYS): Float64Array {
+export function computeFeatures(
+  transactions: ArrayLike<FeatureInput & { fraud: 0 | 1 }>,
+  labelDelayDays = DEFAULT_LABEL_DELAY_DAYS,
+): Float64Array {
   const state = new FeatureState(labelDelayDays);
   const out = new Float64Array(transactions.length * FEATURE_COUNT);
   for (let i = 0; i < transactions.length; i += 1) {

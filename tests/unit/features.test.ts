@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { computeFeatures, DAY_SECONDS, FEATURE_COUNT, FEATURE_NAMES, type FeatureInput, FeatureState, WINDOW_DAYS } from '../../ml/features';
+import {
+  computeFeatures,
+  DAY_SECONDS,
+  FEATURE_COUNT,
+  FEATURE_NAMES,
+  type FeatureInput,
+  FeatureState,
+  WINDOW_DAYS,
+} from '../../ml/features';
 
 type Tx = FeatureInput & { fraud: 0 | 1 };
 
@@ -40,7 +48,9 @@ function bruteForce(txs: Tx[], delayDays = 7): Float64Array {
       row[3 + 2 * w] = own.length;
       row[4 + 2 * w] = own.reduce((sum, o) => sum + o.amount, 0) / own.length;
       const edge = tx.timestamp - delayDays * DAY_SECONDS;
-      const terminal = txs.slice(0, i).filter((o) => o.terminalId === tx.terminalId && o.timestamp <= edge && o.timestamp > edge - n * DAY_SECONDS);
+      const terminal = txs
+        .slice(0, i)
+        .filter((o) => o.terminalId === tx.terminalId && o.timestamp <= edge && o.timestamp > edge - n * DAY_SECONDS);
       row[9 + 2 * w] = terminal.length;
       row[10 + 2 * w] = terminal.length ? terminal.filter((o) => o.fraud).length / terminal.length : 0;
     });
