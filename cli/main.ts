@@ -1,6 +1,7 @@
 // The `fraudops` command. Each command group lives in its own module and registers itself here.
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config';
+import { registerSimulateCommands } from './simulate';
 import { registerStackCommands } from './stack';
 
 export function buildProgram(): Command {
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerStackCommands(program);
+  registerSimulateCommands(program);
   return program;
 }
 
