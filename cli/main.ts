@@ -1,6 +1,7 @@
 // The `fraudops` command. Each command group lives in its own module and registers itself here.
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config';
+import { registerBalanceCommands } from './balance';
 import { registerSimulateCommands } from './simulate';
 import { registerStackCommands } from './stack';
 
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerStackCommands(program);
   registerSimulateCommands(program);
+  registerBalanceCommands(program);
   return program;
 }
 

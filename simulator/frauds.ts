@@ -1,7 +1,9 @@
 // The Handbook's three fraud scenarios, applied in order to time-sorted transactions; a later scenario overwrites
 // the scenario code of an earlier one. Compromised terminals and customers come from per-day streams of the seed.
+
+import { Rng } from '../ml/random';
 import { SECONDS_PER_DAY } from './datetime';
-import { Rng, STREAM } from './rng';
+import { STREAM } from './streams';
 import type { TransactionColumns } from './transactions';
 
 export const SCENARIO1_AMOUNT_CENTS = 22000;

@@ -1,5 +1,6 @@
 // Customer and terminal profiles (Handbook chapter 3) and each customer's terminals within the radius.
-import { Rng, STREAM } from './rng';
+import { Rng } from '../ml/random';
+import { STREAM } from './streams';
 
 /** Side of the square on which customers and terminals are placed. */
 export const AREA_SIDE = 100;

@@ -1,7 +1,9 @@
 // Genuine transactions (Handbook chapter 3), generated customer by customer into typed columns, then put in time order.
+
+import { Rng } from '../ml/random';
 import { SECONDS_PER_DAY } from './datetime';
 import type { CustomerProfiles } from './profiles';
-import { Rng, STREAM } from './rng';
+import { STREAM } from './streams';
 
 /** Transactions as columns (struct of arrays); row i of every column is one transaction. */
 export interface TransactionColumns {

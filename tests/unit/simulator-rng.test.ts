@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Rng, STREAM } from '../../simulator/rng';
+import { Rng } from '../../ml/random';
+import { STREAM } from '../../simulator/streams';
 
 function moments(draw: () => number, n: number): { mean: number; variance: number } {
   let sum = 0;

@@ -1,15 +1,6 @@
-// Seedable pseudo-random numbers for the simulator: xoshiro128** (32-bit, fast in JS) with uniform, integer,
-// normal and Poisson draws. Streams are keyed by (seed, stream kind, id), so every customer and every scenario
-// day has its own independent sequence: adding customers does not change the draws of the others.
-
-/** Stream kinds: the first word of a stream key. */
-export const STREAM = {
-  customerProfile: 1,
-  customerTransactions: 2,
-  terminalProfile: 3,
-  scenario2: 4,
-  scenario3: 5,
-} as const;
+// Seedable pseudo-random numbers (never Math.random): xoshiro128** (32-bit, fast in JS) with uniform, integer,
+// normal and Poisson draws. A stream is keyed by a list of whole numbers, e.g. (seed, stream kind, id), so
+// independent users of randomness (each simulated customer, SMOTE) get independent sequences.
 
 const TWO_POW_32 = 4294967296;
 const GOLDEN = 0x9e3779b9;
@@ -64,7 +55,7 @@ export class Rng {
   private spareNormal = 0;
   private hasSpareNormal = false;
 
-  /** A stream for a key such as `[seed, STREAM.customerTransactions, customerId]`. */
+  /** A stream for a key of whole numbers, such as `[seed, kind, id]`. */
   constructor(key: readonly number[]) {
     this.s = stateFromKey(key);
   }
