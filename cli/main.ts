@@ -26,7 +26,8 @@ const EXPECTED_ERRORS = new Set(['StackError', 'InstallError', 'InvalidInputErro
 export async function main(argv: string[]): Promise<number> {
   try {
     await buildProgram().parseAsync(argv);
-    return 0;
+    // A command reports a non-zero status without throwing by setting process.exitCode.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
     if (err instanceof ConfigError) {

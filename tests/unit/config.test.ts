@@ -78,6 +78,21 @@ describe('config', () => {
     );
   });
 
+  it('makes `stack status` exit 1 when services are not healthy', () => {
+    // A config whose ports nothing listens on: every service reads as stopped.
+    const dir = mkdtempSync(path.join(tmpdir(), 'fraudops-status-'));
+    const raw = settings();
+    raw.stack.dir = path.join(dir, 'stack');
+    writeFileSync(path.join(dir, 'config.yaml'), JSON.stringify(raw));
+    writeFileSync(path.join(dir, '.env'), 'S3_ACCESS_KEY=fraudops\nS3_SECRET_KEY=a-long-secret\n');
+    const result = spawnSync(process.execPath, [path.join(root, 'bin', 'fraudops.cjs'), 'stack', 'status', '--json'], {
+      env: { ...process.env, FRAUDOPS_CONFIG: path.join(dir, 'config.yaml') },
+      encoding: 'utf8',
+    });
+    assert.equal(result.status, 1, result.stderr);
+    assert.ok((JSON.parse(result.stdout) as Array<{ running: boolean }>).every((row) => !row.running));
+  });
+
   it('makes the CLI exit non-zero with the key and rule on a bad config file', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'fraudops-config-'));
     const raw = settings();
