@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config';
 import { registerBalanceCommands } from './balance';
+import { registerPrivacyCommands } from './privacy';
 import { registerSimulateCommands } from './simulate';
 import { registerStackCommands } from './stack';
 
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerStackCommands(program);
   registerSimulateCommands(program);
   registerBalanceCommands(program);
+  registerPrivacyCommands(program);
   return program;
 }
 
