@@ -2,7 +2,9 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config';
 import { registerBalanceCommands } from './balance';
+import { registerIngestCommands } from './ingest';
 import { registerPrivacyCommands } from './privacy';
+import { registerProduceCommands } from './produce';
 import { registerSimulateCommands } from './simulate';
 import { registerStackCommands } from './stack';
 
@@ -16,13 +18,22 @@ export function buildProgram(): Command {
     .exitOverride();
   registerStackCommands(program);
   registerSimulateCommands(program);
+  registerProduceCommands(program);
+  registerIngestCommands(program);
   registerBalanceCommands(program);
   registerPrivacyCommands(program);
   return program;
 }
 
 /** Errors whose message says everything a user needs; anything else is a bug. */
-const EXPECTED_ERRORS = new Set(['StackError', 'InstallError', 'InvalidInputError']);
+const EXPECTED_ERRORS = new Set([
+  'StackError',
+  'InstallError',
+  'InvalidInputError',
+  'KafkaGroupBusyError',
+  'DataValidationError',
+  'BundleIntegrityError',
+]);
 
 /** Known failures print their message only; anything else is a bug and keeps its stack trace. */
 export async function main(argv: string[]): Promise<number> {

@@ -1,7 +1,6 @@
 // `fraudops simulate`: the Handbook transaction simulator, written to a CSV file with a summary.
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError } from 'commander';
 import {
   CONFIG_RULES,
@@ -14,6 +13,7 @@ import {
   TRANSACTION_COLUMNS,
   writeCsv,
 } from '../simulator';
+import { type Progress, progressBar } from './progress';
 
 /** A flag parser that applies the simulator's rule for `field`. */
 function flagParser(field: keyof SimulatorConfig, kind: 'whole' | 'number' | 'text'): (value: string) => number | string {
@@ -36,39 +36,22 @@ function outPath(value: string): string {
 
 const PHASE_LABELS = { profiles: 'profiles', transactions: 'customers', frauds: 'frauds', write: 'rows written' } as const;
 
-/** A progress bar per phase on a terminal; otherwise a plain line every tenth of a phase. */
+/** One progress bar per phase (phases of a single step, like profiles and frauds, take a fraction of a second). */
 function progressReporter(stream: NodeJS.WriteStream): { listener: ProgressListener; stop: () => void } {
-  if (stream.isTTY) {
-    let bar: SingleBar | undefined;
-    let phase: string | undefined;
-    const stop = () => {
-      bar?.stop();
-      bar = undefined;
-    };
-    const listener: ProgressListener = (progress) => {
-      if (progress.total <= 1) return; // one-step phases (profiles, frauds) take a fraction of a second
-      if (progress.phase !== phase || !bar) {
-        stop();
-        phase = progress.phase;
-        bar = new SingleBar({
-          stream,
-          format: `simulate ${PHASE_LABELS[progress.phase]} [{bar}] {percentage}% | {value}/{total} | ETA {eta}s`,
-        });
-        bar.start(progress.total, progress.done);
-      }
-      bar.update(progress.done);
-    };
-    return { listener, stop };
-  }
-  const printed = new Map<string, number>();
+  let current: { phase: string; progress: Progress } | undefined;
+  const stop = () => {
+    current?.progress.stop();
+    current = undefined;
+  };
   const listener: ProgressListener = ({ phase, done, total }) => {
     if (total <= 1) return;
-    const tenth = Math.floor((10 * done) / total);
-    if ((printed.get(phase) ?? -1) >= tenth) return;
-    printed.set(phase, tenth);
-    stream.write(`simulate: ${PHASE_LABELS[phase]} ${done}/${total} (${tenth * 10}%)\n`);
+    if (current?.phase !== phase) {
+      stop();
+      current = { phase, progress: progressBar(stream, `simulate ${PHASE_LABELS[phase]}`, total) };
+    }
+    current.progress.update(done);
   };
-  return { listener, stop: () => undefined };
+  return { listener, stop };
 }
 
 const count = (n: number) => n.toLocaleString('en-US');
@@ -91,16 +74,10 @@ interface SimulateOptions extends SimulatorConfig {
   json?: boolean;
 }
 
-export function registerSimulateCommands(program: Command): void {
+/** The simulator's flags with the handbook defaults; `fraudops simulate` and `fraudops produce --simulate` share them. */
+export function addSimulatorOptions(command: Command): Command {
   const d = HANDBOOK_DEFAULTS;
-  program
-    .command('simulate')
-    .description(
-      'Generate transactions with the Handbook simulator (Le Borgne et al., chapter 3), write them as CSV sorted by time ' +
-        `(${TRANSACTION_COLUMNS.join(', ')}; TX_DATETIME in UTC) and print a summary. ` +
-        'The defaults reproduce the book dataset (about 1.75 M transactions, 0.84 % fraud); the same flags give a byte-identical file. ' +
-        'Progress goes to stderr.',
-    )
+  return command
     .option('--customers <n>', `number of customers (${CONFIG_RULES.customers.rule})`, flagParser('customers', 'whole'), d.customers)
     .option('--terminals <n>', `number of terminals (${CONFIG_RULES.terminals.rule})`, flagParser('terminals', 'whole'), d.terminals)
     .option('--days <n>', `number of simulated days (${CONFIG_RULES.days.rule})`, flagParser('days', 'whole'), d.days)
@@ -111,7 +88,19 @@ export function registerSimulateCommands(program: Command): void {
       flagParser('radius', 'number'),
       d.radius,
     )
-    .option('--seed <n>', `seed of every random stream (${CONFIG_RULES.seed.rule})`, flagParser('seed', 'whole'), d.seed)
+    .option('--seed <n>', `seed of every random stream (${CONFIG_RULES.seed.rule})`, flagParser('seed', 'whole'), d.seed);
+}
+
+export function registerSimulateCommands(program: Command): void {
+  const command = program
+    .command('simulate')
+    .description(
+      'Generate transactions with the Handbook simulator (Le Borgne et al., chapter 3), write them as CSV sorted by time ' +
+        `(${TRANSACTION_COLUMNS.join(', ')}; TX_DATETIME in UTC) and print a summary. ` +
+        'The defaults reproduce the book dataset (about 1.75 M transactions, 0.84 % fraud); the same flags give a byte-identical file. ' +
+        'Progress goes to stderr.',
+    );
+  addSimulatorOptions(command)
     .requiredOption('--out <path>', 'CSV file to write (its directory must exist; replaced only once complete)', outPath)
     .option('--json', 'print the summary as JSON instead of text')
     .action(async (options: SimulateOptions) => {

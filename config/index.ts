@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
 const port = z.number().int().min(1).max(65535);
+const topicName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'a Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)');
 
 const settingsSchema = z.strictObject({
   stack: z.strictObject({
@@ -30,6 +31,27 @@ const settingsSchema = z.strictObject({
   }),
   tensorflow: z.strictObject({
     backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']),
+  }),
+  topics: z.strictObject({
+    transactions: topicName,
+    labels: topicName,
+    dlq: topicName,
+  }),
+  ingest: z.strictObject({
+    consumerGroup: z.string().min(1),
+    datasetPrefix: z.string().regex(/^[a-z0-9][a-z0-9/_-]*$/, 'an S3 key prefix (a-z 0-9 / _ -)'),
+  }),
+  producer: z.strictObject({
+    labelDelayDays: z.number().min(0).max(365),
+  }),
+  validation: z.strictObject({
+    maxFutureSeconds: z.number().min(0),
+    maxBadRowFraction: z.number().min(0).max(1),
+    drift: z.strictObject({
+      psi: z.number().positive(),
+      jensenShannon: z.number().positive().max(1),
+      kolmogorovSmirnov: z.number().positive().max(1),
+    }),
   }),
 });
 

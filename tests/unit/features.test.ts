@@ -9,6 +9,7 @@ import {
   FeatureState,
   WINDOW_DAYS,
 } from '../../ml/features';
+import { parseTxDatetime, publicationOrder, simulate, type Transaction } from '../../simulator';
 
 type Tx = FeatureInput & { fraud: 0 | 1 };
 
@@ -94,6 +95,39 @@ describe('features', () => {
       state.observe(tx, streamed, i * FEATURE_COUNT);
     });
     assertClose(streamed, computeFeatures(txs), 'streaming vs batch');
+  });
+
+  it("on a simulated month, streaming the producer's messages (labels 7 days late) equals batch", () => {
+    const dataset = simulate({ customers: 400, terminals: 800, days: 30, seed: 5 });
+    const rows: Transaction[] = Array.from({ length: dataset.size }, (_, i) => dataset.transaction(i));
+    const input = (tx: Omit<Transaction, 'TX_FRAUD' | 'TX_FRAUD_SCENARIO'>): FeatureInput => ({
+      transactionId: tx.TRANSACTION_ID,
+      timestamp: parseTxDatetime(tx.TX_DATETIME),
+      customerId: tx.CUSTOMER_ID,
+      terminalId: tx.TERMINAL_ID,
+      amount: tx.TX_AMOUNT,
+    });
+    const batch = computeFeatures(rows.map((tx) => ({ ...input(tx), fraud: tx.TX_FRAUD })));
+
+    const state = new FeatureState();
+    const streamed = new Float64Array(rows.length * FEATURE_COUNT);
+    let observed = 0;
+    let labelled = 0;
+    for (const message of publicationOrder(rows, 7)) {
+      const value = JSON.parse(message.value);
+      if (message.stream === 'transactions') {
+        assert.equal(value.TX_FRAUD, undefined, 'the transaction message carries no label');
+        state.observe(input(value), streamed, observed * FEATURE_COUNT);
+        observed += 1;
+      } else if (state.label(value.TRANSACTION_ID, value.TX_FRAUD)) labelled += 1;
+    }
+    assert.equal(observed, rows.length);
+    assert.ok(labelled > rows.length / 2, 'most labels reach the stream state');
+    assert.ok(
+      batch.some((v, i) => i % FEATURE_COUNT === 10 && v > 0),
+      'some terminal risk is non-zero: labels are used',
+    );
+    assertClose(streamed, batch, 'streamed messages vs batch');
   });
 
   it('never lets a label influence features within the 7-day delay', () => {

@@ -311,6 +311,6 @@ describe('simulator: configuration and the simulate command', () => {
     assert.equal(summary.frauds, rows.slice(1).filter((row) => row[7] === '1').length);
     assert.equal(summary.scenarioCounts[3], rows.slice(1).filter((row) => row[8] === '3').length);
     assert.equal(summary.config.customers, 150);
-    assert.match(stderr, /rows written .*100%/);
+    assert.match(stderr, /rows written: .*100%/);
   });
 });

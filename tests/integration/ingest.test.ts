@@ -1,0 +1,341 @@
+// produce → ingest → snapshot on the real Kafka and S3: the DLQ path, idempotent re-runs, a crash drill.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { committedOffsets, createKafka, partitionRanges } from '../../clients/kafka';
+import { createS3, ensureBucket } from '../../clients/s3';
+import { loadSnapshot, snapshotKey } from '../../clients/snapshot-store';
+import { loadConfig, projectRoot } from '../../config';
+import { type IngestOptions, ingest } from '../../dataset/ingest';
+import { DATA_FILE, MANIFEST_FILE } from '../../dataset/snapshot';
+import { simulate } from '../../simulator';
+
+const config = loadConfig();
+const kafka = createKafka(config, 'fraudops-test-ingest');
+const s3 = createS3(config);
+const bucket = config.stack.s3.bucket;
+const run = randomUUID().slice(0, 8);
+const CLI = path.join(projectRoot(), 'bin', 'fraudops.cjs');
+
+function topicsFor(name: string) {
+  return { transactions: `${name}-tx-${run}`, labels: `${name}-labels-${run}`, dlq: `${name}-dlq-${run}` };
+}
+
+function options(name: string, overrides: Partial<IngestOptions> = {}): IngestOptions {
+  return {
+    topics: topicsFor(name),
+    groupId: `${name}-group-${run}`,
+    from: 'earliest',
+    bucket,
+    prefix: `test-datasets/${run}`,
+    partitions: 3,
+    stallTimeoutMs: 20_000,
+    ...overrides,
+  };
+}
+
+interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI; `onStderr` may kill the child. */
+function cli(args: string[], onStderr?: (text: string, child: ChildProcess) => void): Promise<Finished> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: projectRoot(), env: { ...process.env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+      onStderr?.(stderr, child);
+    });
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+function produceArgs(name: string, sim: string[]): string[] {
+  const t = topicsFor(name);
+  return ['produce', '--simulate', ...sim, '--transactions-topic', t.transactions, '--labels-topic', t.labels, '--json'];
+}
+
+async function readTopic(topic: string): Promise<Array<{ key: string; value: string; headers: Record<string, string> }>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const total = (await partitionRanges(admin, topic)).reduce((sum, p) => sum + p.high - p.low, 0);
+  await admin.disconnect();
+  const consumer = kafka.consumer({ groupId: `reader-${randomUUID()}`, maxWaitTimeInMs: 250 });
+  const out: Array<{ key: string; value: string; headers: Record<string, string> }> = [];
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await new Promise<void>((resolve) => {
+    if (total === 0) resolve();
+    consumer.run({
+      eachMessage: async ({ message }) => {
+        const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
+        out.push({ key: String(message.key), value: String(message.value), headers });
+        if (out.length >= total) resolve();
+      },
+    });
+  });
+  await consumer.disconnect();
+  return out;
+}
+
+describe('ingest (real Kafka + S3)', () => {
+  before(() => ensureBucket(config, s3));
+
+  describe('produce → ingest → snapshot, with malformed messages', () => {
+    const sim = { customers: 60, terminals: 150, days: 21, seed: 3 };
+    const dataset = simulate(sim);
+    const o = options('dlq');
+    let first: Awaited<ReturnType<typeof ingest>>;
+
+    before(async () => {
+      const produced = await cli(produceArgs('dlq', ['--customers', '60', '--terminals', '150', '--days', '21', '--seed', '3']));
+      assert.equal(produced.code, 0, produced.stderr);
+      const counts = JSON.parse(produced.stdout);
+      assert.equal(counts.transactions, dataset.size);
+      assert.equal(counts.labels, dataset.size);
+
+      const valid = dataset.transaction(5);
+      const { TX_FRAUD: _f, TX_FRAUD_SCENARIO: _s, ...unlabelled } = valid;
+      const producer = kafka.producer();
+      await producer.connect();
+      await producer.send({
+        topic: o.topics.transactions,
+        messages: [
+          { key: 'bad-json', value: '{"TRANSACTION_ID": 1,' },
+          { key: 'missing', value: JSON.stringify({ ...unlabelled, TRANSACTION_ID: 900001, TERMINAL_ID: undefined }) },
+          { key: 'typed', value: JSON.stringify({ ...unlabelled, TRANSACTION_ID: 900002, TX_AMOUNT: '12.5' }) },
+          { key: 'negative', value: JSON.stringify({ ...unlabelled, TRANSACTION_ID: 900003, TX_AMOUNT: -4 }) },
+          { key: 'duplicate', value: JSON.stringify(unlabelled) },
+          { key: 'empty', value: null },
+        ],
+      });
+      await producer.send({
+        topic: o.topics.labels,
+        messages: [{ key: 'bad-label', value: JSON.stringify({ TRANSACTION_ID: 7, TX_FRAUD: 2 }) }],
+      });
+      await producer.disconnect();
+      first = await ingest({ kafka, s3 }, o);
+    });
+
+    it('holds exactly the produced transactions with their labels, sorted by time', async () => {
+      const { manifest, columns } = await loadSnapshot(s3, first.location);
+      assert.equal(first.written, true);
+      assert.equal(manifest.rows, dataset.size);
+      assert.equal(columns.rows, dataset.size);
+      assert.equal(manifest.labelled, dataset.size);
+      assert.equal(manifest.labelCoverage, 1);
+      const expected = new Map(Array.from({ length: dataset.size }, (_, i) => [i, dataset.transaction(i)]));
+      assert.equal(new Set(columns.transactionId).size, dataset.size, 'no id twice');
+      for (let row = 0; row < columns.rows; row++) {
+        const tx = expected.get(columns.transactionId[row]);
+        assert.ok(tx, `unknown id ${columns.transactionId[row]}`);
+        assert.equal(columns.amount[row], tx.TX_AMOUNT);
+        assert.equal(columns.fraud[row], tx.TX_FRAUD);
+        assert.equal(columns.scenario[row], tx.TX_FRAUD_SCENARIO);
+        if (row > 0) assert.ok(columns.timestamp[row] >= columns.timestamp[row - 1], 'sorted by time');
+      }
+      assert.equal(manifest.frauds, Array.from(expected.values()).filter((t) => t.TX_FRAUD === 1).length);
+      assert.equal(manifest.timeRange.first, dataset.transaction(0).TX_DATETIME);
+      const offsets = manifest.sources.transactions.partitions.reduce((sum, p) => sum + p.to - p.from, 0);
+      assert.equal(offsets, dataset.size + 6, 'offsets cover every transaction message');
+    });
+
+    it('counts every malformed message by reason and sends each to the DLQ with it', async () => {
+      const { manifest } = first;
+      assert.deepEqual(manifest.rejected.byReason, {
+        'invalid-json': 1,
+        schema: 3,
+        'duplicate-transaction-id': 1,
+        'empty-message': 1,
+        'label-schema': 1,
+      });
+      const dlq = await readTopic(o.topics.dlq);
+      assert.equal(dlq.length, 7);
+      assert.equal(first.dlqPublished, 7);
+      const reasons = dlq.map((m) => JSON.parse(m.value));
+      const byProblem = (field: string) => reasons.find((r) => r.problems?.some((p: { field: string }) => p.field === field));
+      assert.match(byProblem('TERMINAL_ID').problems[0].rule, /required/);
+      assert.match(reasons.find((r) => r.key === 'typed').problems[0].rule, /finite number/);
+      assert.equal(reasons.find((r) => r.key === 'negative').problems[0].field, 'TX_AMOUNT');
+      assert.equal(reasons.find((r) => r.key === 'bad-label').reason, 'label-schema');
+      assert.equal(reasons.find((r) => r.key === 'bad-json').value, '{"TRANSACTION_ID": 1,');
+      for (const message of dlq) {
+        assert.equal(message.headers.reason, JSON.parse(message.value).reason);
+        assert.equal(JSON.parse(message.value).snapshot, manifest.sha256);
+      }
+    });
+
+    it('commits the group offsets at the high-water marks only after the snapshot is durable', async () => {
+      const admin = kafka.admin();
+      await admin.connect();
+      const committed = await committedOffsets(admin, o.groupId, o.topics.transactions);
+      const marks = await partitionRanges(admin, o.topics.transactions);
+      await admin.disconnect();
+      for (const p of marks) assert.equal(committed.get(p.partition), p.high);
+    });
+
+    it('a second run over the same offsets gives the same id and writes nothing, the DLQ included', async () => {
+      const again = await ingest({ kafka, s3 }, o);
+      assert.equal(again.manifest.sha256, first.manifest.sha256);
+      assert.equal(again.written, false);
+      assert.equal(again.dlqPublished, 0);
+      assert.equal(again.manifest.createdAt, first.manifest.createdAt);
+      assert.equal((await readTopic(o.topics.dlq)).length, 7);
+    });
+
+    it('a snapshot left without its manifest (crash mid-write) is completed by the next run', async () => {
+      const location = first.location;
+      await s3.removeObject(bucket, snapshotKey(location, MANIFEST_FILE));
+      await s3.putObject(bucket, snapshotKey(location, DATA_FILE), Buffer.from('half a parquet file'));
+      const again = await ingest({ kafka, s3 }, o);
+      assert.equal(again.manifest.sha256, first.manifest.sha256);
+      assert.equal(again.written, true);
+      const { columns } = await loadSnapshot(s3, location);
+      assert.equal(columns.rows, dataset.size);
+    });
+
+    it('refuses to run beside another reader of the same group', async () => {
+      const consumer = kafka.consumer({ groupId: o.groupId });
+      await consumer.connect();
+      await consumer.subscribe({ topic: o.topics.labels });
+      await consumer.run({ eachMessage: async () => undefined });
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      try {
+        await assert.rejects(
+          ingest({ kafka, s3 }, { ...o, groupWaitMs: 2000 }),
+          /consumer group .* is \w+ with 1 member.* after waiting 2 s/,
+        );
+      } finally {
+        await consumer.disconnect();
+      }
+    });
+  });
+
+  describe('crash drill', () => {
+    const simArgs = ['--customers', '800', '--terminals', '1500', '--days', '60', '--seed', '11'];
+    const dataset = simulate({ customers: 800, terminals: 1500, days: 60, seed: 11 });
+
+    before(async () => {
+      const produced = await cli(produceArgs('drill', simArgs));
+      assert.equal(produced.code, 0, produced.stderr);
+    });
+
+    it('killed mid-read, run again: the same snapshot as an uninterrupted run, every transaction exactly once', async () => {
+      const t = topicsFor('drill');
+      const common = [
+        '--transactions-topic',
+        t.transactions,
+        '--labels-topic',
+        t.labels,
+        '--dlq-topic',
+        t.dlq,
+        '--prefix',
+        `test-datasets/${run}`,
+      ];
+      const crashGroup = `drill-crash-${run}`;
+      let killedAt = '';
+      const killed = await cli(['ingest', '--from', 'committed', '--group', crashGroup, ...common], (stderr, child) => {
+        const match = /ingest read messages: (\d+)\/(\d+) \((\d+)%\)\n$/.exec(stderr);
+        if (!killedAt && match && Number(match[3]) >= 10) {
+          killedAt = `${match[1]}/${match[2]}`;
+          child.kill('SIGKILL');
+        }
+      });
+      assert.equal(killed.signal, 'SIGKILL', `the ingest was killed mid-read (${killed.stderr.slice(-300)})`);
+      assert.ok(killedAt, 'killed after some messages were read');
+
+      const admin = kafka.admin();
+      await admin.connect();
+      assert.equal((await committedOffsets(admin, crashGroup, t.transactions)).size, 0, 'nothing committed by the killed run');
+      await admin.disconnect();
+
+      const rerun = await cli(['ingest', '--from', 'committed', '--group', crashGroup, '--json', ...common]);
+      assert.equal(rerun.code, 0, rerun.stderr);
+      const resumed = JSON.parse(rerun.stdout);
+
+      const uninterrupted = await ingest({ kafka, s3 }, options('drill', { groupId: `drill-clean-${run}` }));
+      assert.equal(resumed.manifest.sha256, uninterrupted.manifest.sha256);
+
+      const { columns } = await loadSnapshot(s3, uninterrupted.location);
+      assert.equal(columns.rows, dataset.size);
+      const ids = [...columns.transactionId].sort((a, b) => a - b);
+      assert.deepEqual(
+        ids,
+        Array.from({ length: dataset.size }, (_, i) => i),
+        'the produced ids, each once',
+      );
+      assert.equal(resumed.manifest.rejected.total, 0);
+    });
+  });
+
+  describe('produce', () => {
+    it('stops cleanly on SIGINT and reports exactly what the topic holds', async () => {
+      const name = 'sigint';
+      let interrupted = false;
+      const result = await cli(
+        [
+          'produce',
+          '--simulate',
+          '--customers',
+          '300',
+          '--days',
+          '30',
+          '--rate',
+          '3000',
+          '--batch-size',
+          '200',
+          ...produceArgs(name, []).slice(2),
+        ],
+        (stderr, child) => {
+          if (!interrupted && /produce transactions: [1-9]\d*\//.test(stderr)) {
+            interrupted = true;
+            setTimeout(() => child.kill('SIGINT'), 500);
+          }
+        },
+      );
+      assert.equal(result.code, 130, result.stderr);
+      const counts = JSON.parse(result.stdout);
+      assert.equal(counts.interrupted, true);
+      assert.ok(counts.transactions > 0);
+      const admin = kafka.admin();
+      await admin.connect();
+      const held = (await partitionRanges(admin, topicsFor(name).transactions)).reduce((sum, p) => sum + p.high, 0);
+      const labels = (await partitionRanges(admin, topicsFor(name).labels)).reduce((sum, p) => sum + p.high, 0);
+      await admin.disconnect();
+      assert.equal(held, counts.transactions);
+      assert.equal(labels, counts.labels);
+    });
+
+    it('rejects bad flags naming the flag and the rule', async () => {
+      const neither = await cli(['produce']);
+      assert.equal(neither.code, 1);
+      assert.match(neither.stderr, /exactly one of --csv <file> or --simulate/);
+      const rate = await cli(['produce', '--simulate', '--rate', '0']);
+      assert.equal(rate.code, 1);
+      assert.match(rate.stderr, /--rate.*"0" is not a number > 0/);
+      const csv = await cli(['produce', '--csv', '/nonexistent.csv']);
+      assert.match(csv.stderr, /--csv \/nonexistent.csv: no such file/);
+    });
+  });
+
+  after(async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    const mine = (await admin.listTopics()).filter((topic) => topic.endsWith(run));
+    await admin.deleteTopics({ topics: mine }).catch(() => undefined);
+    await admin.disconnect();
+    const keys: string[] = [];
+    for await (const item of s3.listObjectsV2(bucket, `test-datasets/${run}/`, true)) if (item.name) keys.push(item.name);
+    if (keys.length) await s3.removeObjects(bucket, keys);
+  });
+});
