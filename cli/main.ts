@@ -2,11 +2,13 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config';
 import { registerBalanceCommands } from './balance';
+import { registerExperimentCommands } from './experiment';
 import { registerIngestCommands } from './ingest';
 import { registerPrivacyCommands } from './privacy';
 import { registerProduceCommands } from './produce';
 import { registerSimulateCommands } from './simulate';
 import { registerStackCommands } from './stack';
+import { registerValidateCommands } from './validate';
 
 export function buildProgram(): Command {
   const program = new Command('fraudops')
@@ -20,8 +22,10 @@ export function buildProgram(): Command {
   registerSimulateCommands(program);
   registerProduceCommands(program);
   registerIngestCommands(program);
+  registerValidateCommands(program);
   registerBalanceCommands(program);
   registerPrivacyCommands(program);
+  registerExperimentCommands(program);
   return program;
 }
 

@@ -2,7 +2,7 @@
 // after the chargeback delay; see simulator/producer.ts for the ordering and pacing rules.
 import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
-import { createKafka, ensureTopics } from '../clients/kafka';
+import { createIdempotentProducer, createKafka, ensureTopics } from '../clients/kafka';
 import { loadConfig } from '../config';
 import { InvalidInputError } from '../ml/errors';
 import { type OutgoingMessage, parseTransactionsCsv, publicationOrder, publish, simulate, type Transaction } from '../simulator';
@@ -107,7 +107,7 @@ export function registerProduceCommands(program: Command): void {
       await admin.connect();
       await ensureTopics(admin, [topics.transactions, topics.labels], config.stack.kafka.partitions);
       await admin.disconnect();
-      const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      const producer = createIdempotentProducer(kafka);
       await producer.connect();
 
       const abort = new AbortController();

@@ -1,6 +1,6 @@
 // The only module that knows the Kafka wire client (kafkajs). Swap it here for
 // @confluentinc/kafka-javascript if throughput calls for it (DESIGN §2).
-import { type Admin, Kafka, type KafkaConfig, logLevel } from 'kafkajs';
+import { type Admin, Kafka, type KafkaConfig, logLevel, Partitioners, type Producer } from 'kafkajs';
 import type { Config } from '../config';
 
 export type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
@@ -194,7 +194,7 @@ export interface OutgoingRecord {
 /** Publishes records with an idempotent producer, in batches, each acknowledged by all replicas. */
 export async function publishRecords(kafka: Kafka, topic: string, records: readonly OutgoingRecord[], batchSize = 1000): Promise<void> {
   if (!records.length) return;
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const producer = createIdempotentProducer(kafka);
   await producer.connect();
   try {
     for (let i = 0; i < records.length; i += batchSize) {
@@ -203,4 +203,9 @@ export async function publishRecords(kafka: Kafka, topic: string, records: reado
   } finally {
     await producer.disconnect();
   }
+}
+
+/** A producer whose retries never duplicate a message (acks from all replicas, one request in flight). */
+export function createIdempotentProducer(kafka: Kafka): Producer {
+  return kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
 }

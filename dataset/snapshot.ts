@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { parquetReadObjects } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { InvalidInputError } from '../ml/errors';
-import { parseTxDatetime, type TRANSACTION_COLUMNS } from '../simulator';
+import { parseTxDatetime, type TRANSACTION_COLUMNS, type Transaction } from '../simulator';
 
 export const SNAPSHOT_FORMAT = 'fraudops-snapshot/1';
 export const DATA_FILE = 'transactions.parquet';
@@ -192,4 +192,46 @@ export function verifySnapshot(manifest: SnapshotManifest, files: Record<string,
     }
   }
   return manifest;
+}
+
+/** Columns of transactions given row by row (a CSV file); sorts them by time then id, as a snapshot is. */
+export function columnsFromTransactions(transactions: Iterable<Transaction>): SnapshotColumns {
+  const list = [...transactions];
+  const time = list.map((tx) => parseTxDatetime(tx.TX_DATETIME));
+  const order = list.map((_, i) => i).sort((a, b) => time[a] - time[b] || list[a].TRANSACTION_ID - list[b].TRANSACTION_ID);
+  const columns = emptyColumns(list.length);
+  order.forEach((i, row) => {
+    const tx = list[i];
+    columns.transactionId[row] = tx.TRANSACTION_ID;
+    columns.datetime[row] = tx.TX_DATETIME;
+    columns.timestamp[row] = time[i];
+    columns.customerId[row] = tx.CUSTOMER_ID;
+    columns.terminalId[row] = tx.TERMINAL_ID;
+    columns.amount[row] = tx.TX_AMOUNT;
+    columns.timeSeconds[row] = tx.TX_TIME_SECONDS;
+    columns.timeDays[row] = tx.TX_TIME_DAYS;
+    columns.fraud[row] = tx.TX_FRAUD;
+    columns.scenario[row] = tx.TX_FRAUD_SCENARIO;
+  });
+  return columns;
+}
+
+/** The labelled rows of a snapshot as handbook records (what validation reads); unlabelled rows are left out. */
+export function labelledRecords(c: SnapshotColumns): Transaction[] {
+  const records: Transaction[] = [];
+  for (let i = 0; i < c.rows; i++) {
+    if (c.fraud[i] < 0) continue;
+    records.push({
+      TRANSACTION_ID: c.transactionId[i],
+      TX_DATETIME: c.datetime[i],
+      CUSTOMER_ID: c.customerId[i],
+      TERMINAL_ID: c.terminalId[i],
+      TX_AMOUNT: c.amount[i],
+      TX_TIME_SECONDS: c.timeSeconds[i],
+      TX_TIME_DAYS: c.timeDays[i],
+      TX_FRAUD: c.fraud[i] as 0 | 1,
+      TX_FRAUD_SCENARIO: c.scenario[i] as Transaction['TX_FRAUD_SCENARIO'],
+    });
+  }
+  return records;
 }

@@ -13,3 +13,17 @@ export {
   rdpToEpsilon,
   subsampledGaussianRdp,
 } from './rdp';
+export {
+  buildPrivacyReport,
+  GROUP_PRIVACY_CITATION,
+  type GroupGuarantee,
+  groupPrivacy,
+  type InfluenceSummary,
+  PREPROCESSING_TREATMENTS,
+  PRIVACY_REPORT_FORMAT,
+  type PreprocessingStep,
+  type PreprocessingTreatment,
+  type PrivacyReport,
+  type PrivacyReportInput,
+  renderPrivacyReport,
+} from './report';

@@ -9,7 +9,8 @@ import { createS3, ensureBucket } from '../../clients/s3';
 import { loadSnapshot, snapshotKey } from '../../clients/snapshot-store';
 import { loadConfig, projectRoot } from '../../config';
 import { type IngestOptions, ingest } from '../../dataset/ingest';
-import { DATA_FILE, MANIFEST_FILE } from '../../dataset/snapshot';
+import { DATA_FILE, labelledRecords, MANIFEST_FILE } from '../../dataset/snapshot';
+import { validateDataset } from '../../ml/validation';
 import { simulate } from '../../simulator';
 
 const config = loadConfig();
@@ -148,6 +149,26 @@ describe('ingest (real Kafka + S3)', () => {
       assert.equal(manifest.timeRange.first, dataset.transaction(0).TX_DATETIME);
       const offsets = manifest.sources.transactions.partitions.reduce((sum, p) => sum + p.to - p.from, 0);
       assert.equal(offsets, dataset.size + 6, 'offsets cover every transaction message');
+    });
+
+    it('validates the snapshot: passes clean, and fails naming the rule once a row is broken', async () => {
+      const run = (args: string[]) =>
+        cli(['validate', '--dataset', first.manifest.sha256, '--prefix', o.prefix, '--now', '2019-01-01', ...args]);
+      const clean = await run(['--json']);
+      assert.equal(clean.code, 0, clean.stderr);
+      const report = JSON.parse(clean.stdout);
+      assert.equal(report.status, 'pass');
+      assert.equal(report.rows.total, dataset.size);
+
+      const { columns } = await loadSnapshot(s3, first.location);
+      const records = labelledRecords(columns);
+      records[3] = { ...records[3], TX_AMOUNT: -1 };
+      records[4] = { ...records[4], TRANSACTION_ID: records[5].TRANSACTION_ID };
+      const broken = validateDataset(records, { now: Date.parse('2019-01-01') / 1000, thresholds: config.validation, labels: 'required' });
+      assert.equal(broken.status, 'fail');
+      assert.ok(broken.failures.some((f) => /TRANSACTION_ID duplicated/.test(f)));
+      // One bad row in ~1,300 is under validation.maxBadRowFraction: named, as a warning.
+      assert.ok([...broken.failures, ...broken.warnings].some((f) => /TX_AMOUNT must be a finite number >= 0/.test(f)));
     });
 
     it('counts every malformed message by reason and sends each to the DLQ with it', async () => {

@@ -1,0 +1,191 @@
+// `fraudops validate`: checks a transactions CSV (schema, statistics, drift against reference statistics) and
+// writes JSON / HTML reports. Exit 0 on pass; a failed validation throws DataValidationError (exit 1); a bad
+// flag exits 2.
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { type Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { createS3 } from '../clients/s3';
+import { loadSnapshot } from '../clients/snapshot-store';
+import { loadConfig } from '../config';
+import { labelledRecords } from '../dataset/snapshot';
+import { InvalidInputError } from '../ml/errors';
+import {
+  parseReferenceStatistics,
+  type ReferenceStatistics,
+  referenceStatistics,
+  renderHtmlReport,
+  throwIfFailed,
+  type ValidationConfig,
+  type ValidationReport,
+  validateDataset,
+} from '../ml/validation';
+import { type LabelRule, TRANSACTION_COLUMNS } from '../simulator';
+import { type CsvTable, parseCsv } from './csv';
+
+export interface ValidateOptions {
+  in?: string;
+  dataset?: string;
+  prefix?: string;
+  reference?: string;
+  labels?: LabelRule;
+  now?: number;
+  outJson?: string;
+  outHtml?: string;
+  writeReference?: string;
+  json?: boolean;
+}
+
+const NUMERIC_COLUMNS = new Set<string>(TRANSACTION_COLUMNS.filter((name) => name !== 'TX_DATETIME'));
+
+/**
+ * CSV rows as records: an empty cell is absent, a numeric schema column holds a number where its text parses as
+ * a finite one and keeps the text otherwise (so the schema reports a wrong type), other columns keep their text.
+ */
+export function csvRecords(table: CsvTable): Record<string, unknown>[] {
+  const { header } = table;
+  const numeric = header.map((name) => NUMERIC_COLUMNS.has(name));
+  return table.records.map((cells) => {
+    const record: Record<string, unknown> = {};
+    for (let j = 0; j < header.length; j++) {
+      const text = cells[j];
+      if (text === '') continue;
+      const value = numeric[j] ? Number(text) : Number.NaN;
+      record[header[j]] = numeric[j] && text.trim() !== '' && Number.isFinite(value) ? value : text;
+    }
+    return record;
+  });
+}
+
+function inputFile(value: string): string {
+  if (!statSync(value, { throwIfNoEntry: false })?.isFile()) throw new InvalidArgumentError(`${value} is not a readable file.`);
+  return value;
+}
+
+function outputFile(value: string): string {
+  const directory = path.dirname(path.resolve(value));
+  if (!statSync(directory, { throwIfNoEntry: false })?.isDirectory())
+    throw new InvalidArgumentError(`its directory ${directory} does not exist.`);
+  if (statSync(value, { throwIfNoEntry: false })?.isDirectory()) throw new InvalidArgumentError(`${value} is a directory.`);
+  return value;
+}
+
+/** An ISO 8601 date (midnight UTC) or date-time with an explicit zone, as seconds since the epoch. */
+function isoTime(value: string): number {
+  const text = value.trim();
+  const ok = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/.test(text);
+  const ms = ok ? Date.parse(text) : Number.NaN;
+  if (!Number.isFinite(ms)) {
+    throw new InvalidArgumentError(`"${value}" is not an ISO 8601 date (2018-10-01) or date-time with a zone (2018-10-01T12:00:00Z).`);
+  }
+  return ms / 1000;
+}
+
+function readReference(file: string): ReferenceStatistics {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new InvalidInputError(`--reference ${file} is not JSON: ${(err as Error).message}`);
+  }
+  return parseReferenceStatistics(value, `--reference ${file}`);
+}
+
+/** The records of a CSV file, and the label rule (required when the header has TX_FRAUD, unless given). */
+function csvInput(file: string, labels?: LabelRule): { records: Record<string, unknown>[]; labels: LabelRule } {
+  const table = parseCsv(readFileSync(file, 'utf8'), file);
+  const rule = labels ?? (table.header.includes('TX_FRAUD') ? 'required' : 'absent');
+  const records = csvRecords(table);
+  table.records.length = 0; // the cells are in `records` now; let the strings go
+  return { records, labels: rule };
+}
+
+/** The labelled rows of a dataset snapshot in S3 (rows whose label has not arrived are not validated). */
+async function datasetInput(sha256: string, prefix?: string): Promise<{ records: Record<string, unknown>[]; labels: LabelRule }> {
+  const config = loadConfig();
+  const location = { bucket: config.stack.s3.bucket, prefix: prefix ?? config.ingest.datasetPrefix, sha256 };
+  const { columns } = await loadSnapshot(createS3(config), location);
+  return { records: labelledRecords(columns) as unknown as Record<string, unknown>[], labels: 'required' };
+}
+
+/** Reads, validates and writes the requested files; returns the report (the caller decides on the exit status). */
+export async function validateInput(options: ValidateOptions, thresholds: ValidationConfig): Promise<ValidationReport> {
+  if (Boolean(options.in) === Boolean(options.dataset))
+    throw new InvalidInputError('give exactly one of --in <file> or --dataset <sha256>');
+  const reference = options.reference ? readReference(options.reference) : undefined;
+  const { records, labels } = options.in
+    ? csvInput(options.in, options.labels)
+    : await datasetInput(options.dataset as string, options.prefix);
+  const report = validateDataset(records, { now: options.now ?? Date.now() / 1000, thresholds, labels, reference });
+  if (options.outJson) writeFileSync(options.outJson, `${JSON.stringify(report, null, 2)}\n`);
+  if (options.outHtml) writeFileSync(options.outHtml, renderHtmlReport(report));
+  if (options.writeReference) writeFileSync(options.writeReference, `${JSON.stringify(referenceStatistics(report))}\n`);
+  return report;
+}
+
+function formatSummary(report: ValidationReport, options: ValidateOptions): string {
+  const n = (value: number) => value.toLocaleString('en-US');
+  const against = options.reference
+    ? `drift against ${options.reference} (${n(report.reference?.rows ?? 0)} rows)`
+    : 'no reference: drift not checked';
+  const lines = [
+    `validate ${options.in ?? `dataset ${options.dataset}`}: ${report.status.toUpperCase()}, ${n(report.rows.total)} rows, ${n(report.rows.valid)} pass the schema; ` +
+      `labels ${report.labels}; ${against}`,
+  ];
+  if (report.failures.length)
+    lines.push(`failures (${report.failures.length}, worst first):`, ...report.failures.map((f, i) => `  ${i + 1}. ${f}`));
+  if (report.warnings.length) lines.push(`warnings (${report.warnings.length}):`, ...report.warnings.map((w) => `  - ${w}`));
+  const written = [
+    options.outJson && `JSON report ${options.outJson}`,
+    options.outHtml && `HTML report ${options.outHtml}`,
+    options.writeReference && `reference statistics ${options.writeReference}`,
+  ].filter(Boolean);
+  if (written.length) lines.push(`wrote ${written.join(', ')}`);
+  return lines.join('\n');
+}
+
+/** Commander reports bad flags with exit code 1; this command promises 2 (1 means "validation failed"). */
+function badFlagExitsTwo(err: CommanderError): never {
+  if (err.exitCode === 0) throw err;
+  throw new CommanderError(2, err.code, err.message);
+}
+
+export function registerValidateCommands(program: Command, loadThresholds: () => ValidationConfig = () => loadConfig().validation): void {
+  program
+    .command('validate')
+    .description(
+      'validate a transactions CSV or dataset snapshot: schema (types, required fields, ranges), duplicated TRANSACTION_IDs, future ' +
+        'timestamps, statistics of the 15 model features (computed over the rows that pass the schema, in time order) ' +
+        'and, with --reference, drift (PSI, Jensen–Shannon, Kolmogorov–Smirnov) against thresholds in config.yaml ' +
+        '(validation.*). Exit 0: pass; 1: validation failed (the failures are printed); 2: a bad flag.',
+    )
+    .option('--in <file>', 'transactions CSV with a header row (the handbook columns: TRANSACTION_ID, TX_DATETIME, ...)', inputFile)
+    .option('--dataset <sha256>', 'a dataset snapshot written by fraudops ingest (its labelled rows), read from S3')
+    .option('--prefix <prefix>', 'S3 key prefix of snapshots, with --dataset (default: ingest.datasetPrefix)')
+    .option(
+      '--reference <file>',
+      'reference statistics JSON to check drift against (written by --write-reference, e.g. on the training data)',
+      inputFile,
+    )
+    .addOption(
+      new Option(
+        '--labels <rule>',
+        'required: rows must carry TX_FRAUD and TX_FRAUD_SCENARIO; absent: rows must not (as on the transactions topic). ' +
+          'Default: required when the header has TX_FRAUD, else absent',
+      ).choices(['required', 'absent']),
+    )
+    .option(
+      '--now <time>',
+      'the current time for the future-timestamp rule, ISO 8601 (2018-10-01 or 2018-10-01T12:00:00Z); default: the clock',
+      isoTime,
+    )
+    .option('--out-json <file>', 'write the full report as JSON', outputFile)
+    .option('--out-html <file>', 'write a self-contained HTML report (histograms, reference against current)', outputFile)
+    .option('--write-reference <file>', "write this data's statistics as a reference file for later --reference runs", outputFile)
+    .option('--json', 'print the report as JSON instead of a summary')
+    .exitOverride(badFlagExitsTwo)
+    .action(async (options: ValidateOptions) => {
+      const report = await validateInput(options, loadThresholds());
+      console.log(options.json ? JSON.stringify(report, null, 2) : formatSummary(report, options));
+      throwIfFailed(report, options.outHtml ?? options.outJson);
+    });
+}

@@ -1,0 +1,189 @@
+// The MLP: parameters as one flat Float32Array, and forward / backward passes written with tf ops so the trainer can
+// read per-example activations and errors (which the ghost-norm clipping needs) instead of only summed gradients.
+//
+// Layer l keeps weights and bias together as one (in+1)×out matrix W̃ (weights rows, then the bias row), and its
+// input with a column of ones appended, ã = [a, 1]: then z = ã·W̃, the layer's per-example gradient is ã ⊗ δ, and
+// its squared norm is ‖ã‖²·‖δ‖² with ‖ã‖² = ‖a‖² + 1.
+import { InvalidInputError } from '../errors';
+import type { Rng } from '../random';
+import { tf } from '../tensorflow';
+import type { MlpParameters } from './types';
+
+export interface LayerShape {
+  inputs: number;
+  outputs: number;
+  /** Where the layer's (inputs+1)×outputs block starts in the flat parameter vector. */
+  offset: number;
+}
+
+export function layerShapes(inputs: number, hidden: readonly number[]): LayerShape[] {
+  const shapes: LayerShape[] = [];
+  let offset = 0;
+  let width = inputs;
+  for (const outputs of [...hidden, 1]) {
+    shapes.push({ inputs: width, outputs, offset });
+    offset += (width + 1) * outputs;
+    width = outputs;
+  }
+  return shapes;
+}
+
+export function parameterCount(shapes: readonly LayerShape[]): number {
+  const last = shapes[shapes.length - 1];
+  return last.offset + (last.inputs + 1) * last.outputs;
+}
+
+/** Glorot-uniform weights and zero biases (Keras' Dense defaults). */
+export function initialParameters(shapes: readonly LayerShape[], rng: Rng): Float32Array {
+  const flat = new Float32Array(parameterCount(shapes));
+  for (const { inputs, outputs, offset } of shapes) {
+    const limit = Math.sqrt(6 / (inputs + outputs));
+    for (let i = 0; i < inputs * outputs; i++) flat[offset + i] = rng.uniformRange(-limit, limit);
+  }
+  return flat;
+}
+
+/** A copy of the flat vector as public per-layer parameters. */
+export function toMlpParameters(inputs: number, hidden: readonly number[], flat: Float32Array): MlpParameters {
+  const layers = layerShapes(inputs, hidden).map(({ inputs: width, outputs, offset }) => ({
+    weights: flat.slice(offset, offset + width * outputs),
+    bias: flat.slice(offset + width * outputs, offset + (width + 1) * outputs),
+  }));
+  return { inputs, hidden: [...hidden], layers };
+}
+
+/** The flat vector of public parameters, after checking their shapes. */
+export function flattenParameters(params: MlpParameters): { shapes: LayerShape[]; flat: Float32Array } {
+  if (!Number.isSafeInteger(params.inputs) || params.inputs < 1) {
+    throw new InvalidInputError(`params.inputs must be a whole number >= 1; got ${params.inputs}`);
+  }
+  const shapes = layerShapes(params.inputs, params.hidden);
+  if (params.layers.length !== shapes.length) {
+    throw new InvalidInputError(
+      `params.layers has ${params.layers.length} layers; hidden ${JSON.stringify(params.hidden)} needs ${shapes.length}`,
+    );
+  }
+  const flat = new Float32Array(parameterCount(shapes));
+  shapes.forEach(({ inputs, outputs, offset }, l) => {
+    const { weights, bias } = params.layers[l];
+    if (weights.length !== inputs * outputs || bias.length !== outputs) {
+      throw new InvalidInputError(
+        `params.layers[${l}] must have ${inputs}×${outputs} weights and ${outputs} biases; got ${weights.length} and ${bias.length}`,
+      );
+    }
+    flat.set(weights, offset);
+    flat.set(bias, offset + inputs * outputs);
+  });
+  return { shapes, flat };
+}
+
+/**
+ * One layer's tensors: W̃ for the forward pass and W (without the bias row) for back-propagation. A layer with a
+ * single output keeps both as rows (1×(in+1) and 1×in, the same numbers) and uses a broadcast multiply instead of a
+ * matrix product: oneDNN's product has a fixed cost (~70 µs here) several times that of an elementwise op.
+ */
+export interface LayerTensors {
+  augmented: tf.Tensor2D;
+  weights: tf.Tensor2D;
+  singleOutput: boolean;
+}
+
+export function uploadLayers(flat: Float32Array, shapes: readonly LayerShape[]): LayerTensors[] {
+  return shapes.map(({ inputs, outputs, offset }) => {
+    const singleOutput = outputs === 1;
+    const shape = (rows: number): [number, number] => (singleOutput ? [1, rows] : [rows, outputs]);
+    return {
+      augmented: tf.tensor2d(flat.subarray(offset, offset + (inputs + 1) * outputs), shape(inputs + 1)),
+      weights: tf.tensor2d(flat.subarray(offset, offset + inputs * outputs), shape(inputs)),
+      singleOutput,
+    };
+  });
+}
+
+export function disposeLayers(layers: readonly LayerTensors[]): void {
+  for (const { augmented, weights } of layers) tf.dispose([augmented, weights]);
+}
+
+export interface ForwardPass {
+  /** ã_l = [a_l, 1], the input of each layer (ã_0 is the batch itself). */
+  inputs: tf.Tensor2D[];
+  /** The ReLU outputs a_1 … a_{L−1}. */
+  activations: tf.Tensor2D[];
+  /** z of the output layer, B×1. */
+  logits: tf.Tensor2D;
+}
+
+/** a·W̃ (B×out). */
+function affine(a: tf.Tensor2D, layer: LayerTensors): tf.Tensor2D {
+  return layer.singleOutput ? tf.sum(tf.mul(a, layer.augmented), 1, true) : tf.matMul(a, layer.augmented);
+}
+
+/** `augmentedX` is the batch with a column of ones appended, B×(cols+1). */
+export function forward(layers: readonly LayerTensors[], augmentedX: tf.Tensor2D): ForwardPass {
+  const inputs = [augmentedX];
+  const activations: tf.Tensor2D[] = [];
+  const ones = tf.ones<tf.Rank.R2>([augmentedX.shape[0], 1]);
+  for (let l = 0; l < layers.length - 1; l++) {
+    const activation = tf.relu(affine(inputs[l], layers[l]));
+    activations.push(activation);
+    inputs.push(tf.concat2d([activation, ones], 1));
+  }
+  return { inputs, activations, logits: affine(inputs[inputs.length - 1], layers[layers.length - 1]) };
+}
+
+/**
+ * ∂ℓ_i/∂z_i of the per-example weighted cross-entropy ℓ_i = w_i·(softplus(z_i) − y_i·z_i): w_i·(sigmoid(z_i) − y_i).
+ * `labels` and `weights` are B×1.
+ */
+export function outputDelta(logits: tf.Tensor2D, labels: tf.Tensor2D, weights: tf.Tensor2D): tf.Tensor2D {
+  return tf.mul(tf.sub(tf.sigmoid(logits), labels), weights);
+}
+
+/** Δ_l (B×out_l) of every layer, from the output layer's. ReLU' is sign(a) (a = relu(z) ≥ 0). */
+export function backward(layers: readonly LayerTensors[], pass: ForwardPass, delta: tf.Tensor2D): tf.Tensor2D[] {
+  const deltas = [delta];
+  for (let l = layers.length - 1; l > 0; l--) {
+    const { weights, singleOutput } = layers[l];
+    const propagated = singleOutput ? tf.mul(deltas[0], weights) : tf.matMul(deltas[0], weights, false, true);
+    deltas.unshift(tf.mul(propagated, tf.sign(pass.activations[l - 1])));
+  }
+  return deltas;
+}
+
+/** Σ_i w_i·(softplus(z_i) − y_i·z_i) over the batch, in float64. */
+export function weightedLossSum(logits: ArrayLike<number>, labels: ArrayLike<number>, weights: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) {
+    const z = logits[i];
+    const softplus = Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z)));
+    sum += weights[i] * (softplus - labels[i] * z);
+  }
+  return sum;
+}
+
+const PREDICT_CHUNK = 65536;
+
+/** Sigmoid scores of `rows` rows of x (rows×inputs, row-major). */
+export function predictMlp(params: MlpParameters, x: Float32Array | Float64Array, rows: number): Float32Array {
+  const { shapes, flat } = flattenParameters(params);
+  const cols = params.inputs;
+  if (!Number.isSafeInteger(rows) || rows < 0) throw new InvalidInputError(`rows must be a whole number >= 0; got ${rows}`);
+  if (x.length !== rows * cols) throw new InvalidInputError(`x has ${x.length} values; rows×inputs = ${rows}×${cols} needs ${rows * cols}`);
+  const scores = new Float32Array(rows);
+  const layers = uploadLayers(flat, shapes);
+  try {
+    for (let start = 0; start < rows; start += PREDICT_CHUNK) {
+      const end = Math.min(rows, start + PREDICT_CHUNK);
+      const chunk = Float32Array.from(x.subarray(start * cols, end * cols));
+      const out = tf.tidy(() => {
+        const batch = tf.tensor2d(chunk, [end - start, cols]);
+        return tf.sigmoid(forward(layers, tf.concat([batch, tf.ones([end - start, 1])], 1)).logits);
+      });
+      scores.set(out.dataSync(), start);
+      out.dispose();
+    }
+  } finally {
+    disposeLayers(layers);
+  }
+  return scores;
+}

@@ -1,0 +1,136 @@
+// The handbook's evaluation protocol (HANDBOOK "Protocol"): train on a period, skip the label delay, test on
+// the days after it one day at a time, removing from each test day the cards already known to be compromised.
+// A validation period (for the decision threshold) is the `validationDays` days just before training: its
+// labels are known when the model is trained, and it overlaps neither training nor test.
+import { InvalidInputError } from './errors';
+import { DAY_SECONDS } from './features';
+
+/** Transactions sorted by time, column by column (a dataset snapshot has this shape). */
+export interface LabelledTransactions {
+  rows: number;
+  transactionId: ArrayLike<number>;
+  /** Seconds since the Unix epoch. */
+  timestamp: ArrayLike<number>;
+  customerId: ArrayLike<number>;
+  terminalId: ArrayLike<number>;
+  amount: ArrayLike<number>;
+  /** 0/1, or -1 when the label has not arrived. */
+  fraud: ArrayLike<number>;
+}
+
+export interface ProtocolOptions {
+  /** First training day, 'YYYY-MM-DD' (UTC). */
+  trainStart: string;
+  trainDays: number;
+  delayDays: number;
+  testDays: number;
+  validationDays: number;
+}
+
+export const HANDBOOK_PROTOCOL: ProtocolOptions = {
+  trainStart: '2018-07-25',
+  trainDays: 7,
+  delayDays: 7,
+  testDays: 7,
+  validationDays: 7,
+};
+
+export interface ProtocolSplit {
+  /** Row indices into the transactions, each list in time order. */
+  train: number[];
+  validation: number[];
+  test: number[];
+  /** Test day (0-based) of each test row, parallel to `test`. */
+  testDay: number[];
+  /** Test rows dropped because their card was already known compromised. */
+  removedKnownCompromised: number;
+  /** End of the test period (epoch seconds, exclusive): features need no transaction after it. */
+  end: number;
+  periods: Record<'validation' | 'train' | 'test', { from: string; to: string }>;
+}
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+export function dayStart(date: string): number {
+  const t = Date.parse(`${date}T00:00:00Z`);
+  if (!DATE.test(date) || !Number.isFinite(t)) throw new InvalidInputError(`trainStart "${date}" is not a date YYYY-MM-DD`);
+  return t / 1000;
+}
+
+const isoDay = (seconds: number) => new Date(seconds * 1000).toISOString().slice(0, 10);
+
+/** Splits by time; labels must be known (0/1) on every validation, training and test row. */
+export function protocolSplit(data: LabelledTransactions, options: ProtocolOptions): ProtocolSplit {
+  for (const key of ['trainDays', 'testDays', 'validationDays'] as const) {
+    if (!Number.isInteger(options[key]) || options[key] < 1)
+      throw new InvalidInputError(`${key} = ${options[key]}: must be a whole number >= 1`);
+  }
+  if (!Number.isInteger(options.delayDays) || options.delayDays < 0) {
+    throw new InvalidInputError(`delayDays = ${options.delayDays}: must be a whole number >= 0`);
+  }
+  const trainFrom = dayStart(options.trainStart);
+  const trainTo = trainFrom + options.trainDays * DAY_SECONDS;
+  const validationFrom = trainFrom - options.validationDays * DAY_SECONDS;
+  const testFrom = trainTo + options.delayDays * DAY_SECONDS;
+  const end = testFrom + options.testDays * DAY_SECONDS;
+  const firstTrainDay = trainFrom / DAY_SECONDS;
+
+  const train: number[] = [];
+  const validation: number[] = [];
+  const testCandidates: number[] = [];
+  const fraudCustomersByDay = new Map<number, Set<number>>();
+  for (let i = 0; i < data.rows; i++) {
+    const t = data.timestamp[i];
+    if (t < validationFrom || t >= end) continue;
+    const inUse = t < trainTo || t >= testFrom;
+    if (inUse && data.fraud[i] !== 0 && data.fraud[i] !== 1) {
+      throw new InvalidInputError(
+        `transaction ${data.transactionId[i]} (${isoDay(t)}) has no label; the protocol needs labels on every row it uses`,
+      );
+    }
+    if (data.fraud[i] === 1) {
+      const day = Math.floor(t / DAY_SECONDS);
+      const set = fraudCustomersByDay.get(day) ?? new Set<number>();
+      set.add(data.customerId[i]);
+      fraudCustomersByDay.set(day, set);
+    }
+    if (t < trainFrom) validation.push(i);
+    else if (t < trainTo) train.push(i);
+    else if (t >= testFrom) testCandidates.push(i);
+  }
+  if (!train.length) throw new InvalidInputError(`no transaction in the training period ${isoDay(trainFrom)} to ${isoDay(trainTo - 1)}`);
+  if (!testCandidates.length) throw new InvalidInputError(`no transaction in the test period ${isoDay(testFrom)} to ${isoDay(end - 1)}`);
+
+  // Known compromised cards: frauds of the training set, then for test day i the frauds of training day + trainDays + i − 1.
+  const known = new Set<number>();
+  for (const i of train) if (data.fraud[i] === 1) known.add(data.customerId[i]);
+  const test: number[] = [];
+  const testDay: number[] = [];
+  let removed = 0;
+  let cursor = 0;
+  for (let day = 0; day < options.testDays; day++) {
+    for (const customer of fraudCustomersByDay.get(firstTrainDay + options.trainDays + day - 1) ?? []) known.add(customer);
+    const dayEnd = testFrom + (day + 1) * DAY_SECONDS;
+    for (; cursor < testCandidates.length && data.timestamp[testCandidates[cursor]] < dayEnd; cursor++) {
+      const i = testCandidates[cursor];
+      if (known.has(data.customerId[i])) removed += 1;
+      else {
+        test.push(i);
+        testDay.push(day);
+      }
+    }
+  }
+  return {
+    train,
+    validation,
+    test,
+    testDay,
+    removedKnownCompromised: removed,
+    end,
+    periods: {
+      validation: { from: isoDay(validationFrom), to: isoDay(trainFrom - 1) },
+      train: { from: isoDay(trainFrom), to: isoDay(trainTo - 1) },
+      test: { from: isoDay(testFrom), to: isoDay(end - 1) },
+    },
+  };
+}

@@ -1,0 +1,232 @@
+// The report builder: row rules, feature statistics, drift, and the pass/fail decision.
+//
+// Failures (status 'fail'):
+//   - no records at all;
+//   - the share of rows failing the schema is above maxBadRowFraction (then every broken rule is listed);
+//   - any duplicated TRANSACTION_ID, or any TX_DATETIME later than now + maxFutureSeconds (among schema-valid rows);
+//   - a constant feature column whose reference varies; without a reference, a constant column among
+//     MUST_VARY (the amount features: constant amounts mean a broken feed, whatever the batch size);
+//   - a drifted feature (any of PSI, JS, KS above its threshold).
+// Warnings (reported, not failing): schema rules broken by a share of rows within maxBadRowFraction; other
+// constant columns without a reference (a small batch can legitimately be all-weekday, all-daytime, or have no
+// terminal history yet); fields outside the schema; rows not in time order; features missing from the
+// reference; label-dependent features skipped because labels are absent.
+import type { LabelRule } from '../../simulator/schema';
+import { InvalidInputError } from '../errors';
+import { computeFeatures, DEFAULT_LABEL_DELAY_DAYS, FEATURE_COUNT, FEATURE_NAMES, type FeatureInput } from '../features';
+import { columnDrift, type DriftThresholds, exceeded } from './drift';
+import type { ReferenceStatistics } from './reference';
+import type { FeatureReport, RowExample, ValidationConfig, ValidationReport } from './report';
+import { checkRecords, findDuplicateIds, findFutureTimestamps, type ValidRows } from './rules';
+import { columnStatistics } from './stats';
+
+export interface ValidationOptions {
+  /** The current time, seconds since the Unix epoch (UTC). */
+  now: number;
+  /** Statistics to check drift against (see referenceStatistics). */
+  reference?: ReferenceStatistics;
+  thresholds: ValidationConfig;
+  /** 'required': records carry TX_FRAUD / TX_FRAUD_SCENARIO (a labelled snapshot); 'absent': they must not. */
+  labels: LabelRule;
+  /** The label delay of the terminal features (default 7 days, as in training). */
+  labelDelayDays?: number;
+}
+
+/** Features that read labels: with labels absent they are 0 by construction, so they are not checked. */
+export const isLabelDependent = (name: string): boolean => name.startsWith('TERMINAL_ID_RISK_');
+
+/** Constant columns that fail even without a reference. */
+export const MUST_VARY: readonly string[] = FEATURE_NAMES.filter(
+  (name) => name === 'TX_AMOUNT' || name.startsWith('CUSTOMER_ID_AVG_AMOUNT_'),
+);
+
+interface Finding {
+  failure: boolean;
+  /** How far over its limit (orders failures, worst first). */
+  severity: number;
+  text: string;
+}
+
+const fmt = (value: number): string => String(Number(value.toPrecision(3)));
+const percent = (share: number): string => `${fmt(100 * share)} %`;
+const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
+function describeExample(e: RowExample, field: string): string {
+  const id = e.id === undefined || (field === 'TRANSACTION_ID' && e.value !== undefined) ? '' : ` (id ${e.id})`;
+  const value = e.value === undefined ? '' : ` ${field} = ${JSON.stringify(e.value)}`;
+  return `row ${e.row}${id}${value}`;
+}
+
+/** Valid-row positions in TX_DATETIME order (ties keep input order), or undefined when already in order. */
+function timeOrder(valid: ValidRows): Int32Array | undefined {
+  const t = valid.timestamp;
+  let ordered = true;
+  for (let k = 1; k < valid.count && ordered; k++) ordered = t[k] >= t[k - 1];
+  if (ordered) return undefined;
+  return Int32Array.from({ length: valid.count }, (_, k) => k).sort((a, b) => t[a] - t[b] || a - b);
+}
+
+/** The 15 features of the valid rows, in time order (n × FEATURE_COUNT, row-major). */
+function featureMatrix(valid: ValidRows, order: Int32Array | undefined, labelDelayDays: number): Float64Array {
+  const inputs = new Array<FeatureInput & { fraud: 0 | 1 }>(valid.count);
+  for (let i = 0; i < valid.count; i++) {
+    const k = order ? order[i] : i;
+    inputs[i] = {
+      transactionId: valid.id[k],
+      timestamp: valid.timestamp[k],
+      customerId: valid.customer[k],
+      terminalId: valid.terminal[k],
+      amount: valid.amount[k],
+      fraud: valid.fraud[k] as 0 | 1,
+    };
+  }
+  return computeFeatures(inputs, labelDelayDays);
+}
+
+/** Statistics, drift and verdict of each feature column of a feature matrix (n × FEATURE_COUNT, row-major). */
+export function featureReports(
+  matrix: Float64Array,
+  options: { labels: LabelRule; reference?: ReferenceStatistics; drift: DriftThresholds },
+): FeatureReport[] {
+  const rows = matrix.length / FEATURE_COUNT;
+  return FEATURE_NAMES.map((name, j) => {
+    const column = new Float64Array(rows);
+    for (let i = 0; i < rows; i++) column[i] = matrix[i * FEATURE_COUNT + j];
+    const stats = columnStatistics(column, 0); // sorts `column`
+    const checked = options.labels === 'required' || !isLabelDependent(name);
+    const constant = stats.count >= 2 && stats.summary?.min === stats.summary?.max;
+    const reference = options.reference?.features.find((f) => f.name === name);
+    const drift = checked && reference && stats.count > 0 ? columnDrift(reference, column, options.drift) : undefined;
+    const constantFails = checked && constant && (reference ? reference.min < reference.max : MUST_VARY.includes(name));
+    const report: FeatureReport = { name, checked, constant, failed: constantFails || Boolean(drift?.drifted), stats };
+    if (drift) report.drift = drift;
+    return report;
+  });
+}
+
+function rowFindings(
+  checked: ReturnType<typeof checkRecords>,
+  duplicates: ValidationReport['duplicates'],
+  future: ValidationReport['future'],
+  thresholds: ValidationConfig,
+): Finding[] {
+  const { total, bad } = checked;
+  if (total === 0) return [{ failure: true, severity: Number.POSITIVE_INFINITY, text: 'dataset has no records' }];
+  const rowSeverity = (rows: number) => rows / total / Math.max(thresholds.maxBadRowFraction, 1 / total);
+  const findings: Finding[] = [];
+  if (checked.valid.count === 0)
+    findings.push({ failure: true, severity: Number.POSITIVE_INFINITY, text: `none of the ${total} rows passes the schema` });
+  const schemaFails = bad / total > thresholds.maxBadRowFraction;
+  if (schemaFails) {
+    findings.push({
+      failure: true,
+      severity: rowSeverity(bad),
+      text: `${bad} of ${total} rows (${percent(bad / total)}) fail the schema, above maxBadRowFraction ${percent(thresholds.maxBadRowFraction)}`,
+    });
+  }
+  for (const rule of checked.rules) {
+    const examples = rule.examples.slice(0, 2).map((e) => describeExample(e, rule.field));
+    findings.push({
+      failure: schemaFails,
+      severity: rowSeverity(rule.rows),
+      text: `${rule.field} ${rule.rule}: ${count(rule.rows, 'row')}, e.g. ${examples.join('; ')}`,
+    });
+  }
+  if (duplicates.rows > 0) {
+    const [first] = duplicates.examples;
+    findings.push({
+      failure: true,
+      severity: rowSeverity(duplicates.rows),
+      text: `TRANSACTION_ID duplicated: ${count(duplicates.ids, 'id')} on ${duplicates.rows} rows, e.g. id ${first.id} at rows ${first.rows.join(', ')}`,
+    });
+  }
+  if (future.rows > 0) {
+    findings.push({
+      failure: true,
+      severity: rowSeverity(future.rows),
+      text:
+        `TX_DATETIME in the future: ${count(future.rows, 'row')} after ${future.limit} (now + ${thresholds.maxFutureSeconds} s), ` +
+        `latest ${future.latest}, e.g. ${describeExample(future.examples[0], 'TX_DATETIME')}`,
+    });
+  }
+  return findings;
+}
+
+function featureFindings(features: FeatureReport[], reference: ReferenceStatistics | undefined, thresholds: DriftThresholds): Finding[] {
+  const findings: Finding[] = [];
+  for (const feature of features) {
+    if (!feature.checked || !feature.stats.summary) continue;
+    const ref = reference?.features.find((f) => f.name === feature.name);
+    if (reference && !ref)
+      findings.push({ failure: false, severity: 0, text: `${feature.name} is not in the reference statistics: drift not checked` });
+    const over = feature.drift ? exceeded(feature.drift, thresholds) : [];
+    const drift = over.map((s) => `${s.name} ${fmt(s.value)} > ${s.limit}`).join(', ');
+    const severity = over.length ? over[0].value / over[0].limit : 1;
+    if (feature.constant) {
+      const value = fmt(feature.stats.summary.min);
+      const varies = ref ? ref.min < ref.max : MUST_VARY.includes(feature.name);
+      const why = ref
+        ? varies
+          ? 'but varies in the reference'
+          : 'as in the reference'
+        : varies
+          ? 'but amounts must vary'
+          : 'in this batch';
+      findings.push({
+        failure: feature.failed,
+        severity,
+        text: `${feature.name} is constant (every row = ${value}) ${why}${drift ? `; drift ${drift}` : ''}`,
+      });
+    } else if (feature.failed) {
+      findings.push({ failure: true, severity, text: `${feature.name} drift ${drift}` });
+    }
+  }
+  const skipped = features.filter((f) => !f.checked).map((f) => f.name);
+  if (skipped.length)
+    findings.push({ failure: false, severity: 0, text: `labels absent: ${skipped.join(', ')} read labels and are not checked` });
+  return findings;
+}
+
+/** Validates records (typed objects from a snapshot, or CSV rows with numbers converted) and builds the report. */
+export function validateDataset(records: readonly unknown[], options: ValidationOptions): ValidationReport {
+  const { now, thresholds, labels, reference } = options;
+  if (!Number.isFinite(now)) throw new InvalidInputError(`now must be a finite number of seconds since the epoch, got ${now}`);
+  const checked = checkRecords(records, labels);
+  const { valid } = checked;
+  const duplicates = findDuplicateIds(valid);
+  const future = findFutureTimestamps(records, valid, now + thresholds.maxFutureSeconds);
+  const order = timeOrder(valid);
+  const matrix = featureMatrix(valid, order, options.labelDelayDays ?? DEFAULT_LABEL_DELAY_DAYS);
+  const features = featureReports(matrix, { labels, reference, drift: thresholds.drift });
+
+  const findings = [...rowFindings(checked, duplicates, future, thresholds), ...featureFindings(features, reference, thresholds.drift)];
+  if (checked.unknownFields.length) {
+    findings.push({ failure: false, severity: 0, text: `fields outside the schema are ignored: ${checked.unknownFields.join(', ')}` });
+  }
+  if (order)
+    findings.push({ failure: false, severity: 0, text: 'rows are not in TX_DATETIME order: features were computed after sorting them' });
+  const failures = findings.filter((f) => f.failure).sort((a, b) => b.severity - a.severity);
+  return {
+    kind: 'fraudops.validation.report',
+    version: 1,
+    status: failures.length ? 'fail' : 'pass',
+    failures: failures.map((f) => f.text),
+    warnings: findings.filter((f) => !f.failure).map((f) => f.text),
+    now: new Date(now * 1000).toISOString(),
+    labels,
+    thresholds,
+    rows: {
+      total: checked.total,
+      valid: valid.count,
+      bad: checked.bad,
+      badFraction: checked.total ? checked.bad / checked.total : 0,
+      timeOrdered: !order,
+    },
+    rules: checked.rules,
+    duplicates,
+    future,
+    columns: { TX_AMOUNT: columnStatistics(checked.amount.values, checked.amount.missing) },
+    features,
+    ...(reference ? { reference: { rows: reference.rows, labels: reference.labels } } : {}),
+  };
+}

@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import {
+  BUNDLE_FILES,
+  BundleIntegrityError,
+  type BundleParts,
+  loadBundle,
+  type ModelBundleFiles,
+  packBundle,
+  verifyBundle,
+} from '../../ml/bundle';
+import type { MlpParameters } from '../../ml/dpsgd/types';
+import { InvalidInputError } from '../../ml/errors';
+import { FEATURE_COUNT, FEATURE_NAMES } from '../../ml/features';
+import { buildPrivacyReport, renderPrivacyReport } from '../../ml/privacy';
+import { Rng } from '../../ml/random';
+import { selectBackend, tf } from '../../ml/tensorflow';
+import { applyTransform, fitTransform, fixedTransform, transformStep } from '../../ml/transforms';
+
+function randomMlp(hidden: number[], seed: number): MlpParameters {
+  const rng = new Rng([seed]);
+  const widths = [FEATURE_COUNT, ...hidden, 1];
+  const layers = widths.slice(1).map((out, l) => ({
+    weights: Float32Array.from({ length: widths[l] * out }, () => rng.normal(0, 1 / Math.sqrt(widths[l]))),
+    bias: Float32Array.from({ length: out }, () => rng.normal(0, 0.1)),
+  }));
+  return { inputs: FEATURE_COUNT, hidden, layers };
+}
+
+/** Raw feature rows in the simulator's ranges: amounts, flags, counts, averages, risks. */
+function featureRows(rows: number, seed: number): Float64Array {
+  const rng = new Rng([seed]);
+  const x = new Float64Array(rows * FEATURE_COUNT);
+  for (let i = 0; i < rows; i++) {
+    FEATURE_NAMES.forEach((name, j) => {
+      x[i * FEATURE_COUNT + j] = name.includes('RISK')
+        ? rng.uniform()
+        : name.includes('DURING')
+          ? rng.uniformInt(2)
+          : rng.uniformRange(0, 300);
+    });
+  }
+  return x;
+}
+
+/** The MLP computed directly in float64 from its weights (relu … sigmoid), independently of TensorFlow.js. */
+function directScores(params: MlpParameters, inputs: Float32Array, rows: number): Float64Array {
+  const scores = new Float64Array(rows);
+  for (let i = 0; i < rows; i++) {
+    let activation = Array.from(inputs.subarray(i * FEATURE_COUNT, (i + 1) * FEATURE_COUNT));
+    params.layers.forEach(({ weights, bias }, l) => {
+      const out = bias.length;
+      const next = Array.from(bias);
+      for (let a = 0; a < activation.length; a++) for (let b = 0; b < out; b++) next[b] += activation[a] * weights[a * out + b];
+      activation = l === params.layers.length - 1 ? next.map((z) => 1 / (1 + Math.exp(-z))) : next.map((z) => Math.max(0, z));
+    });
+    scores[i] = activation[0];
+  }
+  return scores;
+}
+
+function parts(overrides: Partial<BundleParts> = {}): BundleParts {
+  const transform = fixedTransform();
+  return {
+    model: randomMlp([16, 8], 1),
+    transform,
+    labelDelayDays: 7,
+    threshold: 0.42,
+    metrics: { averagePrecision: 0.61, rocAuc: 0.87, confusion: { tp: 3, fp: 1, tn: 90, fn: 6 } },
+    privacy: buildPrivacyReport({
+      spent: { epsilon: 1, delta: 1e-6, noiseMultiplier: 1.1, samplingRate: 0.01, steps: 1000, clipNorm: 1, accountant: 'rdp' },
+      records: 100_000,
+      preprocessing: [transformStep(transform)],
+      threshold: { value: 0.42, split: 'validation' },
+    }),
+    extraFiles: [['plots/pr.svg', '<svg xmlns="http://www.w3.org/2000/svg"/>']],
+    createdAt: '2026-01-02T03:04:05.000Z',
+    ...overrides,
+  };
+}
+
+function integrityError(file: string, problem: string): (err: unknown) => boolean {
+  return (err) => {
+    assert.ok(err instanceof BundleIntegrityError, `expected a BundleIntegrityError, got ${err}`);
+    assert.equal(err.name, 'BundleIntegrityError');
+    assert.equal(err.file, file, err.message);
+    assert.equal(err.problem, problem, err.message);
+    assert.ok(err.message.includes(file));
+    return true;
+  };
+}
+
+const copy = (files: ModelBundleFiles): ModelBundleFiles => new Map([...files].map(([name, content]) => [name, Uint8Array.from(content)]));
+
+describe('model bundle', () => {
+  let files: ModelBundleFiles;
+  before(async () => {
+    await selectBackend('tensorflow', () => undefined);
+    files = await packBundle(parts());
+  });
+
+  it('lists every file in a manifest whose bundleSha256 identifies the bundle', async () => {
+    const manifest = verifyBundle(files);
+    assert.equal(manifest.format, 'fraudops-model-bundle/1');
+    assert.deepEqual(Object.keys(manifest.files).sort(), [...files.keys()].filter((n) => n !== BUNDLE_FILES.manifest).sort());
+    assert.match(manifest.bundleSha256, /^[0-9a-f]{64}$/);
+    const again = await packBundle(parts());
+    assert.deepEqual(again, files, 'the same parts give the same bytes');
+    const later = verifyBundle(await packBundle(parts({ createdAt: '2026-01-02T03:04:06.000Z' })));
+    assert.notEqual(later.bundleSha256, manifest.bundleSha256);
+    const otherModel = verifyBundle(await packBundle(parts({ model: randomMlp([16, 8], 2) })));
+    assert.notEqual(otherModel.files[BUNDLE_FILES.weights].sha256, manifest.files[BUNDLE_FILES.weights].sha256);
+    assert.notEqual(otherModel.bundleSha256, manifest.bundleSha256);
+  });
+
+  it('round trip: the loaded LayersModel scores like the weights computed directly (within 1e-6)', async () => {
+    const p = parts();
+    const loaded = await loadBundle(files);
+    try {
+      assert.ok(loaded.model instanceof tf.LayersModel);
+      const rows = 500;
+      const x = featureRows(rows, 3);
+      const scores = loaded.predict(x, rows);
+      const expected = directScores(p.model, applyTransform(p.transform, x, rows), rows);
+      assert.equal(scores.length, rows);
+      const worst = Math.max(...scores.map((s, i) => Math.abs(s - expected[i])));
+      assert.ok(worst <= 1e-6, `largest difference ${worst}`);
+      assert.ok(new Set(scores).size > rows / 2, 'the scores vary');
+      assert.equal(loaded.threshold, p.threshold);
+      assert.deepEqual(loaded.features, { names: [...FEATURE_NAMES], labelDelayDays: 7 });
+      assert.deepEqual(loaded.transform, p.transform);
+      assert.deepEqual(loaded.metrics, p.metrics);
+      assert.deepEqual(loaded.privacy, p.privacy);
+      assert.equal(loaded.privacyMarkdown, renderPrivacyReport(p.privacy));
+      assert.deepEqual(loaded.predict(new Float64Array(0), 0), new Float32Array(0));
+      assert.throws(() => loaded.predict(new Float64Array(FEATURE_COUNT - 1), 1), InvalidInputError);
+    } finally {
+      loaded.dispose();
+    }
+  });
+
+  it('serves with the transform it was packed with (standard transform too)', async () => {
+    const train = featureRows(200, 4);
+    const transform = fitTransform('standard', train, 200);
+    const model = randomMlp([5], 5);
+    const loaded = await loadBundle(await packBundle(parts({ transform, model })));
+    try {
+      const x = featureRows(50, 6);
+      const expected = directScores(model, applyTransform(transform, x, 50), 50);
+      const scores = loaded.predict(x, 50);
+      assert.ok(Math.max(...scores.map((s, i) => Math.abs(s - expected[i]))) <= 1e-6);
+    } finally {
+      loaded.dispose();
+    }
+  });
+
+  it('a change to any byte of any file is a BundleIntegrityError naming that file', () => {
+    let checked = 0;
+    for (const [name, content] of files) {
+      for (let at = 0; at < content.length; at++) {
+        const tampered = copy(files);
+        const bytes = tampered.get(name) as Uint8Array;
+        bytes[at] ^= at % 2 === 0 ? 0x01 : 0x80;
+        const problem = name === BUNDLE_FILES.manifest ? 'bad-manifest' : 'hash-mismatch';
+        assert.throws(() => verifyBundle(tampered), integrityError(name, problem), `${name} byte ${at}`);
+        checked++;
+      }
+    }
+    assert.ok(checked > 5000, `${checked} bytes tampered`);
+  });
+
+  it('a missing file, a truncated one or a file not in the manifest is refused, named', async () => {
+    for (const name of files.keys()) {
+      const missing = copy(files);
+      missing.delete(name);
+      assert.throws(() => verifyBundle(missing), integrityError(name, 'missing'));
+      await assert.rejects(loadBundle(missing), integrityError(name, 'missing'));
+    }
+    const truncated = copy(files);
+    truncated.set(BUNDLE_FILES.weights, (truncated.get(BUNDLE_FILES.weights) as Uint8Array).subarray(4));
+    assert.throws(() => verifyBundle(truncated), integrityError(BUNDLE_FILES.weights, 'size-mismatch'));
+    const extra = copy(files);
+    extra.set('plots/roc.svg', new Uint8Array([60]));
+    assert.throws(() => verifyBundle(extra), integrityError('plots/roc.svg', 'unexpected'));
+    for (const name of ['constructor', 'toString', '__proto__']) {
+      const inherited = copy(files);
+      inherited.set(name, new Uint8Array([1]));
+      assert.throws(() => verifyBundle(inherited), integrityError(name, 'unexpected'), name);
+    }
+  });
+
+  it('rejects bad parts, naming the field', async () => {
+    const model = randomMlp([4], 7);
+    model.layers[1].bias = new Float32Array(2);
+    await assert.rejects(packBundle(parts({ model })), /model\.layers\[1\]\.bias has 2 values/);
+    await assert.rejects(packBundle(parts({ model: { ...randomMlp([4], 7), inputs: 14 } })), /model\.inputs = 14/);
+    await assert.rejects(packBundle(parts({ threshold: 1.5 })), /threshold = 1\.5/);
+    await assert.rejects(packBundle(parts({ createdAt: '2026-01-02' })), /createdAt/);
+    for (const name of ['../escape.svg', '/abs.svg', 'plots/../x', 'manifest.json', 'model.json', 'a//b']) {
+      await assert.rejects(packBundle(parts({ extraFiles: [[name, 'x']] })), InvalidInputError, name);
+    }
+  });
+});
