@@ -5,7 +5,7 @@
 import { parseCsv } from '../cli/csv';
 import { csvRecords } from '../cli/validate';
 import { loadConfig } from '../config';
-import { computeFeatures } from '../ml/features';
+import { computeColumnFeatures } from '../ml/features';
 import { referenceStatistics, renderHtmlReport, type ValidationConfig, validateDataset } from '../ml/validation';
 import { checkRecords } from '../ml/validation/rules';
 import { CSV_HEADER, csvLines, HANDBOOK_DEFAULTS, type SimulatedDataset, simulate } from '../simulator';
@@ -21,16 +21,18 @@ function snapshotPath(dataset: SimulatedDataset, thresholds: ValidationConfig) {
   const checked = checkRecords(records, 'required');
   const schemaSeconds = secondsSince(started);
   const { valid } = checked;
-  const inputs = Array.from({ length: valid.count }, (_, k) => ({
-    transactionId: valid.id[k],
-    timestamp: valid.timestamp[k],
-    customerId: valid.customer[k],
-    terminalId: valid.terminal[k],
-    amount: valid.amount[k],
-    fraud: valid.fraud[k] as 0 | 1,
-  }));
   started = performance.now();
-  computeFeatures(inputs);
+  computeColumnFeatures(
+    {
+      transactionId: valid.id,
+      timestamp: valid.timestamp,
+      customerId: valid.customer,
+      terminalId: valid.terminal,
+      amount: valid.amount,
+      fraud: valid.fraud,
+    },
+    valid.count,
+  );
   const featureSeconds = secondsSince(started);
   process.stderr.write(`phases: schema ${schemaSeconds.toFixed(2)} s, features ${featureSeconds.toFixed(2)} s\n`);
 

@@ -213,7 +213,7 @@ export function registerExperimentCommands(program: Command): void {
           epochs: options.epochs,
           learningRate: options.learningRate,
           optimizer: options.optimizer,
-          transform: options.dp === 'on' ? 'fixed' : 'standard',
+          transform: 'fixed',
           seed: options.seed,
         },
         (progress) => {

@@ -9,6 +9,7 @@ import {
   type SnapshotColumns,
   type SnapshotContent,
   type TopicSlice,
+  unlabelledRecord,
 } from './snapshot';
 
 type Raw = Buffer | string | null;
@@ -231,16 +232,7 @@ export class SnapshotBuilder {
 
   /** The transaction of a slot as JSON (the fields read, in schema order): what a duplicate said. */
   private recordJson(slot: number): string {
-    const t = this.tx;
-    return JSON.stringify({
-      TRANSACTION_ID: t.transactionId[slot],
-      TX_DATETIME: t.datetime[slot],
-      CUSTOMER_ID: t.customerId[slot],
-      TERMINAL_ID: t.terminalId[slot],
-      TX_AMOUNT: t.amount[slot],
-      TX_TIME_SECONDS: t.timeSeconds[slot],
-      TX_TIME_DAYS: t.timeDays[slot],
-    });
+    return JSON.stringify(unlabelledRecord(this.tx, slot));
   }
 
   private reject(topic: string, partition: number, offset: number, key: Raw, value: Raw, reason: string, problems?: FieldProblem[]): void {

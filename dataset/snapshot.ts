@@ -216,19 +216,26 @@ export function columnsFromTransactions(transactions: Iterable<Transaction>): Sn
   return columns;
 }
 
+/** Row `i` as a handbook record without its label (the fields of a message on the transactions topic). */
+export function unlabelledRecord(c: SnapshotColumns, i: number): Omit<Transaction, 'TX_FRAUD' | 'TX_FRAUD_SCENARIO'> {
+  return {
+    TRANSACTION_ID: c.transactionId[i],
+    TX_DATETIME: c.datetime[i],
+    CUSTOMER_ID: c.customerId[i],
+    TERMINAL_ID: c.terminalId[i],
+    TX_AMOUNT: c.amount[i],
+    TX_TIME_SECONDS: c.timeSeconds[i],
+    TX_TIME_DAYS: c.timeDays[i],
+  };
+}
+
 /** The labelled rows of a snapshot as handbook records (what validation reads); unlabelled rows are left out. */
 export function labelledRecords(c: SnapshotColumns): Transaction[] {
   const records: Transaction[] = [];
   for (let i = 0; i < c.rows; i++) {
     if (c.fraud[i] < 0) continue;
     records.push({
-      TRANSACTION_ID: c.transactionId[i],
-      TX_DATETIME: c.datetime[i],
-      CUSTOMER_ID: c.customerId[i],
-      TERMINAL_ID: c.terminalId[i],
-      TX_AMOUNT: c.amount[i],
-      TX_TIME_SECONDS: c.timeSeconds[i],
-      TX_TIME_DAYS: c.timeDays[i],
+      ...unlabelledRecord(c, i),
       TX_FRAUD: c.fraud[i] as 0 | 1,
       TX_FRAUD_SCENARIO: c.scenario[i] as Transaction['TX_FRAUD_SCENARIO'],
     });

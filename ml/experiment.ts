@@ -3,7 +3,7 @@
 // activities run the same steps one by one.
 import { DpSgdTrainer, type MlpParameters, predictMlp, type TrainerOptions, type TrainingProgress } from './dpsgd';
 import { InvalidInputError } from './errors';
-import { computeFeatures, FEATURE_COUNT, type FeatureInput } from './features';
+import { computeColumnFeatures, FEATURE_COUNT } from './features';
 import { averagePrecision, bestFbetaThreshold, type ConfusionMatrix, cardPrecisionAtK, confusionMatrix, rocAuc } from './metrics';
 import type { Accountant } from './privacy';
 import { buildPrivacyReport, type PreprocessingStep, type PrivacyReport } from './privacy/report';
@@ -33,7 +33,7 @@ export interface ExperimentOptions {
   epochs: number;
   learningRate: number;
   optimizer: 'sgd' | 'adam';
-  /** fixed: data-independent (default, and the only choice under DP); standard: fitted scaler. */
+  /** fixed: data-independent (the only choice under DP); standard: a scaler fitted on the training split. */
   transform: TransformKind;
   seed: number;
 }
@@ -92,18 +92,7 @@ const count = (labels: Uint8Array) => labels.reduce((sum, v) => sum + v, 0);
 export function timelineFeatures(data: LabelledTransactions, end: number, labelDelayDays: number): Float64Array {
   let n = 0;
   while (n < data.rows && data.timestamp[n] < end) n++;
-  const inputs = new Array<FeatureInput & { fraud: 0 | 1 }>(n);
-  for (let i = 0; i < n; i++) {
-    inputs[i] = {
-      transactionId: data.transactionId[i],
-      timestamp: data.timestamp[i],
-      customerId: data.customerId[i],
-      terminalId: data.terminalId[i],
-      amount: data.amount[i],
-      fraud: data.fraud[i] === 1 ? 1 : 0,
-    };
-  }
-  return computeFeatures(inputs, labelDelayDays);
+  return computeColumnFeatures(data, n, labelDelayDays);
 }
 
 export async function runExperiment(

@@ -244,3 +244,35 @@ export function computeFeatures(
   }
   return out;
 }
+
+/** Transactions column by column; `fraud` is 1 for fraud, anything else counts as genuine (e.g. -1: no label yet). */
+export interface FeatureColumns {
+  transactionId: ArrayLike<number>;
+  timestamp: ArrayLike<number>;
+  customerId: ArrayLike<number>;
+  terminalId: ArrayLike<number>;
+  amount: ArrayLike<number>;
+  fraud: ArrayLike<number>;
+}
+
+/** Batch features of `count` rows of columns, taken in `order` (row indices sorted by time) or as they are. */
+export function computeColumnFeatures(
+  columns: FeatureColumns,
+  count: number,
+  labelDelayDays = DEFAULT_LABEL_DELAY_DAYS,
+  order?: ArrayLike<number>,
+): Float64Array {
+  const inputs = new Array<FeatureInput & { fraud: 0 | 1 }>(count);
+  for (let i = 0; i < count; i++) {
+    const k = order ? order[i] : i;
+    inputs[i] = {
+      transactionId: columns.transactionId[k],
+      timestamp: columns.timestamp[k],
+      customerId: columns.customerId[k],
+      terminalId: columns.terminalId[k],
+      amount: columns.amount[k],
+      fraud: columns.fraud[k] === 1 ? 1 : 0,
+    };
+  }
+  return computeFeatures(inputs, labelDelayDays);
+}

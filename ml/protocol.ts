@@ -3,19 +3,11 @@
 // A validation period (for the decision threshold) is the `validationDays` days just before training: its
 // labels are known when the model is trained, and it overlaps neither training nor test.
 import { InvalidInputError } from './errors';
-import { DAY_SECONDS } from './features';
+import { DAY_SECONDS, type FeatureColumns } from './features';
 
-/** Transactions sorted by time, column by column (a dataset snapshot has this shape). */
-export interface LabelledTransactions {
+/** Transactions sorted by time, column by column (a dataset snapshot has this shape); fraud -1: no label yet. */
+export interface LabelledTransactions extends FeatureColumns {
   rows: number;
-  transactionId: ArrayLike<number>;
-  /** Seconds since the Unix epoch. */
-  timestamp: ArrayLike<number>;
-  customerId: ArrayLike<number>;
-  terminalId: ArrayLike<number>;
-  amount: ArrayLike<number>;
-  /** 0/1, or -1 when the label has not arrived. */
-  fraud: ArrayLike<number>;
 }
 
 export interface ProtocolOptions {

@@ -13,7 +13,7 @@
 // reference; label-dependent features skipped because labels are absent.
 import type { LabelRule } from '../../simulator/schema';
 import { InvalidInputError } from '../errors';
-import { computeFeatures, DEFAULT_LABEL_DELAY_DAYS, FEATURE_COUNT, FEATURE_NAMES, type FeatureInput } from '../features';
+import { computeColumnFeatures, DEFAULT_LABEL_DELAY_DAYS, FEATURE_COUNT, FEATURE_NAMES } from '../features';
 import { columnDrift, type DriftThresholds, exceeded } from './drift';
 import type { ReferenceStatistics } from './reference';
 import type { FeatureReport, RowExample, ValidationConfig, ValidationReport } from './report';
@@ -68,19 +68,13 @@ function timeOrder(valid: ValidRows): Int32Array | undefined {
 
 /** The 15 features of the valid rows, in time order (n × FEATURE_COUNT, row-major). */
 function featureMatrix(valid: ValidRows, order: Int32Array | undefined, labelDelayDays: number): Float64Array {
-  const inputs = new Array<FeatureInput & { fraud: 0 | 1 }>(valid.count);
-  for (let i = 0; i < valid.count; i++) {
-    const k = order ? order[i] : i;
-    inputs[i] = {
-      transactionId: valid.id[k],
-      timestamp: valid.timestamp[k],
-      customerId: valid.customer[k],
-      terminalId: valid.terminal[k],
-      amount: valid.amount[k],
-      fraud: valid.fraud[k] as 0 | 1,
-    };
-  }
-  return computeFeatures(inputs, labelDelayDays);
+  const { id, timestamp, customer, terminal, amount, fraud } = valid;
+  return computeColumnFeatures(
+    { transactionId: id, timestamp, customerId: customer, terminalId: terminal, amount, fraud },
+    valid.count,
+    labelDelayDays,
+    order,
+  );
 }
 
 /** Statistics, drift and verdict of each feature column of a feature matrix (n × FEATURE_COUNT, row-major). */
