@@ -165,10 +165,9 @@ export function registerExperimentCommands(program: Command): void {
     .addOption(
       new Option(
         '--balance <strategy>',
-        'smote: synthetic minority rows; class-weight: weighted loss; stratified: class-stratified Poisson sampling (DP only); none',
-      )
-        .choices([...BALANCE_STRATEGIES])
-        .default('class-weight'),
+        'smote: synthetic minority rows; class-weight: weighted loss; stratified: class-stratified Poisson sampling (DP only); none ' +
+          '(default: class-weight with DP, none without)',
+      ).choices([...BALANCE_STRATEGIES]),
     )
     .option('--smote-ratio <r>', 'SMOTE target minority/majority ratio', numberIn(0, 1, false, true), 0.1)
     .option('--hidden <widths>', 'hidden layer widths, comma-separated', widths, [64, 32])
