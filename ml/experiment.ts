@@ -108,6 +108,11 @@ export async function runExperiment(
 
   const trainRaw = gather(features, split.train);
   const trainLabels = labelsOf(data, split.train);
+  const trainFrauds = count(trainLabels);
+  if (trainFrauds === 0 || trainFrauds === trainLabels.length) {
+    const { from, to } = split.periods.train;
+    throw new InvalidInputError(`the training period ${from} to ${to} has a single class (${trainFrauds} frauds of ${trainLabels.length}); both are needed`);
+  }
   const transform = fitTransform(options.transform, trainRaw, split.train.length);
   const steps: PreprocessingStep[] = [transformStep(transform)];
   let x = applyTransform(transform, trainRaw, split.train.length);

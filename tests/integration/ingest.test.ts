@@ -344,6 +344,23 @@ describe('ingest (real Kafka + S3)', () => {
       const rate = await cli(['produce', '--simulate', '--rate', '0']);
       assert.equal(rate.code, 1);
       assert.match(rate.stderr, /--rate.*"0" is not a number > 0/);
+      const from = await cli(['ingest', '--from', 'sideways']);
+      assert.match(from.stderr, /--from.*Allowed choices are earliest, committed/);
+      const stall = await cli(['ingest', '--stall-timeout', '0']);
+      assert.match(stall.stderr, /--stall-timeout.*"0" is not a number of seconds in \[1, 3600\]/);
+      const help = (await cli(['ingest', '--help'])).stdout;
+      for (const flag of [
+        '--from',
+        '--group',
+        '--prefix',
+        '--transactions-topic',
+        '--labels-topic',
+        '--dlq-topic',
+        '--stall-timeout',
+        '--json',
+      ]) {
+        assert.ok(help.includes(flag), `ingest --help explains ${flag}`);
+      }
       const csv = await cli(['produce', '--csv', '/nonexistent.csv']);
       assert.match(csv.stderr, /--csv \/nonexistent.csv: no such file/);
     });

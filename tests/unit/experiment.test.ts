@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -114,7 +114,14 @@ describe('fraudops experiment (CLI, small simulated dataset)', () => {
     assert.ok(json.data.train.examplesAfterBalance > json.data.train.rows, 'SMOTE added rows');
   });
 
-  it('names the flag and the rule for bad input', () => {
+  /** A copy of the CSV with its lines rewritten. */
+  const variant = (name: string, edit: (rows: string[]) => string[]): string => {
+    const file = path.join(dir, name);
+    writeFileSync(file, edit(readFileSync(csv, 'utf8').trimEnd().split('\n')).join('\n'));
+    return file;
+  };
+
+  it('names the flag and the rule for bad input: flags, an unknown column, NaN, a training split with one class', () => {
     const cases: Array<[string[], RegExp]> = [
       [['--data', csv, '--balance', 'magic'], /--balance.*Allowed choices are smote, class-weight, stratified, none/],
       [['--data', csv, '--train-start', '2018-02-30x'], /--train-start.*not a date/],
@@ -123,6 +130,33 @@ describe('fraudops experiment (CLI, small simulated dataset)', () => {
       [['--data', path.join(dir, 'missing.csv')], /--data .*missing.csv: no such file/],
       [['--data', csv, '--train-start', '2019-06-01'], /no transaction in the training period/],
       [[], /exactly one of --data <file.csv> or --dataset <sha256>/],
+      [
+        [
+          '--data',
+          variant('no-amount.csv', (rows) =>
+            rows.map((r) =>
+              r
+                .split(',')
+                .filter((_, j) => j !== 4)
+                .join(','),
+            ),
+          ),
+        ],
+        /header lacks TX_AMOUNT/,
+      ],
+      [
+        [
+          '--data',
+          variant('nan.csv', (rows) =>
+            rows.map((r, i) => (i === 9 ? r.replace(/,([\d.]+),(\d+),(\d+),([01]),([0-3])$/, ',NaN,$2,$3,$4,$5') : r)),
+          ),
+        ],
+        /line 10: TX_AMOUNT must be a finite number >= 0/,
+      ],
+      [
+        ['--data', variant('no-fraud.csv', (rows) => rows.map((r, i) => (i === 0 ? r : r.replace(/,[01],[0-3]$/, ',0,0'))))],
+        /class|positive|fraud/i,
+      ],
     ];
     for (const [args, message] of cases) {
       const result = cli(args);
