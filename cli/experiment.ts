@@ -35,6 +35,7 @@ interface ExperimentCliOptions {
   hidden: number[];
   epochs: number;
   learningRate?: number;
+  lrDecay?: 'none' | 'cosine';
   optimizer: 'sgd' | 'adam';
   seed: number;
   saveBundle?: string;
@@ -119,6 +120,7 @@ export function experimentJson(result: ExperimentResult, options: ExperimentCliO
       hidden: options.hidden,
       epochs: options.epochs,
       learning_rate: options.learningRate,
+      lr_decay: options.lrDecay,
       optimizer: options.optimizer,
       clip_norm: options.clipNorm,
       sampling_rate: options.samplingRate,
@@ -172,7 +174,13 @@ export function registerExperimentCommands(program: Command): void {
     .option('--smote-ratio <r>', 'SMOTE target minority/majority ratio', numberIn(0, 1, false, true), 0.1)
     .option('--hidden <widths>', 'hidden layer widths, comma-separated', widths, [64, 32])
     .option('--epochs <n>', 'passes over the training data (DP: steps = epochs / q)', numberIn(1, 1000, true), 30)
-    .option('--learning-rate <lr>', 'optimizer step size (default: 0.02 with DP, 0.001 without)', numberIn(0, 10, false, true))
+    .option('--learning-rate <lr>', 'optimizer step size (default: 0.02 with DP, 0.003 without)', numberIn(0, 10, false, true))
+    .addOption(
+      new Option(
+        '--lr-decay <schedule>',
+        'none: constant step size; cosine: decays to 0 over the run (default: none with DP, cosine without)',
+      ).choices(['none', 'cosine']),
+    )
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(['adam', 'sgd']).default('adam'))
     .option('--seed <n>', 'seed of initialisation, batches, SMOTE (and, for repeatability, the DP noise)', numberIn(0, 2 ** 31, true), 0)
     .option('--save-bundle <dir>', 'write the model bundle (model, transform, threshold, metrics, privacy report) to this directory')
@@ -183,7 +191,8 @@ export function registerExperimentCommands(program: Command): void {
       const options = {
         ...cliOptions,
         balance: cliOptions.balance ?? (dp ? 'class-weight' : 'none'),
-        learningRate: cliOptions.learningRate ?? (dp ? 0.02 : 0.001),
+        learningRate: cliOptions.learningRate ?? (dp ? 0.02 : 0.003),
+        lrDecay: cliOptions.lrDecay ?? (dp ? 'none' : 'cosine'),
       } satisfies ExperimentCliOptions;
       const data = await loadData(options);
       await selectBackend(loadConfig().tensorflow.backend, () => undefined);
@@ -211,6 +220,7 @@ export function registerExperimentCommands(program: Command): void {
           hidden: options.hidden,
           epochs: options.epochs,
           learningRate: options.learningRate,
+          learningRateDecay: options.lrDecay,
           optimizer: options.optimizer,
           transform: 'fixed',
           seed: options.seed,

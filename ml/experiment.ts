@@ -32,6 +32,7 @@ export interface ExperimentOptions {
   hidden: number[];
   epochs: number;
   learningRate: number;
+  learningRateDecay?: 'none' | 'cosine';
   optimizer: 'sgd' | 'adam';
   /** fixed: data-independent (the only choice under DP); standard: a scaler fitted on the training split. */
   transform: TransformKind;
@@ -111,7 +112,9 @@ export async function runExperiment(
   const trainFrauds = count(trainLabels);
   if (trainFrauds === 0 || trainFrauds === trainLabels.length) {
     const { from, to } = split.periods.train;
-    throw new InvalidInputError(`the training period ${from} to ${to} has a single class (${trainFrauds} frauds of ${trainLabels.length}); both are needed`);
+    throw new InvalidInputError(
+      `the training period ${from} to ${to} has a single class (${trainFrauds} frauds of ${trainLabels.length}); both are needed`,
+    );
   }
   const transform = fitTransform(options.transform, trainRaw, split.train.length);
   const steps: PreprocessingStep[] = [transformStep(transform)];
@@ -140,6 +143,7 @@ export async function runExperiment(
     hidden: options.hidden,
     epochs: options.epochs,
     learningRate: options.learningRate,
+    learningRateDecay: options.learningRateDecay,
     optimizer: options.optimizer,
     positiveWeight: options.balance === 'class-weight' ? negatives / Math.max(1, positives) : 1,
     seed: options.seed,

@@ -49,3 +49,9 @@ export function applyUpdate(
     params[j] -= (learningRate * (first[j] / firstCorrection)) / (Math.sqrt(second[j] / secondCorrection) + EPSILON);
   }
 }
+
+/** The step size at `step` of `totalSteps`: constant, or a cosine decay from the base rate to 0 (a function of the step only, so resume-safe). */
+export function scheduledRate(base: number, decay: 'none' | 'cosine', step: number, totalSteps: number): number {
+  if (decay === 'none') return base;
+  return base * 0.5 * (1 + Math.cos((Math.PI * step) / Math.max(1, totalSteps)));
+}

@@ -21,7 +21,7 @@ import {
   weightedLossSum,
 } from './mlp';
 import { addGaussianNoise } from './noise';
-import { applyUpdate, initialOptimizerState } from './optimizer';
+import { applyUpdate, initialOptimizerState, scheduledRate } from './optimizer';
 import { epsilonAfter, planTraining, type TrainingPlan } from './plan';
 import { PoissonSampler, ShuffledBatches } from './sampling';
 import type { MlpParameters, PrivacySpent, TrainerOptions, TrainingData, TrainingProgress } from './types';
@@ -121,8 +121,9 @@ export class DpSgdTrainer {
     const divisor = privacy ? privacy.expectedBatchSize : rows.length;
     for (let j = 0; j < gradient.length; j++) gradient[j] /= divisor;
 
-    const { optimizer, learningRate, momentum } = this.options;
-    applyUpdate(optimizer, learningRate, momentum ?? 0, this.state.optimizer, this.state.params, gradient);
+    const { optimizer, learningRate, learningRateDecay, momentum } = this.options;
+    const rate = scheduledRate(learningRate, learningRateDecay ?? 'none', this.state.step, this.plan.totalSteps);
+    applyUpdate(optimizer, rate, momentum ?? 0, this.state.optimizer, this.state.params, gradient);
     disposeLayers(this.layers);
     this.layers = uploadLayers(this.state.params, this.shapes);
     this.state.step++;

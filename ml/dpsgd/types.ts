@@ -49,6 +49,8 @@ export interface TrainerOptions {
   hidden: number[];
   epochs: number;
   learningRate: number;
+  /** none (default): constant; cosine: decays from learningRate to 0 over the planned steps. */
+  learningRateDecay?: 'none' | 'cosine';
   optimizer: 'sgd' | 'adam';
   /** SGD momentum in [0, 1) (PyTorch's form); default 0. */
   momentum?: number;

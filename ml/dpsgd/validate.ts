@@ -53,6 +53,9 @@ export function validateOptions(options: TrainerOptions, rows: number): void {
   });
   checkWhole('epochs', options.epochs, 1);
   checkPositive('learningRate', options.learningRate);
+  if (options.learningRateDecay !== undefined && options.learningRateDecay !== 'none' && options.learningRateDecay !== 'cosine') {
+    fail('learningRateDecay', "'none' or 'cosine'", options.learningRateDecay);
+  }
   if (options.optimizer !== 'sgd' && options.optimizer !== 'adam') fail('optimizer', "'sgd' or 'adam'", options.optimizer);
   if (options.momentum !== undefined) {
     if (options.optimizer !== 'sgd') fail('momentum', "unset unless optimizer is 'sgd'", options.momentum);

@@ -7,6 +7,7 @@ import { CryptoStream } from '../../ml/dpsgd/csprng';
 import { clipFactors, gradientSum, perExampleSquaredNorms } from '../../ml/dpsgd/ghost';
 import { backward, disposeLayers, forward, initialParameters, layerShapes, outputDelta, uploadLayers } from '../../ml/dpsgd/mlp';
 import { addGaussianNoise } from '../../ml/dpsgd/noise';
+import { scheduledRate } from '../../ml/dpsgd/optimizer';
 import { PoissonSampler } from '../../ml/dpsgd/sampling';
 import { InvalidInputError } from '../../ml/errors';
 import { rocAuc } from '../../ml/metrics';
@@ -434,12 +435,23 @@ describe('learning', () => {
   });
 });
 
+describe('learning-rate schedule', () => {
+  it('cosine decays from the base rate through half at mid-run to 0; none stays constant', () => {
+    assert.equal(scheduledRate(0.02, 'cosine', 0, 300), 0.02);
+    assert.ok(Math.abs(scheduledRate(0.02, 'cosine', 150, 300) - 0.01) < 1e-15);
+    assert.ok(scheduledRate(0.02, 'cosine', 300, 300) < 1e-15);
+    assert.ok(scheduledRate(0.02, 'cosine', 100, 300) > scheduledRate(0.02, 'cosine', 200, 300));
+    assert.equal(scheduledRate(0.02, 'none', 299, 300), 0.02);
+  });
+});
+
 describe('validation', () => {
   const data = blobs(200, 3, 0.3, 1, 51);
   const cases: Array<[string, TrainingData, TrainerOptions, RegExp]> = [
     ['hidden width 0', data, dpOptions({ hidden: [4, 0] }), /hidden\[1\]/],
     ['epochs 0', data, dpOptions({ epochs: 0 }), /^epochs/],
     ['learning rate < 0', data, dpOptions({ learningRate: -1 }), /learningRate/],
+    ['unknown decay', data, dpOptions({ learningRateDecay: 'step' as 'cosine' }), /learningRateDecay/],
     ['unknown optimizer', data, dpOptions({ optimizer: 'rmsprop' as 'sgd' }), /optimizer/],
     ['momentum with Adam', data, dpOptions({ momentum: 0.9 }), /momentum/],
     ['momentum 1', data, dpOptions({ optimizer: 'sgd', momentum: 1 }), /momentum/],
