@@ -1,0 +1,37 @@
+// The pipeline's messages, defined once: the workflow installs the handlers, the CLI, the API and the tests
+// send them. Imports only @temporalio/workflow, so clients and workflows can both load it.
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+
+/** What an operator says about a candidate (the Web UI sends it as the signal's JSON input). */
+export interface PromotionDecisionInput {
+  version: string;
+  approver: string;
+  reason: string;
+}
+
+export type PromotionDecision = 'approved' | 'rejected' | 'expired';
+
+export interface PromotionOutcome {
+  decision: PromotionDecision;
+  version: string;
+  approver?: string;
+  reason?: string;
+  /** How the decision arrived. */
+  via: 'signal' | 'update' | 'timeout';
+  decidedAt: string;
+}
+
+export interface PipelineStatus {
+  stage: string;
+  candidateVersion?: string;
+  approvers: string[];
+  outcome?: PromotionOutcome;
+  /** Signals that were ignored, with why (a signal cannot be refused). */
+  ignoredSignals: string[];
+}
+
+export const approvePromotion = defineSignal<[PromotionDecisionInput]>('approvePromotion');
+export const rejectPromotion = defineSignal<[PromotionDecisionInput]>('rejectPromotion');
+/** Validated: an unknown version or an approver not in the list is refused and nothing is recorded. */
+export const decidePromotion = defineUpdate<PromotionOutcome, [PromotionDecisionInput & { approve: boolean }]>('decidePromotion');
+export const pipelineStatus = defineQuery<PipelineStatus>('pipelineStatus');
