@@ -4,6 +4,7 @@ import { ConfigError } from '../config';
 import { registerBalanceCommands } from './balance';
 import { registerExperimentCommands } from './experiment';
 import { registerIngestCommands } from './ingest';
+import { registerModelCommands } from './model';
 import { registerPrivacyCommands } from './privacy';
 import { registerProduceCommands } from './produce';
 import { registerSimulateCommands } from './simulate';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerBalanceCommands(program);
   registerPrivacyCommands(program);
   registerExperimentCommands(program);
+  registerModelCommands(program);
   return program;
 }
 
@@ -37,6 +39,8 @@ const EXPECTED_ERRORS = new Set([
   'KafkaGroupBusyError',
   'DataValidationError',
   'BundleIntegrityError',
+  'RegistryError',
+  'MlflowError',
 ]);
 
 /** Known failures print their message only; anything else is a bug and keeps its stack trace. */

@@ -36,6 +36,10 @@ const settingsSchema = z.strictObject({
     transactions: topicName,
     labels: topicName,
     dlq: topicName,
+    modelEvents: topicName,
+  }),
+  registry: z.strictObject({
+    modelName: z.string().min(1),
   }),
   ingest: z.strictObject({
     consumerGroup: z.string().min(1),
