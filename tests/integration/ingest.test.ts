@@ -12,6 +12,7 @@ import { type IngestOptions, ingest } from '../../dataset/ingest';
 import { DATA_FILE, labelledRecords, MANIFEST_FILE } from '../../dataset/snapshot';
 import { validateDataset } from '../../ml/validation';
 import { simulate } from '../../simulator';
+import { readTopic } from './read-topic';
 
 const config = loadConfig();
 const kafka = createKafka(config, 'fraudops-test-ingest');
@@ -64,29 +65,6 @@ function cli(args: string[], onStderr?: (text: string, child: ChildProcess) => v
 function produceArgs(name: string, sim: string[]): string[] {
   const t = topicsFor(name);
   return ['produce', '--simulate', ...sim, '--transactions-topic', t.transactions, '--labels-topic', t.labels, '--json'];
-}
-
-async function readTopic(topic: string): Promise<Array<{ key: string; value: string; headers: Record<string, string> }>> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const total = (await partitionRanges(admin, topic)).reduce((sum, p) => sum + p.high - p.low, 0);
-  await admin.disconnect();
-  const consumer = kafka.consumer({ groupId: `reader-${randomUUID()}`, maxWaitTimeInMs: 250 });
-  const out: Array<{ key: string; value: string; headers: Record<string, string> }> = [];
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await new Promise<void>((resolve) => {
-    if (total === 0) resolve();
-    consumer.run({
-      eachMessage: async ({ message }) => {
-        const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
-        out.push({ key: String(message.key), value: String(message.value), headers });
-        if (out.length >= total) resolve();
-      },
-    });
-  });
-  await consumer.disconnect();
-  return out;
 }
 
 describe('ingest (real Kafka + S3)', () => {
@@ -180,7 +158,7 @@ describe('ingest (real Kafka + S3)', () => {
         'empty-message': 1,
         'label-schema': 1,
       });
-      const dlq = await readTopic(o.topics.dlq);
+      const dlq = await readTopic(kafka, o.topics.dlq);
       assert.equal(dlq.length, 7);
       assert.equal(first.dlqPublished, 7);
       const reasons = dlq.map((m) => JSON.parse(m.value));
@@ -211,7 +189,7 @@ describe('ingest (real Kafka + S3)', () => {
       assert.equal(again.written, false);
       assert.equal(again.dlqPublished, 0);
       assert.equal(again.manifest.createdAt, first.manifest.createdAt);
-      assert.equal((await readTopic(o.topics.dlq)).length, 7);
+      assert.equal((await readTopic(kafka, o.topics.dlq)).length, 7);
     });
 
     it('a snapshot left without its manifest (crash mid-write) is completed by the next run', async () => {

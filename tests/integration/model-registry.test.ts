@@ -8,6 +8,7 @@ import { createKafka, ensureTopics, partitionRanges } from '../../clients/kafka'
 import { MlflowClient } from '../../clients/mlflow';
 import { CHAMPION, type ModelEvent, PREVIOUS, promoteVersion, rollbackChampion } from '../../clients/model-registry';
 import { loadConfig, projectRoot } from '../../config';
+import { readTopic } from './read-topic';
 
 const config = loadConfig();
 const kafka = createKafka(config, 'fraudops-test-registry');
@@ -18,25 +19,7 @@ const model = `test-fraud-detector-${run}`;
 const deps = { mlflow, kafka, topic };
 
 async function events(): Promise<ModelEvent[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const total = (await partitionRanges(admin, topic)).reduce((sum, p) => sum + p.high, 0);
-  await admin.disconnect();
-  const consumer = kafka.consumer({ groupId: `reader-${randomUUID()}`, maxWaitTimeInMs: 250 });
-  const out: ModelEvent[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await new Promise<void>((resolve) => {
-    if (total === 0) resolve();
-    consumer.run({
-      eachMessage: async ({ message }) => {
-        out.push(JSON.parse(String(message.value)));
-        if (out.length >= total) resolve();
-      },
-    });
-  });
-  await consumer.disconnect();
-  return out;
+  return (await readTopic(kafka, topic)).map((m) => JSON.parse(m.value));
 }
 
 const alias = async (name: string) => (await mlflow.getVersionByAlias(model, name))?.version;
