@@ -1,5 +1,4 @@
 // `fraudops experiment`: the offline experiment of ml/experiment.ts on a CSV file or a dataset snapshot.
-import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { saveBundleToDir } from '../clients/bundle-store';
 import { createS3 } from '../clients/s3';
@@ -13,6 +12,7 @@ import { renderPrivacyReport } from '../ml/privacy/report';
 import { HANDBOOK_PROTOCOL } from '../ml/protocol';
 import { selectBackend } from '../ml/tensorflow';
 import { parseTransactionsCsv } from '../simulator';
+import { readInputFile } from './files';
 import { progressBar } from './progress';
 
 interface ExperimentCliOptions {
@@ -71,14 +71,7 @@ async function loadData(options: ExperimentCliOptions): Promise<SnapshotColumns>
   if (Boolean(options.data) === Boolean(options.dataset))
     throw new InvalidInputError('give exactly one of --data <file.csv> or --dataset <sha256>');
   if (options.data) {
-    let text: string;
-    try {
-      text = readFileSync(options.data, 'utf8');
-    } catch (err) {
-      throw new InvalidInputError(
-        `--data ${options.data}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
-      );
-    }
+    const text = readInputFile(options.data, '--data');
     return columnsFromTransactions(parseTransactionsCsv(text, options.data));
   }
   const config = loadConfig();

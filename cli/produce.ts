@@ -1,23 +1,25 @@
 // `fraudops produce`: publishes transactions (from a CSV file or a live simulation) to Kafka, each label
 // after the chargeback delay; see simulator/producer.ts for the ordering and pacing rules.
-import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import { createIdempotentProducer, createKafka, ensureTopics } from '../clients/kafka';
 import { loadConfig } from '../config';
 import { InvalidInputError } from '../ml/errors';
-import { type OutgoingMessage, parseTransactionsCsv, publicationOrder, publish, simulate, type Transaction } from '../simulator';
+import {
+  type OutgoingMessage,
+  parseTransactionsCsv,
+  publicationOrder,
+  publish,
+  type SimulatorConfig,
+  simulate,
+  type Transaction,
+} from '../simulator';
+import { readInputFile } from './files';
 import { progressBar } from './progress';
 import { addSimulatorOptions } from './simulate';
 
-interface ProduceOptions {
+interface ProduceOptions extends SimulatorConfig {
   csv?: string;
   simulate?: boolean;
-  customers: number;
-  terminals: number;
-  days: number;
-  startDate: string;
-  radius: number;
-  seed: number;
   labelDelayDays?: number;
   rate?: number;
   speedup?: number;
@@ -48,14 +50,7 @@ function batchSize(value: string): number {
 
 function transactionsOf(options: ProduceOptions): { transactions: Iterable<Transaction>; total: number } {
   if (options.csv) {
-    let text: string;
-    try {
-      text = readFileSync(options.csv, 'utf8');
-    } catch (err) {
-      throw new InvalidInputError(
-        `--csv ${options.csv}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
-      );
-    }
+    const text = readInputFile(options.csv, '--csv');
     let total = 0;
     for (let i = text.indexOf('\n'); i >= 0 && i < text.length - 1; i = text.indexOf('\n', i + 1)) total += 1;
     return { transactions: parseTransactionsCsv(text, options.csv), total };

@@ -1,6 +1,4 @@
 // `fraudops simulate`: the Handbook transaction simulator, written to a CSV file with a summary.
-import { statSync } from 'node:fs';
-import path from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import {
   CONFIG_RULES,
@@ -13,6 +11,7 @@ import {
   TRANSACTION_COLUMNS,
   writeCsv,
 } from '../simulator';
+import { outputPath } from './files';
 import { type Progress, progressBar } from './progress';
 
 /** A flag parser that applies the simulator's rule for `field`. */
@@ -22,16 +21,6 @@ function flagParser(field: keyof SimulatorConfig, kind: 'whole' | 'number' | 'te
     if (text.trim() === '' || !CONFIG_RULES[field].ok(value)) throw new InvalidArgumentError(`must be ${CONFIG_RULES[field].rule}.`);
     return value;
   };
-}
-
-function outPath(value: string): string {
-  const resolved = path.resolve(value);
-  const directory = path.dirname(resolved);
-  if (!statSync(directory, { throwIfNoEntry: false })?.isDirectory()) {
-    throw new InvalidArgumentError(`its directory ${directory} does not exist.`);
-  }
-  if (statSync(resolved, { throwIfNoEntry: false })?.isDirectory()) throw new InvalidArgumentError(`${resolved} is a directory.`);
-  return resolved;
 }
 
 const PHASE_LABELS = { profiles: 'profiles', transactions: 'customers', frauds: 'frauds', write: 'rows written' } as const;
@@ -101,7 +90,7 @@ export function registerSimulateCommands(program: Command): void {
         'Progress goes to stderr.',
     );
   addSimulatorOptions(command)
-    .requiredOption('--out <path>', 'CSV file to write (its directory must exist; replaced only once complete)', outPath)
+    .requiredOption('--out <path>', 'CSV file to write (its directory must exist; replaced only once complete)', outputPath)
     .option('--json', 'print the summary as JSON instead of text')
     .action(async (options: SimulateOptions) => {
       const { out, json, ...config } = options;

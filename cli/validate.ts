@@ -2,7 +2,6 @@
 // writes JSON / HTML reports. Exit 0 on pass; a failed validation throws DataValidationError (exit 1); a bad
 // flag exits 2.
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { type Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { createS3 } from '../clients/s3';
 import { loadSnapshot } from '../clients/snapshot-store';
@@ -21,6 +20,7 @@ import {
 } from '../ml/validation';
 import { type LabelRule, TRANSACTION_COLUMNS } from '../simulator';
 import { type CsvTable, parseCsv } from './csv';
+import { outputPath } from './files';
 
 export interface ValidateOptions {
   in?: string;
@@ -58,14 +58,6 @@ export function csvRecords(table: CsvTable): Record<string, unknown>[] {
 
 function inputFile(value: string): string {
   if (!statSync(value, { throwIfNoEntry: false })?.isFile()) throw new InvalidArgumentError(`${value} is not a readable file.`);
-  return value;
-}
-
-function outputFile(value: string): string {
-  const directory = path.dirname(path.resolve(value));
-  if (!statSync(directory, { throwIfNoEntry: false })?.isDirectory())
-    throw new InvalidArgumentError(`its directory ${directory} does not exist.`);
-  if (statSync(value, { throwIfNoEntry: false })?.isDirectory()) throw new InvalidArgumentError(`${value} is a directory.`);
   return value;
 }
 
@@ -178,9 +170,9 @@ export function registerValidateCommands(program: Command, loadThresholds: () =>
       'the current time for the future-timestamp rule, ISO 8601 (2018-10-01 or 2018-10-01T12:00:00Z); default: the clock',
       isoTime,
     )
-    .option('--out-json <file>', 'write the full report as JSON', outputFile)
-    .option('--out-html <file>', 'write a self-contained HTML report (histograms, reference against current)', outputFile)
-    .option('--write-reference <file>', "write this data's statistics as a reference file for later --reference runs", outputFile)
+    .option('--out-json <file>', 'write the full report as JSON', outputPath)
+    .option('--out-html <file>', 'write a self-contained HTML report (histograms, reference against current)', outputPath)
+    .option('--write-reference <file>', "write this data's statistics as a reference file for later --reference runs", outputPath)
     .option('--json', 'print the report as JSON instead of a summary')
     .exitOverride(badFlagExitsTwo)
     .action(async (options: ValidateOptions) => {

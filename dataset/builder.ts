@@ -8,6 +8,7 @@ import {
   type RejectedMessage,
   type SnapshotColumns,
   type SnapshotContent,
+  setUnlabelledRow,
   type TopicSlice,
   unlabelledRecord,
 } from './snapshot';
@@ -99,17 +100,8 @@ export class SnapshotBuilder {
       this.reject(this.transactions.slice.topic, partition, offset, key, value, parsed.ok ? 'schema' : parsed.reason, checked?.problems);
       return true;
     }
-    const r = checked.record;
     this.txState[slot] = ACCEPTED;
-    const c = this.tx;
-    c.transactionId[slot] = r.TRANSACTION_ID;
-    c.datetime[slot] = r.TX_DATETIME;
-    c.timestamp[slot] = parseTxDatetime(r.TX_DATETIME);
-    c.customerId[slot] = r.CUSTOMER_ID;
-    c.terminalId[slot] = r.TERMINAL_ID;
-    c.amount[slot] = r.TX_AMOUNT;
-    c.timeSeconds[slot] = r.TX_TIME_SECONDS;
-    c.timeDays[slot] = r.TX_TIME_DAYS;
+    setUnlabelledRow(this.tx, slot, checked.record, parseTxDatetime(checked.record.TX_DATETIME));
     return true;
   }
 

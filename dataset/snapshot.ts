@@ -202,18 +202,28 @@ export function columnsFromTransactions(transactions: Iterable<Transaction>): Sn
   const columns = emptyColumns(list.length);
   order.forEach((i, row) => {
     const tx = list[i];
-    columns.transactionId[row] = tx.TRANSACTION_ID;
-    columns.datetime[row] = tx.TX_DATETIME;
-    columns.timestamp[row] = time[i];
-    columns.customerId[row] = tx.CUSTOMER_ID;
-    columns.terminalId[row] = tx.TERMINAL_ID;
-    columns.amount[row] = tx.TX_AMOUNT;
-    columns.timeSeconds[row] = tx.TX_TIME_SECONDS;
-    columns.timeDays[row] = tx.TX_TIME_DAYS;
+    setUnlabelledRow(columns, row, tx, time[i]);
     columns.fraud[row] = tx.TX_FRAUD;
     columns.scenario[row] = tx.TX_FRAUD_SCENARIO;
   });
   return columns;
+}
+
+/** Writes the fields of a transaction message (all but the label) into row `row`; `timestamp` is TX_DATETIME in epoch seconds. */
+export function setUnlabelledRow(
+  c: SnapshotColumns,
+  row: number,
+  tx: Omit<Transaction, 'TX_FRAUD' | 'TX_FRAUD_SCENARIO'>,
+  timestamp: number,
+): void {
+  c.transactionId[row] = tx.TRANSACTION_ID;
+  c.datetime[row] = tx.TX_DATETIME;
+  c.timestamp[row] = timestamp;
+  c.customerId[row] = tx.CUSTOMER_ID;
+  c.terminalId[row] = tx.TERMINAL_ID;
+  c.amount[row] = tx.TX_AMOUNT;
+  c.timeSeconds[row] = tx.TX_TIME_SECONDS;
+  c.timeDays[row] = tx.TX_TIME_DAYS;
 }
 
 /** Row `i` as a handbook record without its label (the fields of a message on the transactions topic). */

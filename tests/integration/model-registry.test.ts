@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createKafka, ensureTopics, partitionRanges } from '../../clients/kafka';
+import { createKafka, ensureTopics } from '../../clients/kafka';
 import { MlflowClient } from '../../clients/mlflow';
 import { CHAMPION, type ModelEvent, PREVIOUS, promoteVersion, rollbackChampion } from '../../clients/model-registry';
 import { loadConfig, projectRoot } from '../../config';
