@@ -2,11 +2,33 @@
 // replaced. Every change is announced on the model-events topic, so the API and the stream scorer hot-swap.
 // Promotion is idempotent (promoting the champion again changes and announces nothing); a rollback swaps the
 // two aliases, so a second rollback undoes the first.
+import { type ModelBundleFiles, verifyBundle } from '../ml/bundle';
+import { loadBundleFilesFromS3, saveBundleToS3 } from './bundle-store';
 import { createIdempotentProducer, type Kafka } from './kafka';
-import type { MlflowClient } from './mlflow';
+import type { MlflowClient, ModelVersion } from './mlflow';
+import type { S3 } from './s3';
 
 export const CHAMPION = 'champion';
 export const PREVIOUS = 'previous';
+
+/** Tags every registered version carries; serving finds the bundle through `bundleKey`. */
+export const VERSION_TAGS = {
+  bundleKey: 'bundle_key',
+  bundleSha256: 'bundle_sha256',
+  datasetSha256: 'dataset_sha256',
+  workflowId: 'workflow_id',
+  /** Set when the approval is decided: approved | rejected | expired, with who, why and when. */
+  decision: 'decision',
+  approver: 'decision_approver',
+  reason: 'decision_reason',
+  decidedAt: 'decision_at',
+} as const;
+
+/** Bundles are content-addressed in S3: `models/<bundleSha256>/`. */
+export const bundleKeyFor = (bundleSha256: string): string => `models/${bundleSha256}`;
+
+export const versionTag = (version: ModelVersion, key: string): string | undefined =>
+  version.tags?.find((tag) => tag.key === key)?.value;
 
 export interface ModelEvent {
   type: 'promoted' | 'rolled-back';
@@ -71,4 +93,45 @@ export async function rollbackChampion(deps: RegistryDeps, model: string): Promi
   };
   await announce(deps.kafka, deps.topic, event);
   return event;
+}
+
+/** Downloads and verifies the bundle of a registered version (BundleIntegrityError naming the file at fault). */
+export async function bundleOfVersion(s3: S3, bucket: string, version: ModelVersion): Promise<ModelBundleFiles> {
+  const key = versionTag(version, VERSION_TAGS.bundleKey);
+  if (!key) throw new RegistryError(`model ${version.name} version ${version.version} has no ${VERSION_TAGS.bundleKey} tag: it has no bundle`);
+  return loadBundleFilesFromS3(s3, bucket, key);
+}
+
+/** The champion's version and verified bundle files, or undefined when no version is champion yet. */
+export async function championBundle(
+  deps: { mlflow: MlflowClient; s3: S3; bucket: string },
+  model: string,
+): Promise<{ version: ModelVersion; files: ModelBundleFiles } | undefined> {
+  const version = await deps.mlflow.getVersionByAlias(model, CHAMPION);
+  if (!version) return undefined;
+  return { version, files: await bundleOfVersion(deps.s3, deps.bucket, version) };
+}
+
+/**
+ * Stores the bundle at `models/<bundleSha256>/` and registers it as a version of `model`, tagged with its key and hash.
+ * Idempotent per MLflow run: when the run already has a version of this model, that version is returned unchanged.
+ */
+export async function registerBundleVersion(
+  deps: { mlflow: MlflowClient; s3: S3; bucket: string },
+  model: string,
+  files: ModelBundleFiles,
+  options: { runId?: string; tags?: Record<string, string>; description?: string } = {},
+): Promise<ModelVersion> {
+  await deps.mlflow.ensureRegisteredModel(model, 'Fraud detector trained by the fraudops pipeline; alias champion serves.');
+  if (options.runId) {
+    const existing = await deps.mlflow.searchModelVersions(`name='${model}' and run_id='${options.runId}'`);
+    if (existing.length > 0) return existing.sort((a, b) => Number(a.version) - Number(b.version))[0];
+  }
+  const key = bundleKeyFor(verifyBundle(files).bundleSha256);
+  const manifest = await saveBundleToS3(deps.s3, deps.bucket, key, files);
+  return deps.mlflow.createModelVersion(model, `s3://${deps.bucket}/${key}`, {
+    runId: options.runId,
+    description: options.description,
+    tags: { ...options.tags, [VERSION_TAGS.bundleKey]: key, [VERSION_TAGS.bundleSha256]: manifest.bundleSha256 },
+  });
 }

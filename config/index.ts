@@ -7,6 +7,8 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
 const port = z.number().int().min(1).max(65535);
+/** A Temporal duration such as 90s, 15m, 2h, 7d. */
+const duration = z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d)$/, 'a duration: a number and ms, s, m, h or d (e.g. 90s, 7d)');
 const topicName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'a Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)');
 
 const settingsSchema = z.strictObject({
@@ -37,6 +39,8 @@ const settingsSchema = z.strictObject({
     labels: topicName,
     dlq: topicName,
     modelEvents: topicName,
+    predictions: topicName,
+    reviewQueue: topicName,
   }),
   registry: z.strictObject({
     modelName: z.string().min(1),
@@ -47,6 +51,51 @@ const settingsSchema = z.strictObject({
   }),
   producer: z.strictObject({
     labelDelayDays: z.number().min(0).max(365),
+  }),
+  pipeline: z.strictObject({
+    taskQueues: z.strictObject({ workflow: z.string().min(1), cpu: z.string().min(1), gpu: z.string().min(1) }),
+    gpus: z.number().int().min(1).max(64),
+    gpuScheduleToStart: duration,
+    approval: z.strictObject({
+      approvers: z.array(z.string().min(1)).min(1),
+      timeout: duration,
+      autoApprove: z.strictObject({
+        enabled: z.boolean(),
+        minAveragePrecisionGain: z.number().min(0).max(1),
+        maxEpsilon: z.number().positive(),
+      }),
+    }),
+    schedule: z.strictObject({
+      id: z.string().min(1),
+      cron: z.string().min(9),
+      days: z.number().int().min(1).max(365),
+      catchupWindow: duration,
+    }),
+    training: z.strictObject({
+      dp: z.boolean(),
+      targetEpsilon: z.number().positive(),
+      delta: z.number().positive().max(0.1),
+      balance: z.enum(['smote', 'class-weight', 'stratified', 'none']),
+      hidden: z.array(z.number().int().min(1).max(4096)).max(8),
+      epochs: z.number().int().min(1).max(1000),
+      learningRate: z.number().positive(),
+      samplingRate: z.number().positive().max(1),
+      clipNorm: z.number().positive(),
+      checkpointEverySeconds: z.number().min(1),
+    }),
+    workerMetricsPorts: z.strictObject({ cpu: port, gpu: port }),
+    shutdownGraceSeconds: z.number().min(1).max(3600),
+  }),
+  serving: z.strictObject({
+    port,
+    maxBatchRows: z.number().int().min(1).max(100_000),
+    maxBodyKb: z.number().int().min(1).max(1_048_576),
+    championPollSeconds: z.number().min(1),
+  }),
+  stream: z.strictObject({
+    consumerGroup: z.string().min(1),
+    metricsPort: port,
+    reviewBand: z.number().positive().max(0.5),
   }),
   validation: z.strictObject({
     maxFutureSeconds: z.number().min(0),
@@ -62,6 +111,8 @@ const settingsSchema = z.strictObject({
 const secretsSchema = z.object({
   S3_ACCESS_KEY: z.string().min(3),
   S3_SECRET_KEY: z.string().min(8),
+  /** Bearer token of the API's approval endpoints. */
+  API_TOKEN: z.string().min(16),
 });
 
 export type Settings = z.infer<typeof settingsSchema>;
@@ -130,6 +181,10 @@ function portOwners(settings: Settings): string | undefined {
     ['stack.s3.port', s3.port],
     ['stack.mlflow.port', mlflow.port],
     ['stack.redis.port', redis.port],
+    ['pipeline.workerMetricsPorts.cpu', settings.pipeline.workerMetricsPorts.cpu],
+    ['pipeline.workerMetricsPorts.gpu', settings.pipeline.workerMetricsPorts.gpu],
+    ['serving.port', settings.serving.port],
+    ['stream.metricsPort', settings.stream.metricsPort],
   ];
   const seen = new Map<number, string>();
   for (const [key, value] of owners) {

@@ -9,7 +9,7 @@ import { ConfigError, loadConfig, parseConfig, projectRoot } from '../../config'
 
 const root = projectRoot();
 const settings = () => parse(readFileSync(path.join(root, 'config.yaml'), 'utf8'));
-const secrets = { S3_ACCESS_KEY: 'fraudops', S3_SECRET_KEY: 'a-long-secret' };
+const secrets = { S3_ACCESS_KEY: 'fraudops', S3_SECRET_KEY: 'a-long-secret', API_TOKEN: 'a-test-token-of-16+' };
 
 function configError(fn: () => unknown): string {
   try {
@@ -84,7 +84,7 @@ describe('config', () => {
     const raw = settings();
     raw.stack.dir = path.join(dir, 'stack');
     writeFileSync(path.join(dir, 'config.yaml'), JSON.stringify(raw));
-    writeFileSync(path.join(dir, '.env'), 'S3_ACCESS_KEY=fraudops\nS3_SECRET_KEY=a-long-secret\n');
+    writeFileSync(path.join(dir, '.env'), 'S3_ACCESS_KEY=fraudops\nS3_SECRET_KEY=a-long-secret\nAPI_TOKEN=a-test-token-of-16+\n');
     const result = spawnSync(process.execPath, [path.join(root, 'bin', 'fraudops.cjs'), 'stack', 'status', '--json'], {
       env: { ...process.env, FRAUDOPS_CONFIG: path.join(dir, 'config.yaml') },
       encoding: 'utf8',
@@ -98,7 +98,7 @@ describe('config', () => {
     const raw = settings();
     raw.stack.healthTimeoutSeconds = -1;
     writeFileSync(path.join(dir, 'config.yaml'), JSON.stringify(raw));
-    writeFileSync(path.join(dir, '.env'), 'S3_ACCESS_KEY=fraudops\nS3_SECRET_KEY=a-long-secret\n');
+    writeFileSync(path.join(dir, '.env'), 'S3_ACCESS_KEY=fraudops\nS3_SECRET_KEY=a-long-secret\nAPI_TOKEN=a-test-token-of-16+\n');
     const result = spawnSync(process.execPath, [path.join(root, 'bin', 'fraudops.cjs'), 'stack', 'status'], {
       env: { ...process.env, FRAUDOPS_CONFIG: path.join(dir, 'config.yaml') },
       encoding: 'utf8',
