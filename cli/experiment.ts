@@ -12,7 +12,7 @@ import { renderPrivacyReport } from '../ml/privacy/report';
 import { HANDBOOK_PROTOCOL } from '../ml/protocol';
 import { selectBackend } from '../ml/tensorflow';
 import { parseTransactionsCsv } from '../simulator';
-import { readInputFile } from './files';
+import { numberIn, readInputFile } from './files';
 import { progressBar } from './progress';
 
 interface ExperimentCliOptions {
@@ -41,16 +41,6 @@ interface ExperimentCliOptions {
   saveBundle?: string;
   json?: boolean;
 }
-
-const numberIn =
-  (low: number, high: number, whole = false, lowOpen = false) =>
-  (value: string): number => {
-    const parsed = value.trim() === '' ? Number.NaN : Number(value);
-    const ok = (lowOpen ? parsed > low : parsed >= low) && parsed <= high && (!whole || Number.isInteger(parsed));
-    if (!ok)
-      throw new InvalidArgumentError(`"${value}" is not a ${whole ? 'whole ' : ''}number in ${lowOpen ? '(' : '['}${low}, ${high}].`);
-    return parsed;
-  };
 
 function widths(value: string): number[] {
   const list = value.split(',').map((w) => Number(w.trim()));

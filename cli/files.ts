@@ -24,3 +24,14 @@ export function outputPath(value: string): string {
   if (statSync(resolved, { throwIfNoEntry: false })?.isDirectory()) throw new InvalidArgumentError(`${resolved} is a directory.`);
   return resolved;
 }
+
+/** A commander parser for a number in [low, high] (or (low, high] when lowOpen), whole when asked. */
+export const numberIn =
+  (low: number, high: number, whole = false, lowOpen = false) =>
+  (value: string): number => {
+    const parsed = value.trim() === '' ? Number.NaN : Number(value);
+    const ok = (lowOpen ? parsed > low : parsed >= low) && parsed <= high && (!whole || Number.isInteger(parsed));
+    if (!ok)
+      throw new InvalidArgumentError(`"${value}" is not a ${whole ? 'whole ' : ''}number in ${lowOpen ? '(' : '['}${low}, ${high}].`);
+    return parsed;
+  };

@@ -5,11 +5,14 @@ import { registerBalanceCommands } from './balance';
 import { registerExperimentCommands } from './experiment';
 import { registerIngestCommands } from './ingest';
 import { registerModelCommands } from './model';
+import { registerPipelineCommands } from './pipeline';
 import { registerPrivacyCommands } from './privacy';
 import { registerProduceCommands } from './produce';
+import { registerScheduleCommands } from './schedule';
 import { registerSimulateCommands } from './simulate';
 import { registerStackCommands } from './stack';
 import { registerValidateCommands } from './validate';
+import { registerWorkerCommands } from './worker';
 
 export function buildProgram(): Command {
   const program = new Command('fraudops')
@@ -28,6 +31,9 @@ export function buildProgram(): Command {
   registerPrivacyCommands(program);
   registerExperimentCommands(program);
   registerModelCommands(program);
+  registerWorkerCommands(program);
+  registerPipelineCommands(program);
+  registerScheduleCommands(program);
   return program;
 }
 
@@ -41,6 +47,8 @@ const EXPECTED_ERRORS = new Set([
   'BundleIntegrityError',
   'RegistryError',
   'MlflowError',
+  'PipelineCommandError',
+  'ScheduleNotFoundError',
 ]);
 
 /** Known failures print their message only; anything else is a bug and keeps its stack trace. */

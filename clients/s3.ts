@@ -43,3 +43,9 @@ export async function getObjectBuffer(s3: Client, bucket: string, key: string): 
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }
+
+/** Writes a whole object from memory. */
+export async function putObjectBuffer(s3: Client, bucket: string, key: string, content: Uint8Array | string, contentType?: string): Promise<void> {
+  const body = typeof content === 'string' ? Buffer.from(content) : Buffer.from(content.buffer, content.byteOffset, content.byteLength);
+  await s3.putObject(bucket, key, body, body.length, contentType ? { 'Content-Type': contentType } : {});
+}

@@ -44,6 +44,8 @@ export interface IngestOptions {
   prefix: string;
   /** Partitions for topics that do not exist yet. */
   partitions: number;
+  /** Read no further than these offsets (per topic, indexed by partition) even when the log holds more. */
+  until?: Record<string, number[]>;
   stallTimeoutMs?: number;
   /** How long to wait for another reader of the group (or a crashed one's session) to go (default: session timeout + 5 s). */
   groupWaitMs?: number;
@@ -78,11 +80,10 @@ async function readSlices(
     const committed = options.from === 'committed' ? await committedOffsets(admin, options.groupId, topic) : new Map<number, number>();
     return {
       topic,
-      partitions: ranges.map(({ partition, low, high }) => ({
-        partition,
-        from: Math.min(high, Math.max(low, committed.get(partition) ?? low)),
-        to: high,
-      })),
+      partitions: ranges.map(({ partition, low, high }) => {
+        const to = Math.max(low, Math.min(high, options.until?.[topic]?.[partition] ?? high));
+        return { partition, from: Math.min(to, Math.max(low, committed.get(partition) ?? low)), to };
+      }),
     };
   };
   // Labels first: a label is published after its transaction, so every label below the labels' mark has its

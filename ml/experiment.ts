@@ -1,7 +1,7 @@
 // One offline experiment, in process: features → time split (handbook protocol) → transform → balance →
 // train (DP-SGD or not) → threshold on validation → test metrics → privacy report. The pipeline's
 // activities run the same steps one by one.
-import { DpSgdTrainer, type MlpParameters, predictMlp, type TrainerOptions, type TrainingProgress } from './dpsgd';
+import { DpSgdTrainer, type MlpParameters, type PrivacySpent, predictMlp, type TrainerOptions, type TrainingProgress } from './dpsgd';
 import { InvalidInputError } from './errors';
 import { computeColumnFeatures, FEATURE_COUNT } from './features';
 import { averagePrecision, bestFbetaThreshold, type ConfusionMatrix, cardPrecisionAtK, confusionMatrix, rocAuc } from './metrics';
@@ -62,7 +62,7 @@ export interface ExperimentResult {
   seconds: Record<'features' | 'balance' | 'train' | 'evaluate' | 'total', number>;
 }
 
-function checkOptions(o: ExperimentOptions): void {
+export function checkOptions(o: ExperimentOptions): void {
   const rule = (ok: boolean, field: string, text: string) => {
     if (!ok) throw new InvalidInputError(`${field} = ${JSON.stringify(o[field as keyof ExperimentOptions])}: ${text}`);
   };
@@ -86,7 +86,7 @@ function gather(features: Float64Array, rows: readonly number[]): Float64Array {
   return out;
 }
 
-const labelsOf = (data: LabelledTransactions, rows: readonly number[]) => Uint8Array.from(rows, (row) => data.fraud[row]);
+const labelsOf = (data: LabelledTransactions, rows: readonly number[]) => Uint8Array.from(rows, (row) => (data.fraud[row] === 1 ? 1 : 0));
 const count = (labels: Uint8Array) => labels.reduce((sum, v) => sum + v, 0);
 
 /** The features of every transaction up to the end of the test period (unlabelled ones count as genuine). */
@@ -96,50 +96,93 @@ export function timelineFeatures(data: LabelledTransactions, end: number, labelD
   return computeColumnFeatures(data, n, labelDelayDays);
 }
 
-export async function runExperiment(
-  data: LabelledTransactions,
-  options: ExperimentOptions,
-  onProgress?: (progress: TrainingProgress) => void,
-): Promise<ExperimentResult> {
-  checkOptions(options);
-  const started = nowSeconds();
-  const split = protocolSplit(data, options.protocol);
-  const features = timelineFeatures(data, split.end, options.protocol.delayDays);
-  const featuresDone = nowSeconds();
+/** Raw features (rows × FEATURE_COUNT) and labels of one split. */
+export interface SplitPart {
+  rows: number;
+  x: Float64Array;
+  y: Uint8Array;
+}
 
-  const trainRaw = gather(features, split.train);
-  const trainLabels = labelsOf(data, split.train);
-  const trainFrauds = count(trainLabels);
-  if (trainFrauds === 0 || trainFrauds === trainLabels.length) {
+/** The three splits of the protocol with their raw features: what the features step hands on. */
+export interface SplitFeatures {
+  periods: ProtocolSplit['periods'];
+  train: SplitPart;
+  validation: SplitPart;
+  /** Test rows also carry the card and the test day, for card precision@100. */
+  test: SplitPart & { customerId: Float64Array; day: Uint16Array };
+  removedKnownCompromised: number;
+}
+
+/** Features over the timeline, then the protocol's time split (never random; features before splitting). */
+export function splitFeatures(data: LabelledTransactions, protocol: ProtocolOptions): SplitFeatures {
+  const split = protocolSplit(data, protocol);
+  const features = timelineFeatures(data, split.end, protocol.delayDays);
+  const part = (rows: readonly number[]): SplitPart => ({ rows: rows.length, x: gather(features, rows), y: labelsOf(data, rows) });
+  const train = part(split.train);
+  const frauds = count(train.y);
+  if (frauds === 0 || frauds === train.rows) {
     const { from, to } = split.periods.train;
     throw new InvalidInputError(
-      `the training period ${from} to ${to} has a single class (${trainFrauds} frauds of ${trainLabels.length}); both are needed`,
+      `the training period ${from} to ${to} has a single class (${frauds} frauds of ${train.rows}); both are needed`,
     );
   }
-  const transform = fitTransform(options.transform, trainRaw, split.train.length);
-  const steps: PreprocessingStep[] = [transformStep(transform)];
-  let x = applyTransform(transform, trainRaw, split.train.length);
-  let y: Uint8Array = trainLabels;
-  let influence: Uint32Array | undefined;
-  if (options.balance === 'smote') {
-    const balanced = smote(
-      { x: Float64Array.from(x), y, rows: split.train.length, cols: FEATURE_COUNT },
-      { ratio: options.smoteRatio, k: options.smoteK, seed: options.seed },
-    );
-    x = Float32Array.from(balanced.x);
-    y = balanced.y;
-    influence = Uint32Array.from(balanced.influence);
-    steps.push({
-      name: 'SMOTE',
-      treatment: 'group-privacy',
-      description: `k = ${options.smoteK}, ratio ${options.smoteRatio}: ${balanced.synthetic} synthetic rows interpolated between training records`,
-    });
-  }
-  const balanceDone = nowSeconds();
+  return {
+    periods: split.periods,
+    train,
+    validation: part(split.validation),
+    test: {
+      ...part(split.test),
+      customerId: Float64Array.from(split.test, (row) => data.customerId[row]),
+      day: Uint16Array.from(split.testDay),
+    },
+    removedKnownCompromised: split.removedKnownCompromised,
+  };
+}
 
-  const positives = count(y);
-  const negatives = y.length - positives;
-  const trainerOptions: TrainerOptions = {
+/** The training examples after the input transform and balancing: what the trainer reads. */
+export interface BalancedTraining {
+  x: Float32Array;
+  y: Uint8Array;
+  rows: number;
+  /** Training records in the split (before balancing): the privacy unit. */
+  records: number;
+  /** Per training record, how many training examples it shaped (SMOTE only). */
+  influence?: Uint32Array;
+  transform: TransformSpec;
+  preprocessing: PreprocessingStep[];
+}
+
+export type BalanceOptions = Pick<ExperimentOptions, 'balance' | 'smoteRatio' | 'smoteK' | 'transform' | 'seed' | 'dp'>;
+
+/** Fits the input transform on the training split, applies it, and balances the classes (SMOTE adds synthetic rows). */
+export function balanceTraining(train: SplitPart, options: BalanceOptions): BalancedTraining {
+  const transform = fitTransform(options.transform, train.x, train.rows);
+  const preprocessing: PreprocessingStep[] = [transformStep(transform)];
+  const x = applyTransform(transform, train.x, train.rows);
+  if (options.balance !== 'smote') return { x, y: train.y, rows: train.rows, records: train.rows, transform, preprocessing };
+  const balanced = smote(
+    { x: Float64Array.from(x), y: train.y, rows: train.rows, cols: FEATURE_COUNT },
+    { ratio: options.smoteRatio, k: options.smoteK, seed: options.seed },
+  );
+  preprocessing.push({
+    name: 'SMOTE',
+    treatment: 'group-privacy',
+    description: `k = ${options.smoteK}, ratio ${options.smoteRatio}: ${balanced.synthetic} synthetic rows interpolated between training records`,
+  });
+  return {
+    x: Float32Array.from(balanced.x),
+    y: balanced.y,
+    rows: balanced.y.length,
+    records: train.rows,
+    influence: Uint32Array.from(balanced.influence),
+    transform,
+    preprocessing,
+  };
+}
+
+/** The trainer's options for the experiment's settings and the balanced classes. */
+export function trainerOptionsFor(options: Omit<ExperimentOptions, 'protocol'>, positives: number, negatives: number): TrainerOptions {
+  return {
     hidden: options.hidden,
     epochs: options.epochs,
     learningRate: options.learningRate,
@@ -159,9 +202,72 @@ export async function runExperiment(
         }
       : { mode: 'off', batchSize: options.batchSize },
   };
-  const trainer = DpSgdTrainer.create({ x, y, rows: y.length, cols: FEATURE_COUNT }, trainerOptions);
+}
+
+export interface Evaluation {
+  test: ExperimentResult['test'];
+  validation: ExperimentResult['validation'];
+  privacy: PrivacyReport;
+  testScores: Float32Array;
+}
+
+/** Threshold by F2 on validation, then the test metrics at it, and the privacy report of the whole run. */
+export function evaluateModel(
+  score: (x: Float64Array, rows: number) => Float32Array,
+  splits: Pick<SplitFeatures, 'validation' | 'test' | 'periods'>,
+  privacy: { spent: PrivacySpent | null; records: number; influence?: Uint32Array; preprocessing: PreprocessingStep[] },
+): Evaluation {
+  const { validation, test, periods } = splits;
+  const validationScores = score(validation.x, validation.rows);
+  const best = bestFbetaThreshold(validation.y, validationScores, 2);
+  const testScores = score(test.x, test.rows);
+  return {
+    test: { ...testMetrics(test, testScores), threshold: best.threshold, confusion: confusionMatrix(test.y, testScores, best.threshold) },
+    validation: {
+      rows: validation.rows,
+      frauds: count(validation.y),
+      aucRoc: rocAuc(validation.y, validationScores),
+      averagePrecision: averagePrecision(validation.y, validationScores),
+      f2: best.fbeta,
+    },
+    privacy: buildPrivacyReport({
+      ...privacy,
+      threshold: { value: best.threshold, split: `validation (${periods.validation.from} to ${periods.validation.to})` },
+    }),
+    testScores,
+  };
+}
+
+/** Ranking metrics of scores on the test split (also used to score the champion on the same rows). */
+export function testMetrics(test: SplitFeatures['test'], scores: Float32Array): SplitMetrics & { cardPrecisionAt100: number } {
+  const cards = Array.from(scores, (score, i) => ({ customerId: test.customerId[i], day: test.day[i], score, label: test.y[i] }));
+  return {
+    rows: test.rows,
+    frauds: count(test.y),
+    aucRoc: rocAuc(test.y, scores),
+    averagePrecision: averagePrecision(test.y, scores),
+    cardPrecisionAt100: cardPrecisionAtK(cards, 100).mean,
+  };
+}
+
+export async function runExperiment(
+  data: LabelledTransactions,
+  options: ExperimentOptions,
+  onProgress?: (progress: TrainingProgress) => void,
+): Promise<ExperimentResult> {
+  checkOptions(options);
+  const started = nowSeconds();
+  const splits = splitFeatures(data, options.protocol);
+  const featuresDone = nowSeconds();
+  const training = balanceTraining(splits.train, options);
+  const balanceDone = nowSeconds();
+
+  const trainer = DpSgdTrainer.create(
+    { x: training.x, y: training.y, rows: training.rows, cols: FEATURE_COUNT },
+    trainerOptionsFor(options, count(training.y), training.rows - count(training.y)),
+  );
   let parameters: MlpParameters;
-  let spent: ReturnType<DpSgdTrainer['privacySpent']>;
+  let spent: PrivacySpent | null;
   try {
     parameters = await trainer.run(onProgress);
     spent = trainer.privacySpent();
@@ -170,53 +276,21 @@ export async function runExperiment(
   }
   const trainDone = nowSeconds();
 
-  const score = (rows: readonly number[]) =>
-    predictMlp(parameters, applyTransform(transform, gather(features, rows), rows.length), rows.length);
-  const validationLabels = labelsOf(data, split.validation);
-  const validationScores = score(split.validation);
-  const best = bestFbetaThreshold(validationLabels, validationScores, 2);
-  const testLabels = labelsOf(data, split.test);
-  const testScores = score(split.test);
-  const cards = split.test.map((row, i) => ({
-    customerId: data.customerId[row],
-    day: split.testDay[i],
-    score: testScores[i],
-    label: testLabels[i],
-  }));
-  const privacy = buildPrivacyReport({
-    spent,
-    records: split.train.length,
-    influence,
-    preprocessing: steps,
-    threshold: { value: best.threshold, split: `validation (${split.periods.validation.from} to ${split.periods.validation.to})` },
-  });
+  const score = (x: Float64Array, rows: number) => predictMlp(parameters, applyTransform(training.transform, x, rows), rows);
+  const evaluation = evaluateModel(score, splits, { spent, ...training });
   const done = nowSeconds();
   return {
     data: {
-      periods: split.periods,
-      train: { rows: split.train.length, frauds: count(trainLabels), examplesAfterBalance: y.length },
-      validation: { rows: split.validation.length, frauds: count(validationLabels) },
-      test: { rows: split.test.length, frauds: count(testLabels), removedKnownCompromised: split.removedKnownCompromised },
+      periods: splits.periods,
+      train: { rows: splits.train.rows, frauds: count(splits.train.y), examplesAfterBalance: training.rows },
+      validation: { rows: splits.validation.rows, frauds: count(splits.validation.y) },
+      test: { rows: splits.test.rows, frauds: count(splits.test.y), removedKnownCompromised: splits.removedKnownCompromised },
     },
-    test: {
-      rows: split.test.length,
-      frauds: count(testLabels),
-      aucRoc: rocAuc(testLabels, testScores),
-      averagePrecision: averagePrecision(testLabels, testScores),
-      cardPrecisionAt100: cardPrecisionAtK(cards, 100).mean,
-      threshold: best.threshold,
-      confusion: confusionMatrix(testLabels, testScores, best.threshold),
-    },
-    validation: {
-      rows: split.validation.length,
-      frauds: count(validationLabels),
-      aucRoc: rocAuc(validationLabels, validationScores),
-      averagePrecision: averagePrecision(validationLabels, validationScores),
-      f2: best.fbeta,
-    },
-    privacy,
-    model: { parameters, transform, threshold: best.threshold, labelDelayDays: options.protocol.delayDays },
-    testScores: { labels: testLabels, scores: testScores },
+    test: evaluation.test,
+    validation: evaluation.validation,
+    privacy: evaluation.privacy,
+    model: { parameters, transform: training.transform, threshold: evaluation.test.threshold, labelDelayDays: options.protocol.delayDays },
+    testScores: { labels: splits.test.y, scores: evaluation.testScores },
     seconds: {
       features: featuresDone - started,
       balance: balanceDone - featuresDone,

@@ -40,6 +40,19 @@ class EventLog {
   labels: number[] = [];
   ids: number[] = [];
 
+  /** A log holding entries `base` … `base + times.length − 1` (the columns must have equal lengths). */
+  static restore(base: number, columns: Pick<EventLog, 'times' | 'amounts' | 'labels' | 'ids'>): EventLog {
+    const log = new EventLog();
+    log.base = base;
+    Object.assign(log, columns);
+    return log;
+  }
+
+  /** Index of the first entry still held. */
+  get first(): number {
+    return this.base;
+  }
+
   get end(): number {
     return this.base + this.times.length;
   }
@@ -64,8 +77,12 @@ class EventLog {
     return this.labels[index - this.base];
   }
 
+  id(index: number): number {
+    return this.ids[index - this.base];
+  }
+
   setLabel(index: number, fraud: number): void {
-    if (index >= this.base) this.labels[index - this.base] = fraud;
+    if (index >= this.base && index < this.end) this.labels[index - this.base] = fraud;
   }
 
   /** Drops entries before `keep`; returns the ids dropped. */
@@ -82,14 +99,57 @@ class EventLog {
   }
 }
 
-class CustomerState {
+/** Serialised states start with a kind tag, so a customer record is never read as a terminal one. */
+const CUSTOMER_RECORD = 1;
+const TERMINAL_RECORD = 2;
+const WINDOWS = WINDOW_DAYS.length;
+
+/** The windows of one customer: (t − n days, t] over its own transactions. */
+export class CustomerState {
   log = new EventLog();
   /** Per window: index of the first entry inside it, and the amount sum of the entries inside. */
   start = WINDOW_DAYS.map(() => 0);
   sum = WINDOW_DAYS.map(() => 0);
+  /** Timestamp of the latest transaction observed (-Infinity before the first). */
+  lastTime = Number.NEGATIVE_INFINITY;
+
+  /**
+   * The state as numbers, for a store outside the process: [kind, lastTime, first, count, start…, sum…, times…, amounts…],
+   * keeping only the entries a window still needs. Doubles round-trip exactly, so a decoded state computes the same sums.
+   */
+  encode(): Float64Array {
+    const first = Math.min(...this.start);
+    const count = this.log.end - first;
+    const header = [CUSTOMER_RECORD, this.lastTime, first, count, ...this.start, ...this.sum];
+    const out = new Float64Array(header.length + 2 * count);
+    out.set(header);
+    for (let i = 0; i < count; i++) {
+      out[header.length + i] = this.log.time(first + i);
+      out[header.length + count + i] = this.log.amount(first + i);
+    }
+    return out;
+  }
+
+  static decode(record: Float64Array): CustomerState {
+    if (record[0] !== CUSTOMER_RECORD) throw new InvalidInputError(`not a customer state record (kind ${record[0]})`);
+    const state = new CustomerState();
+    const [lastTime, first, count] = [record[1], record[2], record[3]];
+    const body = 4 + 2 * WINDOWS;
+    state.lastTime = lastTime;
+    state.start = Array.from(record.subarray(4, 4 + WINDOWS));
+    state.sum = Array.from(record.subarray(4 + WINDOWS, body));
+    state.log = EventLog.restore(first, {
+      times: Array.from(record.subarray(body, body + count)),
+      amounts: Array.from(record.subarray(body + count, body + 2 * count)),
+      labels: new Array<number>(count).fill(0),
+      ids: new Array<number>(count).fill(0),
+    });
+    return state;
+  }
 
   observe(tx: FeatureInput, out: Float64Array, offset: number): void {
     const { log } = this;
+    this.lastTime = tx.timestamp;
     log.push(tx.timestamp, tx.amount, tx.transactionId);
     for (let w = 0; w < WINDOW_DAYS.length; w += 1) {
       this.sum[w] += tx.amount;
@@ -106,20 +166,70 @@ class CustomerState {
   }
 }
 
-class TerminalState {
+/** The windows of one terminal: (t − (D + n) days, t − D days] over its transactions, with their labels. */
+export class TerminalState {
   log = new EventLog();
   /** Per window: entries in [lower, upper) are inside, and `frauds` sums their labels as read on entry. */
   lower = WINDOW_DAYS.map(() => 0);
   upper = WINDOW_DAYS.map(() => 0);
   frauds = WINDOW_DAYS.map(() => 0);
+  /** Timestamp of the latest transaction observed (-Infinity before the first). */
+  lastTime = Number.NEGATIVE_INFINITY;
   /** The label each entry had when it crossed the delay edge, so leaving subtracts what entering added. */
   private readonly read = new Map<number, number>();
 
   constructor(private readonly delaySeconds: number) {}
 
+  /**
+   * The state as numbers (see CustomerState.encode): [kind, lastTime, first, count, lower…, upper…, frauds…, times…,
+   * ids…, labels…, labels as read (NaN: not read yet)…], from the first entry a window still needs. `dropped` lists
+   * the ids of the entries left out, whose labels can no longer matter.
+   */
+  encode(): { record: Float64Array; dropped: number[] } {
+    const first = Math.min(...this.lower);
+    const count = this.log.end - first;
+    const header = [TERMINAL_RECORD, this.lastTime, first, count, ...this.lower, ...this.upper, ...this.frauds];
+    const record = new Float64Array(header.length + 4 * count);
+    record.set(header);
+    for (let i = 0; i < count; i++) {
+      const index = first + i;
+      const column = (c: number) => header.length + c * count + i;
+      record[column(0)] = this.log.time(index);
+      record[column(1)] = this.log.id(index);
+      record[column(2)] = this.log.label(index);
+      record[column(3)] = this.read.get(index) ?? Number.NaN;
+    }
+    const dropped = this.log.ids.slice(0, Math.max(0, first - this.log.first));
+    return { record, dropped };
+  }
+
+  static decode(record: Float64Array, delaySeconds: number): TerminalState {
+    if (record[0] !== TERMINAL_RECORD) throw new InvalidInputError(`not a terminal state record (kind ${record[0]})`);
+    const state = new TerminalState(delaySeconds);
+    const [lastTime, first, count] = [record[1], record[2], record[3]];
+    const body = 4 + 3 * WINDOWS;
+    state.lastTime = lastTime;
+    state.lower = Array.from(record.subarray(4, 4 + WINDOWS));
+    state.upper = Array.from(record.subarray(4 + WINDOWS, 4 + 2 * WINDOWS));
+    state.frauds = Array.from(record.subarray(4 + 2 * WINDOWS, body));
+    const column = (c: number) => Array.from(record.subarray(body + c * count, body + (c + 1) * count));
+    state.log = EventLog.restore(first, {
+      times: column(0),
+      amounts: new Array<number>(count).fill(0),
+      ids: column(1),
+      labels: column(2),
+    });
+    // Ascending insertion, as observe builds it: the pruning loop relies on that order.
+    column(3).forEach((label, i) => {
+      if (!Number.isNaN(label)) state.read.set(first + i, label);
+    });
+    return state;
+  }
+
   /** Writes the terminal features of a transaction at `tx.timestamp`, records it, returns its index and the ids no window needs any more. */
   observe(tx: FeatureInput, out: Float64Array, offset: number): { index: number; dropped: number[] } {
     const { log } = this;
+    this.lastTime = tx.timestamp;
     const delayEdge = tx.timestamp - this.delaySeconds;
     for (let w = 0; w < WINDOW_DAYS.length; w += 1) {
       while (this.upper[w] < log.end && log.time(this.upper[w]) <= delayEdge) {
@@ -176,24 +286,16 @@ export class FeatureState {
   }
 
   observe(tx: FeatureInput, out: Float64Array = new Float64Array(FEATURE_COUNT), offset = 0): Float64Array {
-    validate(tx);
+    validateFeatureInput(tx);
     if (tx.timestamp < this.lastTimestamp) {
       throw new InvalidInputError(
         `transaction ${tx.transactionId}: timestamp ${tx.timestamp} is earlier than the previous one (${this.lastTimestamp}); features need time order`,
       );
     }
     this.lastTimestamp = tx.timestamp;
-    const date = new Date(tx.timestamp * 1000);
-    const weekday = date.getUTCDay();
-    out[offset] = tx.amount;
-    out[offset + 1] = weekday === 0 || weekday === 6 ? 1 : 0;
-    out[offset + 2] = date.getUTCHours() <= 6 ? 1 : 0;
-
     const customer = getOrCreate(this.customers, tx.customerId, () => new CustomerState());
-    customer.observe(tx, out, offset + 3);
-
     const terminal = getOrCreate(this.terminals, tx.terminalId, () => new TerminalState(this.delaySeconds));
-    const { index, dropped } = terminal.observe(tx, out, offset + 3 + 2 * WINDOW_DAYS.length);
+    const { index, dropped } = observeTransaction(tx, customer, terminal, out, offset);
     for (const id of dropped) this.pending.delete(id);
     this.pending.set(tx.transactionId, { terminal, index });
     return out;
@@ -218,7 +320,29 @@ function getOrCreate<K, V>(map: Map<K, V>, key: K, create: () => V): V {
   return value;
 }
 
-function validate(tx: FeatureInput): void {
+/**
+ * The one per-transaction step, shared by FeatureState and the online store: writes the 15 features of `tx` at
+ * out[offset …] from its customer's and terminal's windows, then records it in both. Returns the terminal entry's
+ * index (where its label goes) and the ids of the entries the terminal no longer needs.
+ */
+export function observeTransaction(
+  tx: FeatureInput,
+  customer: CustomerState,
+  terminal: TerminalState,
+  out: Float64Array,
+  offset: number,
+): { index: number; dropped: number[] } {
+  const date = new Date(tx.timestamp * 1000);
+  const weekday = date.getUTCDay();
+  out[offset] = tx.amount;
+  out[offset + 1] = weekday === 0 || weekday === 6 ? 1 : 0;
+  out[offset + 2] = date.getUTCHours() <= 6 ? 1 : 0;
+  customer.observe(tx, out, offset + 3);
+  return terminal.observe(tx, out, offset + 3 + 2 * WINDOWS);
+}
+
+/** Throws InvalidInputError naming the field when a transaction cannot have features (non-finite field, negative amount). */
+export function validateFeatureInput(tx: FeatureInput): void {
   for (const field of ['transactionId', 'timestamp', 'customerId', 'terminalId', 'amount'] as const) {
     if (!Number.isFinite(tx[field]))
       throw new InvalidInputError(`transaction ${tx.transactionId}: ${field} must be a finite number, got ${tx[field]}`);

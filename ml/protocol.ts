@@ -126,3 +126,31 @@ export function protocolSplit(data: LabelledTransactions, options: ProtocolOptio
     },
   };
 }
+
+/**
+ * The protocol placed at the end of the data: the test period ends with the last whole day whose transactions
+ * are all labelled (labels mature `delayDays` after their transaction), training is the `trainDays` before the
+ * delay gap, validation the `validationDays` before training.
+ */
+export function latestProtocol(data: LabelledTransactions, shape: Omit<ProtocolOptions, 'trainStart'>): ProtocolOptions {
+  let lastUnlabelled = -1;
+  let lastRow = -1;
+  for (let i = 0; i < data.rows; i++) {
+    if (data.fraud[i] === 0 || data.fraud[i] === 1) lastRow = i;
+    else if (lastUnlabelled < 0 || data.timestamp[i] < data.timestamp[lastUnlabelled]) lastUnlabelled = i;
+  }
+  if (lastRow < 0) throw new InvalidInputError('the data has no labelled transaction: labels arrive on transaction-labels after the delay');
+  // The first unlabelled transaction bounds the matured period; so does the day of the last labelled one.
+  const maturedUntil = lastUnlabelled >= 0 ? Math.min(data.timestamp[lastUnlabelled], data.timestamp[lastRow]) : data.timestamp[lastRow];
+  const testEndDay = Math.floor(maturedUntil / DAY_SECONDS);
+  const trainStartDay = testEndDay - shape.testDays - shape.delayDays - shape.trainDays;
+  const firstDay = Math.floor(data.timestamp[0] / DAY_SECONDS);
+  if (trainStartDay - shape.validationDays < firstDay) {
+    const needed = shape.validationDays + shape.trainDays + shape.delayDays + shape.testDays;
+    throw new InvalidInputError(
+      `the labelled data covers ${testEndDay - firstDay} whole days (${isoDay(firstDay * DAY_SECONDS)} to ${isoDay(testEndDay * DAY_SECONDS - 1)}); ` +
+        `validation ${shape.validationDays} + training ${shape.trainDays} + delay ${shape.delayDays} + test ${shape.testDays} need ${needed}`,
+    );
+  }
+  return { ...shape, trainStart: isoDay(trainStartDay * DAY_SECONDS) };
+}

@@ -12,6 +12,15 @@ function loadNative(): void {
   require('@tensorflow/tfjs-node');
 }
 
+/** The CUDA build of the native binding (GPU hosts only); it registers the same 'tensorflow' backend. */
+export async function selectGpuBackend(log: (line: string) => void = console.error): Promise<'tensorflow'> {
+  require('@tensorflow/tfjs-node-gpu');
+  if (!(await tf.setBackend('tensorflow'))) throw new Error('TensorFlow.js GPU backend failed to initialise');
+  await tf.ready();
+  log('tensorflow backend: tensorflow (libtensorflow with CUDA: GPU)');
+  return 'tensorflow';
+}
+
 function loadWasm(): void {
   require('@tensorflow/tfjs-backend-wasm');
 }

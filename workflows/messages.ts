@@ -16,14 +16,23 @@ export interface PromotionOutcome {
   version: string;
   approver?: string;
   reason?: string;
-  /** How the decision arrived. */
-  via: 'signal' | 'update' | 'timeout';
+  /** How the decision arrived ('policy': the auto-approve policy of config.yaml). */
+  via: 'signal' | 'update' | 'timeout' | 'policy';
   decidedAt: string;
 }
 
 export interface PipelineStatus {
   stage: string;
+  /** Steps finished so far, with their wall time in seconds. */
+  steps: Record<string, number>;
+  /** The step a failed run stopped at. */
+  failedStep?: string;
+  datasetSha256?: string;
   candidateVersion?: string;
+  averagePrecision?: number;
+  championAveragePrecision?: number | null;
+  epsilon?: number | null;
+  trainDevice?: 'gpu' | 'cpu';
   approvers: string[];
   outcome?: PromotionOutcome;
   /** Signals that were ignored, with why (a signal cannot be refused). */

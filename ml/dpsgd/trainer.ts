@@ -106,6 +106,15 @@ export class DpSgdTrainer {
     return new DpSgdTrainer(data, state.options, plan, state);
   }
 
+  /** Steps taken so far, over all resumes. */
+  get stepsTaken(): number {
+    return this.state.step;
+  }
+
+  get totalSteps(): number {
+    return this.plan.totalSteps;
+  }
+
   get done(): boolean {
     return this.state.step >= this.plan.totalSteps;
   }

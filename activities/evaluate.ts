@@ -1,0 +1,139 @@
+// Step 6: threshold by F2 on validation, test metrics at it, the champion scored on the same test rows (paired
+// comparison), PR/ROC/threshold plots, the privacy report, and the candidate's verified bundle in S3.
+import { saveBundleToS3 } from '../clients/bundle-store';
+import { bundleKeyFor, championBundle } from '../clients/model-registry';
+import { loadBundle, packBundle, verifyBundle } from '../ml/bundle';
+import { type PrivacySpent, predictMlp } from '../ml/dpsgd';
+import { evaluateModel, testMetrics } from '../ml/experiment';
+import { precisionRecallCurve, rocCurve, thresholdCurve } from '../ml/metrics';
+import { renderPrSvg, renderRocSvg, renderThresholdSvg } from '../ml/plots';
+import type { PrivacyReport } from '../ml/privacy/report';
+import { applyTransform } from '../ml/transforms';
+import { loadTraining, type TrainingSetRef } from './balance';
+import { type ActivityDeps, getRunObject } from './deps';
+import { loadSplit, type SplitRef } from './features';
+import { decodeModel } from './model-file';
+import type { TrainResult } from './train';
+import { REFERENCE_FILE, type ValidationRef } from './validate';
+
+export interface CandidateMetrics {
+  averagePrecision: number;
+  aucRoc: number;
+  cardPrecisionAt100: number;
+  f2Validation: number;
+  threshold: number;
+  confusion: { tp: number; fp: number; tn: number; fn: number };
+  epsilon: number | null;
+  delta: number | null;
+  perRecordEpsilon: number | null;
+  noiseMultiplier: number | null;
+  samplingRate: number | null;
+  steps: number;
+}
+
+export interface EvaluationRef {
+  bundleKey: string;
+  bundleSha256: string;
+  metrics: CandidateMetrics;
+  /** The champion on the same test rows, or null when there is none. */
+  champion: { version: string; averagePrecision: number; aucRoc: number; cardPrecisionAt100: number } | null;
+  privacyCovered: boolean;
+}
+
+export interface EvaluateInput {
+  split: SplitRef;
+  training: TrainingSetRef;
+  train: TrainResult;
+  validation: ValidationRef;
+  labelDelayDays: number;
+  /** The workflow's time, so that a retried evaluation packs the same bundle. */
+  createdAt: string;
+}
+
+function candidateMetrics(evaluation: ReturnType<typeof evaluateModel>, privacy: PrivacyReport, steps: number): CandidateMetrics {
+  const { test, validation } = evaluation;
+  return {
+    averagePrecision: test.averagePrecision,
+    aucRoc: test.aucRoc,
+    cardPrecisionAt100: test.cardPrecisionAt100,
+    f2Validation: validation.f2,
+    threshold: test.threshold,
+    confusion: test.confusion,
+    epsilon: privacy.perExample?.epsilon ?? null,
+    delta: privacy.perExample?.delta ?? null,
+    perRecordEpsilon: privacy.perRecord?.epsilon ?? null,
+    noiseMultiplier: privacy.training?.noiseMultiplier ?? null,
+    samplingRate: privacy.training?.samplingRate ?? null,
+    steps,
+  };
+}
+
+export function createEvaluateActivities(deps: ActivityDeps) {
+  const bucket = deps.config.stack.s3.bucket;
+
+  async function scoreChampion(split: Awaited<ReturnType<typeof loadSplit>>): Promise<EvaluationRef['champion']> {
+    const champion = await championBundle({ mlflow: deps.mlflow, s3: deps.s3, bucket }, deps.config.registry.modelName);
+    if (!champion) return null;
+    const loaded = await loadBundle(champion.files);
+    try {
+      const metrics = testMetrics(split.test, loaded.predict(split.test.x, split.test.rows));
+      return { version: champion.version.version, ...pick(metrics) };
+    } finally {
+      loaded.dispose();
+    }
+  }
+
+  return {
+    async evaluateCandidate(input: EvaluateInput): Promise<EvaluationRef> {
+      const [split, training, modelBytes, reference] = await Promise.all([
+        loadSplit(deps, input.split.key),
+        loadTraining(deps, input.training.key),
+        getRunObject(deps, input.train.modelKey),
+        getRunObject(deps, input.validation.referenceKey),
+      ]);
+      const model = decodeModel(modelBytes);
+      const score = (x: Float64Array, rows: number) => predictMlp(model, applyTransform(training.transform, x, rows), rows);
+      const spent: PrivacySpent | null = input.train.spent;
+      const evaluation = evaluateModel(score, split, { spent, ...training });
+      const champion = await scoreChampion(split);
+      const metrics = candidateMetrics(evaluation, evaluation.privacy, input.train.steps);
+      const { test } = split;
+      const scores = evaluation.testScores;
+      const files = await packBundle({
+        model,
+        transform: training.transform,
+        labelDelayDays: input.labelDelayDays,
+        threshold: metrics.threshold,
+        metrics: { test: metrics, champion, periods: split.periods },
+        privacy: evaluation.privacy,
+        extraFiles: [
+          [REFERENCE_FILE, new Uint8Array(reference)],
+          [
+            'plots/pr.svg',
+            renderPrSvg([{ name: 'candidate', curve: precisionRecallCurve(test.y, scores), ap: metrics.averagePrecision }], {
+              prevalence: input.split.frauds.test / Math.max(1, test.rows),
+            }),
+          ],
+          ['plots/roc.svg', renderRocSvg([{ name: 'candidate', curve: rocCurve(test.y, scores), auc: metrics.aucRoc }])],
+          ['plots/threshold.svg', renderThresholdSvg(thresholdCurve(test.y, scores))],
+        ],
+        createdAt: input.createdAt,
+      });
+      const manifest = await saveBundleToS3(deps.s3, bucket, bundleKeyFor(verifyBundle(files).bundleSha256), files);
+      deps.log.info({ bundle: manifest.bundleSha256, ap: metrics.averagePrecision, champion }, 'candidate evaluated');
+      return {
+        bundleKey: bundleKeyFor(manifest.bundleSha256),
+        bundleSha256: manifest.bundleSha256,
+        metrics,
+        champion,
+        privacyCovered: evaluation.privacy.covered,
+      };
+    },
+  };
+}
+
+const pick = ({ averagePrecision, aucRoc, cardPrecisionAt100 }: ReturnType<typeof testMetrics>) => ({
+  averagePrecision,
+  aucRoc,
+  cardPrecisionAt100,
+});

@@ -1,0 +1,116 @@
+// The training child process (one per training attempt): reads the training examples from S3, resumes from the
+// run's checkpoint when one exists, trains with DP-SGD, checkpoints to S3 every few seconds and writes the model.
+// It talks to the activity over the IPC channel (TrainJobMessage) and exits when that channel closes, so a killed
+// worker never leaves an orphan training.
+import { objectExists } from '../clients/snapshot-store';
+import { loadConfig } from '../config';
+import { DpSgdTrainer, type TrainerOptions, type TrainingProgress } from '../ml/dpsgd';
+import { FEATURE_COUNT } from '../ml/features';
+import { selectBackend, selectGpuBackend } from '../ml/tensorflow';
+import { loadTraining } from './balance';
+import { createActivityDeps, getRunObject, putRunObject } from './deps';
+import { encodeModel } from './model-file';
+
+export interface TrainJob {
+  trainingKey: string;
+  checkpointKey: string;
+  modelKey: string;
+  trainerOptions: TrainerOptions;
+  checkpointEverySeconds: number;
+  device: 'gpu' | 'cpu';
+}
+
+export interface TrainJobOutcome {
+  steps: number;
+  totalSteps: number;
+  epochs: number;
+  resumedFromStep: number;
+  backend: string;
+  spent: ReturnType<DpSgdTrainer['privacySpent']>;
+}
+
+export type TrainJobMessage =
+  | { type: 'started'; resumedFromStep: number; totalSteps: number; backend: string }
+  | { type: 'progress'; progress: TrainingProgress }
+  | { type: 'checkpoint'; progress: TrainingProgress; key: string }
+  | { type: 'done'; outcome: TrainJobOutcome }
+  | { type: 'failed'; name: string; message: string };
+
+/** A copy that can cross IPC; ε is read (and so computed: up to ~1 s with PLD) only when asked for. */
+const plain = (progress: TrainingProgress, withEpsilon: boolean): TrainingProgress => ({
+  epoch: progress.epoch,
+  step: progress.step,
+  totalSteps: progress.totalSteps,
+  loss: progress.loss,
+  epsilonSpent: withEpsilon ? progress.epsilonSpent : null,
+});
+
+const send = (message: TrainJobMessage) => process.send?.(message);
+
+async function runJob(job: TrainJob): Promise<TrainJobOutcome> {
+  const config = loadConfig();
+  const deps = createActivityDeps(config, 'train-job');
+  const logLine = (line: string) => deps.log.info(line);
+  const backend = job.device === 'gpu' ? await selectGpuBackend(logLine) : await selectBackend(config.tensorflow.backend, logLine);
+  const training = await loadTraining(deps, job.trainingKey);
+  const data = { x: training.x, y: training.y, rows: training.rows, cols: FEATURE_COUNT };
+  const resume = await objectExists(deps.s3, config.stack.s3.bucket, job.checkpointKey);
+  const trainer = resume
+    ? DpSgdTrainer.resume(new Uint8Array(await getRunObject(deps, job.checkpointKey)), data)
+    : DpSgdTrainer.create(data, job.trainerOptions);
+  const resumedFromStep = trainer.stepsTaken;
+  send({ type: 'started', resumedFromStep, totalSteps: trainer.totalSteps, backend });
+
+  // One upload at a time: a checkpoint is only taken when the previous one is durable.
+  let uploading: Promise<void> | undefined;
+  let lastCheckpoint = performance.now();
+  const checkpoint = (progress: TrainingProgress) => {
+    const bytes = trainer.checkpoint();
+    const at = plain(progress, true);
+    uploading = putRunObject(deps, job.checkpointKey, bytes).then(() => {
+      send({ type: 'checkpoint', progress: at, key: job.checkpointKey });
+      uploading = undefined;
+    });
+    lastCheckpoint = performance.now();
+  };
+  try {
+    let lastReport = 0;
+    const parameters = await trainer.run((progress) => {
+      if (performance.now() - lastReport >= 1000) {
+        send({ type: 'progress', progress: plain(progress, false) });
+        lastReport = performance.now();
+      }
+      if (!uploading && performance.now() - lastCheckpoint >= job.checkpointEverySeconds * 1000) checkpoint(progress);
+    });
+    await uploading;
+    await putRunObject(deps, job.modelKey, encodeModel(parameters));
+    const spent = trainer.privacySpent();
+    return {
+      steps: trainer.stepsTaken,
+      totalSteps: trainer.totalSteps,
+      epochs: job.trainerOptions.epochs,
+      resumedFromStep,
+      backend,
+      spent,
+    };
+  } finally {
+    trainer.dispose();
+  }
+}
+
+if (require.main === module) {
+  let finished = false;
+  // The activity (our parent) is gone: nobody will use the result, so stop at once.
+  process.on('disconnect', () => process.exit(finished ? 0 : 1));
+  process.once('message', (job: TrainJob) => {
+    runJob(job).then(
+      (outcome) => {
+        finished = true;
+        process.send?.({ type: 'done', outcome } satisfies TrainJobMessage, () => process.disconnect?.());
+      },
+      (err: Error) => {
+        process.send?.({ type: 'failed', name: err.name, message: err.message } satisfies TrainJobMessage, () => process.disconnect?.());
+      },
+    );
+  });
+}

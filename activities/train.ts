@@ -1,0 +1,131 @@
+// Step 5: DP-SGD training in a child process (activities/train-job.ts), one per attempt. Progress becomes heartbeats
+// {epoch, step, checkpointKey, epsilonSpent}; a retried attempt resumes from the run's last checkpoint in S3, and
+// the trainer counts privacy over every step taken since the first attempt.
+import { fork } from 'node:child_process';
+import path from 'node:path';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { trainerOptionsFor } from '../ml/experiment';
+import type { TrainingSettings } from '../workflows/settings';
+import type { TrainingSetRef } from './balance';
+import { type ActivityDeps, runKey } from './deps';
+import type { TrainJob, TrainJobMessage, TrainJobOutcome } from './train-job';
+
+export interface TrainHeartbeat {
+  epoch: number;
+  step: number;
+  totalSteps: number;
+  /** The last durable checkpoint, or null before the first. */
+  checkpointKey: string | null;
+  /** ε at δ at that checkpoint (null when training is not private or before the first checkpoint). */
+  epsilonSpent: number | null;
+  resumedFromStep: number;
+}
+
+export interface TrainResult extends TrainJobOutcome {
+  modelKey: string;
+  device: 'gpu' | 'cpu';
+  attempt: number;
+  seconds: number;
+}
+
+/** Errors of the job that a retry cannot fix. */
+const NON_RETRYABLE = new Set(['InvalidInputError']);
+
+export function createTrainActivities(deps: ActivityDeps, worker: { device: 'gpu' | 'cpu' }) {
+  return {
+    async trainModel(input: { training: TrainingSetRef; settings: TrainingSettings }): Promise<TrainResult> {
+      const context = Context.current();
+      const started = performance.now();
+      const { settings } = input;
+      const { positives, examples } = input.training;
+      const job: TrainJob = {
+        trainingKey: input.training.key,
+        checkpointKey: runKey('checkpoint.bin'),
+        modelKey: runKey('model.bin'),
+        trainerOptions: {
+          ...trainerOptionsFor(settings.options, positives, examples - positives),
+          seed: settings.seededTraining ? settings.options.seed : undefined,
+        },
+        checkpointEverySeconds: settings.checkpointEverySeconds,
+        device: worker.device,
+      };
+      const last = context.info.heartbeatDetails as TrainHeartbeat | undefined;
+      const beat: TrainHeartbeat = {
+        epoch: last?.epoch ?? 0,
+        step: last?.step ?? 0,
+        totalSteps: last?.totalSteps ?? 0,
+        checkpointKey: last?.checkpointKey ?? null,
+        epsilonSpent: last?.epsilonSpent ?? null,
+        resumedFromStep: 0,
+      };
+      context.heartbeat(beat);
+
+      const child = fork(path.join(__dirname, 'train-job.ts'), [], {
+        execArgv: ['--require', require.resolve('tsx/cjs')],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' },
+      });
+      child.send(job);
+      const onCancel = () => child.kill('SIGTERM');
+      context.cancellationSignal.addEventListener('abort', onCancel);
+      try {
+        const outcome = await new Promise<TrainJobOutcome>((resolve, reject) => {
+          let result: TrainJobOutcome | undefined;
+          let failure: Error | undefined;
+          child.on('message', (message: TrainJobMessage) => {
+            switch (message.type) {
+              case 'started':
+                Object.assign(beat, {
+                  resumedFromStep: message.resumedFromStep,
+                  totalSteps: message.totalSteps,
+                  step: message.resumedFromStep,
+                });
+                deps.log.info(
+                  { ...beat, backend: message.backend, device: worker.device, attempt: context.info.attempt },
+                  'training started',
+                );
+                context.heartbeat(beat);
+                break;
+              case 'progress':
+                Object.assign(beat, { epoch: message.progress.epoch, step: message.progress.step });
+                context.heartbeat(beat);
+                break;
+              case 'checkpoint':
+                Object.assign(beat, {
+                  epoch: message.progress.epoch,
+                  step: message.progress.step,
+                  checkpointKey: message.key,
+                  epsilonSpent: message.progress.epsilonSpent,
+                });
+                context.heartbeat(beat);
+                break;
+              case 'done':
+                result = message.outcome;
+                break;
+              case 'failed':
+                failure = NON_RETRYABLE.has(message.name)
+                  ? ApplicationFailure.create({ type: message.name, message: message.message, nonRetryable: true })
+                  : Object.assign(new Error(message.message), { name: message.name });
+                break;
+            }
+          });
+          child.on('error', reject);
+          child.on('exit', (code, signal) => {
+            if (result) resolve(result);
+            else reject(failure ?? new Error(`the training process ended without a result (exit code ${code}, signal ${signal})`));
+          });
+        });
+        return {
+          ...outcome,
+          modelKey: job.modelKey,
+          device: worker.device,
+          attempt: context.info.attempt,
+          seconds: (performance.now() - started) / 1000,
+        };
+      } finally {
+        context.cancellationSignal.removeEventListener('abort', onCancel);
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      }
+    },
+  };
+}

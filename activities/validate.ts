@@ -1,0 +1,92 @@
+// Step 2: validate the snapshot's labelled rows (schema, ranges, statistics, drift against the champion's training
+// statistics) and store the report. Failed data is a non-retryable DataValidationError that carries the report's keys.
+import { ApplicationFailure } from '@temporalio/activity';
+import { championBundle } from '../clients/model-registry';
+import { loadSnapshot } from '../clients/snapshot-store';
+import { labelledRecords } from '../dataset/snapshot';
+import {
+  DataValidationError,
+  parseReferenceStatistics,
+  type ReferenceStatistics,
+  referenceStatistics,
+  renderHtmlReport,
+  throwIfFailed,
+  validateDataset,
+} from '../ml/validation';
+import { type ActivityDeps, putRunObject, runKey } from './deps';
+import type { DatasetRef } from './ingest';
+
+/** The extra bundle file holding the training data's statistics: validation and drift monitoring compare against it. */
+export const REFERENCE_FILE = 'reference.json';
+
+export interface ValidationRef {
+  reportKey: string;
+  htmlKey: string;
+  /** Statistics of this dataset, stored for the candidate's bundle (the next run's drift reference). */
+  referenceKey: string;
+  /** Champion version the drift was measured against, or null when there was none. */
+  driftReferenceVersion: string | null;
+  rows: number;
+  warnings: number;
+}
+
+/** Details of the DataValidationError failure: where the reports are. */
+export interface ValidationFailureDetails {
+  reportKey: string;
+  htmlKey: string;
+  failures: string[];
+}
+
+export function createValidateActivities(deps: ActivityDeps) {
+  async function championReference(): Promise<{ version: string; reference: ReferenceStatistics } | undefined> {
+    const champion = await championBundle(
+      { mlflow: deps.mlflow, s3: deps.s3, bucket: deps.config.stack.s3.bucket },
+      deps.config.registry.modelName,
+    );
+    const file = champion?.files.get(REFERENCE_FILE);
+    if (!champion || !file) return undefined;
+    const reference = parseReferenceStatistics(
+      JSON.parse(Buffer.from(file).toString('utf8')),
+      `champion ${champion.version.version} ${REFERENCE_FILE}`,
+    );
+    return { version: champion.version.version, reference };
+  }
+
+  return {
+    async validateSnapshot(dataset: DatasetRef): Promise<ValidationRef> {
+      const { config } = deps;
+      const { columns } = await loadSnapshot(deps.s3, { bucket: config.stack.s3.bucket, prefix: dataset.prefix, sha256: dataset.sha256 });
+      const champion = await championReference();
+      const report = validateDataset(labelledRecords(columns) as unknown as Record<string, unknown>[], {
+        now: Date.now() / 1000,
+        thresholds: config.validation,
+        labels: 'required',
+        reference: champion?.reference,
+        labelDelayDays: config.producer.labelDelayDays,
+      });
+      const [reportKey, htmlKey, referenceKey] = [
+        runKey('validation/report.json'),
+        runKey('validation/report.html'),
+        runKey(REFERENCE_FILE),
+      ];
+      await putRunObject(deps, reportKey, `${JSON.stringify(report, null, 2)}\n`, 'application/json');
+      await putRunObject(deps, htmlKey, renderHtmlReport(report), 'text/html; charset=utf-8');
+      await putRunObject(deps, referenceKey, JSON.stringify(referenceStatistics(report)), 'application/json');
+      try {
+        throwIfFailed(report, `s3://${config.stack.s3.bucket}/${htmlKey}`);
+      } catch (err) {
+        if (!(err instanceof DataValidationError)) throw err;
+        const details: ValidationFailureDetails = { reportKey, htmlKey, failures: report.failures };
+        throw ApplicationFailure.create({ type: 'DataValidationError', message: err.message, nonRetryable: true, details: [details] });
+      }
+      return {
+        reportKey,
+        htmlKey,
+        referenceKey,
+        driftReferenceVersion: champion?.version ?? null,
+        rows: report.rows.total,
+        warnings: report.warnings.length,
+      };
+    },
+  };
+}

@@ -1,0 +1,138 @@
+// `fraudops score-stream`: the stream scorer (stream/scorer.ts) with the registry's champion, hot-swapped, until
+// SIGTERM or SIGINT. Metrics (lag, predictions, drift) on stream.metricsPort.
+import { type Command, InvalidArgumentError } from 'commander';
+import { Registry } from 'prom-client';
+import { ChampionWatcher } from '../clients/champion-watcher';
+import { createKafka } from '../clients/kafka';
+import { MlflowClient } from '../clients/mlflow';
+import { createRedis } from '../clients/redis';
+import { createS3 } from '../clients/s3';
+import { loadConfig } from '../config';
+import { selectBackend } from '../ml/tensorflow';
+import { createLogger } from '../observability/log';
+import { referenceOfModel } from '../stream/drift';
+import { serveMetrics } from '../stream/metrics-server';
+import { type ScorerTopics, StreamScorer } from '../stream/scorer';
+
+interface ScoreStreamOptions {
+  model?: string;
+  group?: string;
+  transactionsTopic?: string;
+  labelsTopic?: string;
+  predictionsTopic?: string;
+  reviewTopic?: string;
+  modelEventsTopic?: string;
+  redisPrefix?: string;
+  labelDelayDays?: number;
+  reviewBand?: number;
+  maxBatch?: number;
+  metricsPort?: number;
+  host?: string;
+}
+
+/** A commander parser for a number that must pass `ok`; the error names the rule. */
+function numberOption(rule: string, ok: (value: number) => boolean): (text: string) => number {
+  return (text) => {
+    const value = Number(text);
+    if (text.trim() === '' || !Number.isFinite(value) || !ok(value)) throw new InvalidArgumentError(`"${text}" is not ${rule}.`);
+    return value;
+  };
+}
+
+export function registerScoreStreamCommands(program: Command): void {
+  program
+    .command('score-stream')
+    .description(
+      'Score the transactions topic with the champion model: online features from Redis (the training code, labels applied ' +
+        'after their delay), predictions {TRANSACTION_ID, score, decision, model_version, features} on the predictions topic, ' +
+        'uncertain cases ranked on the review queue. Exactly one prediction per transaction across restarts (Kafka ' +
+        'transactions; read the outputs with isolation read_committed). One scorer per consumer group. Stops on SIGTERM/SIGINT.',
+    )
+    .option('--model <name>', 'registered model whose champion scores (default: registry.modelName)')
+    .option('--group <id>', 'consumer group (default: stream.consumerGroup)')
+    .option('--transactions-topic <topic>', 'input transactions (default: topics.transactions)')
+    .option('--labels-topic <topic>', 'input labels (default: topics.labels)')
+    .option('--predictions-topic <topic>', 'output predictions (default: topics.predictions)')
+    .option('--review-topic <topic>', 'output review queue (default: topics.reviewQueue)')
+    .option('--model-events-topic <topic>', 'promotions to hot-swap on (default: topics.modelEvents)')
+    .option('--redis-prefix <prefix>', 'key prefix of the online feature state (default: fraudops:features:)')
+    .option(
+      '--label-delay-days <days>',
+      'days before a label counts in terminal risk (default: producer.labelDelayDays)',
+      numberOption('a number >= 0', (v) => v >= 0),
+    )
+    .option(
+      '--review-band <width>',
+      'scores within this of the threshold go to review (default: stream.reviewBand)',
+      numberOption('a number in (0, 0.5]', (v) => v > 0 && v <= 0.5),
+    )
+    .option(
+      '--max-batch <n>',
+      'most transactions per step (default: 5000)',
+      numberOption('a whole number >= 1', (v) => Number.isInteger(v) && v >= 1),
+    )
+    .option(
+      '--metrics-port <port>',
+      'port of GET /metrics (default: stream.metricsPort; 0: any free port)',
+      numberOption('a port number 0-65535', (v) => Number.isInteger(v) && v >= 0 && v <= 65535),
+    )
+    .option('--host <address>', 'address the metrics endpoint binds (default: all interfaces)')
+    .action(async (options: ScoreStreamOptions) => {
+      const config = loadConfig();
+      const log = createLogger('score-stream');
+      await selectBackend(config.tensorflow.backend, (line) => log.info(line));
+      const kafka = createKafka(config, 'fraudops-scorer');
+      const redis = createRedis(config);
+      const s3 = createS3(config);
+      const registry = new Registry();
+      const metrics = await serveMetrics(registry, options.metricsPort ?? config.stream.metricsPort, options.host);
+      log.info({ port: metrics.port }, 'metrics at /metrics');
+
+      let watcher: ChampionWatcher | undefined;
+      let scorer: StreamScorer | undefined;
+      let stopping = false;
+      const stop = () => {
+        log.info('stopping: finishing the step in flight');
+        stopping = true;
+        void scorer?.stop();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      try {
+        watcher = await ChampionWatcher.start(
+          { config, kafka, mlflow: MlflowClient.fromConfig(config), s3, log },
+          { model: options.model, modelEventsTopic: options.modelEventsTopic },
+        );
+        const topics: Partial<ScorerTopics> = {
+          transactions: options.transactionsTopic,
+          labels: options.labelsTopic,
+          predictions: options.predictionsTopic,
+          reviewQueue: options.reviewTopic,
+        };
+        const serving = watcher;
+        scorer = await StreamScorer.start({
+          config,
+          kafka,
+          redis,
+          log,
+          model: () => serving.current(),
+          reference: (model) => referenceOfModel({ s3, bucket: config.stack.s3.bucket }, model),
+          topics: Object.fromEntries(Object.entries(topics).filter(([, topic]) => topic !== undefined)),
+          groupId: options.group,
+          redisPrefix: options.redisPrefix,
+          labelDelayDays: options.labelDelayDays,
+          reviewBand: options.reviewBand,
+          maxBatch: options.maxBatch,
+          registry,
+        });
+        if (stopping) await scorer.stop();
+        await scorer.done;
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        await watcher?.stop();
+        await metrics.close();
+        redis.disconnect();
+      }
+    });
+}

@@ -1,0 +1,28 @@
+// `fraudops worker cpu|gpu`: a Temporal worker of the training pipeline, in the foreground (Ctrl-C/SIGTERM drains).
+import type { Command } from 'commander';
+import { loadConfig } from '../config';
+
+export function registerWorkerCommands(program: Command): void {
+  const worker = program
+    .command('worker')
+    .description(
+      "Run a Temporal worker of the training pipeline in the foreground. Logs are JSON lines on stdout; the SDK's " +
+        'Prometheus metrics are served on pipeline.workerMetricsPorts; SIGTERM or Ctrl-C stops polling and gives running ' +
+        'activities pipeline.shutdownGraceSeconds to finish.',
+    );
+  worker
+    .command('cpu')
+    .description('poll the workflow queue (pipeline.taskQueues.workflow) and the CPU activity queue (every step)')
+    .action(async () => {
+      // Loaded on use: the worker SDK's native core is only needed here.
+      const { runCpuWorker }: typeof import('../workers/cpu') = require('../workers/cpu');
+      await runCpuWorker(loadConfig());
+    });
+  worker
+    .command('gpu')
+    .description('poll the GPU queue (training only, pipeline.gpus jobs at once); without a GPU it trains on the CPU backend and says so')
+    .action(async () => {
+      const { runGpuWorker }: typeof import('../workers/gpu') = require('../workers/gpu');
+      await runGpuWorker(loadConfig());
+    });
+}
