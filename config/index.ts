@@ -56,6 +56,7 @@ const settingsSchema = z.strictObject({
     taskQueues: z.strictObject({ workflow: z.string().min(1), cpu: z.string().min(1), gpu: z.string().min(1) }),
     gpus: z.number().int().min(1).max(64),
     gpuScheduleToStart: duration,
+    trainingHeartbeatTimeout: duration,
     approval: z.strictObject({
       approvers: z.array(z.string().min(1)).min(1),
       timeout: duration,

@@ -23,6 +23,7 @@ export function pipelineSettings(config: Config, overrides: SettingsOverrides = 
     model: config.registry.modelName,
     taskQueues: { cpu: config.pipeline.taskQueues.cpu, gpu: config.pipeline.taskQueues.gpu },
     gpuScheduleToStart: config.pipeline.gpuScheduleToStart,
+    trainingHeartbeatTimeout: config.pipeline.trainingHeartbeatTimeout,
     training: {
       options: {
         balance: t.balance,

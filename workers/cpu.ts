@@ -4,7 +4,7 @@ import { Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { Config } from '../config';
 import { selectBackend } from '../ml/tensorflow';
-import { graceTime, startWorkerRuntime } from './runtime';
+import { graceTime, HEARTBEAT_THROTTLE, startWorkerRuntime } from './runtime';
 
 export async function runCpuWorker(config: Config): Promise<void> {
   const { connection, deps, log, metricsUrl } = await startWorkerRuntime(config, 'worker-cpu', config.pipeline.workerMetricsPorts.cpu);
@@ -17,6 +17,7 @@ export async function runCpuWorker(config: Config): Promise<void> {
     taskQueue: taskQueues.workflow,
     workflowsPath: require.resolve('../workflows'),
     shutdownGraceTime: graceTime(config),
+    maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE,
   });
   const activities = await Worker.create({
     connection,
@@ -24,6 +25,7 @@ export async function runCpuWorker(config: Config): Promise<void> {
     taskQueue: taskQueues.cpu,
     activities: createActivities(deps, { device: 'cpu' }),
     shutdownGraceTime: graceTime(config),
+    maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE,
   });
   log.info({ taskQueues: [taskQueues.workflow, taskQueues.cpu], metrics: metricsUrl }, 'cpu worker polling');
   try {

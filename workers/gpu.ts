@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { Worker } from '@temporalio/worker';
 import { createTrainActivities } from '../activities/train';
 import type { Config } from '../config';
-import { graceTime, startWorkerRuntime } from './runtime';
+import { graceTime, HEARTBEAT_THROTTLE, startWorkerRuntime } from './runtime';
 
 /** Why the GPU backend can or cannot be used here. */
 export function detectGpu(): { available: boolean; reason: string } {
@@ -31,6 +31,7 @@ export async function runGpuWorker(config: Config): Promise<void> {
     activities: createTrainActivities(deps, { device }),
     maxConcurrentActivityTaskExecutions: config.pipeline.gpus,
     shutdownGraceTime: graceTime(config),
+    maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE,
   });
   log.info({ taskQueue: config.pipeline.taskQueues.gpu, jobs: config.pipeline.gpus, metrics: metricsUrl }, 'gpu worker polling');
   try {

@@ -43,3 +43,6 @@ export async function startWorkerRuntime(
 }
 
 export const graceTime = (config: Config) => `${config.pipeline.shutdownGraceSeconds}s`;
+
+/** Training progress reaches the server (and the Web UI) at least this often. */
+export const HEARTBEAT_THROTTLE = '2s';

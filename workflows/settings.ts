@@ -24,6 +24,7 @@ export interface PipelineSettings {
   model: string;
   taskQueues: { cpu: string; gpu: string };
   gpuScheduleToStart: Duration;
+  trainingHeartbeatTimeout: Duration;
   training: TrainingSettings;
   approval: ApprovalSettings;
 }

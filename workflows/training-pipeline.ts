@@ -50,7 +50,6 @@ const retry = (maximumAttempts: number) => ({
   nonRetryableErrorTypes: PERMANENT,
 });
 
-const TRAINING: ActivityOptions = { startToCloseTimeout: '6h', heartbeatTimeout: '1m', retry: retry(5) };
 /** Registry writes are small and idempotent: retry them longer. */
 const RECORDS: ActivityOptions = { startToCloseTimeout: '10m', retry: retry(10) };
 
@@ -126,6 +125,7 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
   );
 
   const trainInput = { training, settings: settings.training };
+  const TRAINING: ActivityOptions = { startToCloseTimeout: '6h', heartbeatTimeout: settings.trainingHeartbeatTimeout, retry: retry(5) };
   const trainSummary = (device: string) =>
     `${settings.training.options.dp ? `DP-SGD ε ≤ ${settings.training.options.targetEpsilon}` : 'non-private SGD'}, ${settings.training.options.epochs} epochs on ${device}`;
   const train: TrainResult = await step('train', async () => {
