@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { createKafka, ensureTopics, publishRecords } from '../clients/kafka';
 import { createS3, ensureBucket } from '../clients/s3';
-import { loadConfig } from '../config';
+import { loadConfig, serviceHostOf } from '../config';
 import { ingest } from '../dataset/ingest';
 import { publicationOrder, simulate } from '../simulator';
 import { stackPaths } from '../stack/paths';
@@ -39,7 +39,7 @@ function consumerPerformance(topic: string, messages: number): PerfResult {
     `${lib}/*`,
     'org.apache.kafka.tools.ConsumerPerformance',
     '--bootstrap-server',
-    `${config.stack.host}:${config.stack.kafka.port}`,
+    `${serviceHostOf(config, 'kafka')}:${config.stack.kafka.port}`,
     '--topic',
     topic,
     '--messages',

@@ -8,6 +8,7 @@ import { registerModelCommands } from './model';
 import { registerPipelineCommands } from './pipeline';
 import { registerPrivacyCommands } from './privacy';
 import { registerProduceCommands } from './produce';
+import { registerServeCommands } from './serve';
 import { registerScheduleCommands } from './schedule';
 import { registerSimulateCommands } from './simulate';
 import { registerStackCommands } from './stack';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerWorkerCommands(program);
   registerPipelineCommands(program);
   registerScheduleCommands(program);
+  registerServeCommands(program);
   return program;
 }
 

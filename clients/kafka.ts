@@ -1,12 +1,12 @@
 // The only module that knows the Kafka wire client (kafkajs). Swap it here for
 // @confluentinc/kafka-javascript if throughput calls for it (DESIGN §2).
 import { type Admin, Kafka, type KafkaConfig, logLevel, Partitioners, type Producer } from 'kafkajs';
-import type { Config } from '../config';
+import { type Config, serviceHostOf } from '../config';
 
 export type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 
 export function kafkaBrokers(config: Config): string[] {
-  return [`${config.stack.host}:${config.stack.kafka.port}`];
+  return [`${serviceHostOf(config, 'kafka')}:${config.stack.kafka.port}`];
 }
 
 export function createKafka(config: Config, clientId: string, overrides: Partial<KafkaConfig> = {}): Kafka {

@@ -1,6 +1,6 @@
 // A thin typed client for the MLflow tracking server's REST API (2.0) and its artifact proxy.
 // No maintained TypeScript MLflow client exists (DESIGN §2); this covers what fraudops uses.
-import type { Config } from '../config';
+import { type Config, serviceHostOf } from '../config';
 
 export interface Experiment {
   experiment_id: string;
@@ -346,7 +346,7 @@ export class MlflowClient {
 }
 
 export function mlflowTrackingUri(config: Config): string {
-  return `http://${config.stack.host}:${config.stack.mlflow.port}`;
+  return `http://${serviceHostOf(config, 'mlflow')}:${config.stack.mlflow.port}`;
 }
 
 /**

@@ -27,8 +27,7 @@ export const VERSION_TAGS = {
 /** Bundles are content-addressed in S3: `models/<bundleSha256>/`. */
 export const bundleKeyFor = (bundleSha256: string): string => `models/${bundleSha256}`;
 
-export const versionTag = (version: ModelVersion, key: string): string | undefined =>
-  version.tags?.find((tag) => tag.key === key)?.value;
+export const versionTag = (version: ModelVersion, key: string): string | undefined => version.tags?.find((tag) => tag.key === key)?.value;
 
 export interface ModelEvent {
   type: 'promoted' | 'rolled-back';
@@ -98,7 +97,8 @@ export async function rollbackChampion(deps: RegistryDeps, model: string): Promi
 /** Downloads and verifies the bundle of a registered version (BundleIntegrityError naming the file at fault). */
 export async function bundleOfVersion(s3: S3, bucket: string, version: ModelVersion): Promise<ModelBundleFiles> {
   const key = versionTag(version, VERSION_TAGS.bundleKey);
-  if (!key) throw new RegistryError(`model ${version.name} version ${version.version} has no ${VERSION_TAGS.bundleKey} tag: it has no bundle`);
+  if (!key)
+    throw new RegistryError(`model ${version.name} version ${version.version} has no ${VERSION_TAGS.bundleKey} tag: it has no bundle`);
   return loadBundleFilesFromS3(s3, bucket, key);
 }
 

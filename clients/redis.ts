@@ -1,12 +1,12 @@
 // The only module that knows the Redis wire client (ioredis).
 import Redis from 'ioredis';
-import type { Config } from '../config';
+import { type Config, serviceHostOf } from '../config';
 
 export type { Redis };
 
 export function createRedis(config: Config, options: { lazyConnect?: boolean; retries?: number } = {}): Redis {
   return new Redis({
-    host: config.stack.host,
+    host: serviceHostOf(config, 'redis'),
     port: config.stack.redis.port,
     lazyConnect: options.lazyConnect ?? false,
     maxRetriesPerRequest: options.retries ?? 3,

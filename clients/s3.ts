@@ -1,16 +1,16 @@
 // The only module that knows the S3 wire client (minio: maintained, speaks any S3).
 import { Client } from 'minio';
-import type { Config } from '../config';
+import { type Config, serviceHostOf } from '../config';
 
 export type S3 = Client;
 
 export function s3Endpoint(config: Config): string {
-  return `http://${config.stack.host}:${config.stack.s3.port}`;
+  return `http://${serviceHostOf(config, 's3')}:${config.stack.s3.port}`;
 }
 
 export function createS3(config: Config): Client {
   return new Client({
-    endPoint: config.stack.host,
+    endPoint: serviceHostOf(config, 's3'),
     port: config.stack.s3.port,
     useSSL: false,
     accessKey: config.secrets.S3_ACCESS_KEY,
@@ -45,7 +45,13 @@ export async function getObjectBuffer(s3: Client, bucket: string, key: string): 
 }
 
 /** Writes a whole object from memory. */
-export async function putObjectBuffer(s3: Client, bucket: string, key: string, content: Uint8Array | string, contentType?: string): Promise<void> {
+export async function putObjectBuffer(
+  s3: Client,
+  bucket: string,
+  key: string,
+  content: Uint8Array | string,
+  contentType?: string,
+): Promise<void> {
   const body = typeof content === 'string' ? Buffer.from(content) : Buffer.from(content.buffer, content.byteOffset, content.byteLength);
   await s3.putObject(bucket, key, body, body.length, contentType ? { 'Content-Type': contentType } : {});
 }

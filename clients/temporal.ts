@@ -1,9 +1,9 @@
 // The only module that opens connections to the Temporal frontend.
 import { Client, Connection } from '@temporalio/client';
-import type { Config } from '../config';
+import { type Config, serviceHostOf } from '../config';
 
 export function temporalAddress(config: Config): string {
-  return `${config.stack.host}:${config.stack.temporal.port}`;
+  return `${serviceHostOf(config, 'temporal')}:${config.stack.temporal.port}`;
 }
 
 export async function connectTemporal(config: Config): Promise<Client> {

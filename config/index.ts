@@ -10,26 +10,33 @@ const port = z.number().int().min(1).max(65535);
 /** A Temporal duration such as 90s, 15m, 2h, 7d. */
 const duration = z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d)$/, 'a duration: a number and ms, s, m, h or d (e.g. 90s, 7d)');
 const topicName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'a Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)');
+/** Where clients reach a backing service when it is not stack.host (compose and k8s: a service name). */
+const serviceHost = z
+  .string()
+  .regex(/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,251}[a-zA-Z0-9])?$/, 'a host name or IPv4 address (letters, digits, . and -)')
+  .optional();
 
 const settingsSchema = z.strictObject({
   stack: z.strictObject({
     dir: z.string().min(1),
     host: z.ipv4(),
     healthTimeoutSeconds: z.number().int().min(5).max(1800),
-    temporal: z.strictObject({ port, uiPort: port, namespace: z.string().min(1) }),
+    temporal: z.strictObject({ host: serviceHost, port, uiPort: port, namespace: z.string().min(1) }),
     kafka: z.strictObject({
+      host: serviceHost,
       port,
       controllerPort: port,
       partitions: z.number().int().min(1).max(64),
       heapMb: z.number().int().min(256).max(16384),
     }),
     s3: z.strictObject({
+      host: serviceHost,
       port,
       bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name (3-63 of a-z 0-9 . -)'),
       region: z.string().min(1),
     }),
-    mlflow: z.strictObject({ port }),
-    redis: z.strictObject({ port }),
+    mlflow: z.strictObject({ host: serviceHost, port }),
+    redis: z.strictObject({ host: serviceHost, port }),
   }),
   tensorflow: z.strictObject({
     backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']),
@@ -224,6 +231,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
 function pick(env: NodeJS.ProcessEnv, keys: string[]): Record<string, string> {
   return Object.fromEntries(keys.flatMap((key) => (env[key] ? [[key, env[key] as string]] : [])));
+}
+
+export type BackingService = 'temporal' | 'kafka' | 's3' | 'mlflow' | 'redis';
+
+/** The host clients connect to for a backing service: its own `stack.<service>.host`, else stack.host. */
+export function serviceHostOf(config: Settings, service: BackingService): string {
+  return config.stack[service].host ?? config.stack.host;
 }
 
 /** The repository root: the directory above this module. */

@@ -21,6 +21,7 @@ export function pipelineSettings(config: Config, overrides: SettingsOverrides = 
   const { approval } = config.pipeline;
   return {
     model: config.registry.modelName,
+    searchAttributes: true,
     taskQueues: { cpu: config.pipeline.taskQueues.cpu, gpu: config.pipeline.taskQueues.gpu },
     gpuScheduleToStart: config.pipeline.gpuScheduleToStart,
     trainingHeartbeatTimeout: config.pipeline.trainingHeartbeatTimeout,

@@ -22,6 +22,8 @@ export interface ApprovalSettings {
 
 export interface PipelineSettings {
   model: string;
+  /** Upsert the search attributes of temporal/search-attributes.ts (off only where they cannot be registered: the time-skipping test server). */
+  searchAttributes: boolean;
   taskQueues: { cpu: string; gpu: string };
   gpuScheduleToStart: Duration;
   trainingHeartbeatTimeout: Duration;

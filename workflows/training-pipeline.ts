@@ -71,6 +71,9 @@ function policyApproves(policy: ApprovalSettings['autoApprove'], evaluation: Eva
 
 export async function trainingPipeline(input: PipelineInput): Promise<PipelineResult> {
   const { settings } = input;
+  const upsert: typeof upsertSearchAttributes = (attributes) => {
+    if (settings.searchAttributes !== false) upsertSearchAttributes(attributes);
+  };
   const acts = proxyActivities<Activities>({ taskQueue: settings.taskQueues.cpu, startToCloseTimeout: '30m', retry: retry(3) });
   /** One activity call with a summary for the Web UI; `options` override the defaults above. */
   const call = <K extends keyof Activities>(name: K, summary: string, args: Parameters<Activities[K]>, options: ActivityOptions = {}) =>
@@ -80,7 +83,7 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
 
   const stage = (name: string) => {
     status.stage = name;
-    upsertSearchAttributes([{ key: PIPELINE_KEYS.stage, value: name }]);
+    upsert([{ key: PIPELINE_KEYS.stage, value: name }]);
   };
   /** Runs one step, timing it for the status query and the registered run. */
   const step = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
@@ -147,7 +150,7 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
     }
   });
   status.trainDevice = train.device;
-  upsertSearchAttributes([{ key: PIPELINE_KEYS.trainDevice, value: train.device }]);
+  upsert([{ key: PIPELINE_KEYS.trainDevice, value: train.device }]);
 
   const evaluation = await step('evaluate', () =>
     call('evaluateCandidate', 'test metrics, champion on the same rows, bundle', [
@@ -167,7 +170,7 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
     championAveragePrecision: evaluation.champion?.averagePrecision ?? null,
     epsilon: metrics.epsilon,
   });
-  upsertSearchAttributes([
+  upsert([
     { key: PIPELINE_KEYS.averagePrecision, value: metrics.averagePrecision },
     ...(metrics.epsilon === null ? [] : [{ key: PIPELINE_KEYS.epsilon, value: metrics.epsilon }]),
   ]);
@@ -180,7 +183,7 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
       RECORDS,
     ),
   );
-  upsertSearchAttributes([{ key: PIPELINE_KEYS.modelVersion, value: registered.version }]);
+  upsert([{ key: PIPELINE_KEYS.modelVersion, value: registered.version }]);
 
   const policy = policyApproves(settings.approval.autoApprove, evaluation);
   let outcome: PromotionOutcome;

@@ -103,6 +103,17 @@ describe('trainingPipeline on the real stack (CLI, workers, Kafka, S3, MLflow)',
     assert.equal(result.stage, 'promoted');
     assert.equal(result.modelVersion, version);
     assert.equal(result.trainDevice, 'cpu', 'no GPU worker runs: training fell back to the CPU pool');
+    const { searchAttributes } = await client.workflow.getHandle(workflowId).describe();
+    assert.deepEqual(
+      [
+        searchAttributes.ModelVersion,
+        searchAttributes.Stage,
+        searchAttributes.TrainDevice,
+        searchAttributes.AveragePrecision,
+        searchAttributes.Epsilon,
+      ],
+      [[version], ['promoted'], ['cpu'], [result.metrics.averagePrecision], [result.epsilon]],
+    );
 
     // Privacy counts every step ever taken: all planned steps, across both attempts.
     const runs = await mlflow.searchRuns(
