@@ -1,29 +1,61 @@
-// No Docker engine runs here, so docker-compose.yml is checked statically.
+// No Docker engine runs here, so docker-compose.yml and the Prometheus and Grafana files it mounts are
+// checked statically (promtool checks the alert rules in tests/integration/prometheus-rules.test.ts).
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { projectRoot } from '../../config';
+import { parseConfig, projectRoot } from '../../config';
+import { renderedFiles, SERVICE_HOSTS } from '../../deploy/render-config';
 import { SEARCH_ATTRIBUTES } from '../../temporal/search-attributes';
 
 interface ComposeService {
   image?: string;
-  build?: string;
+  build?: string | { context: string; dockerfile: string; target?: string };
+  command?: string[];
+  profiles?: string[];
   ports?: string[];
   healthcheck?: { test: string[] | string };
   volumes?: string[];
   environment?: Record<string, string | number>;
   restart?: string;
+  stop_grace_period?: string;
   depends_on?: Record<string, { condition: string }>;
+  deploy?: { resources?: { reservations?: { devices?: Array<{ driver: string; count: number; capabilities: string[] }> } } };
 }
 
 const root = projectRoot();
-const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+const readYaml = (...parts: string[]) => parse(readFileSync(path.join(root, ...parts), 'utf8'), { merge: true });
+const compose = readYaml('docker-compose.yml') as {
   services: Record<string, ComposeService>;
   volumes: Record<string, unknown>;
 };
 const services = compose.services;
+const settings = readYaml('config.yaml');
+const containerSettings = readYaml('deploy', 'config.yaml');
+
+/** The fraudops processes of the compose file and the command each runs. */
+const APP_COMMANDS: Record<string, string[]> = {
+  api: ['serve'],
+  'worker-cpu': ['worker', 'cpu'],
+  'worker-gpu': ['worker', 'gpu'],
+  scorer: ['score-stream'],
+  producer: ['produce', '--simulate'],
+};
+
+/** Where each long-running process answers HTTP, from config.yaml. */
+const APP_PORTS: Record<string, number> = {
+  api: settings.serving.port,
+  'worker-cpu': settings.pipeline.workerMetricsPorts.cpu,
+  'worker-gpu': settings.pipeline.workerMetricsPorts.gpu,
+  scorer: settings.stream.metricsPort,
+};
+
+const seconds = (duration: string) => {
+  const match = /^(\d+)(s|m)$/.exec(duration);
+  assert.ok(match, `unsupported duration ${duration}`);
+  return Number(match[1]) * (match[2] === 'm' ? 60 : 1);
+};
 
 describe('docker-compose.yml', () => {
   it('has every service of DESIGN §2', () => {
@@ -62,13 +94,13 @@ describe('docker-compose.yml', () => {
     assert.equal(published[3000], 'grafana');
   });
 
-  it('health-checks every long-running service, and waits on health where it depends', () => {
+  it('health-checks every long-running service, and waits on health (or completion of a one-shot job) where it depends', () => {
     for (const [name, service] of Object.entries(services)) {
-      if (service.restart === 'no') continue;
-      assert.ok(service.healthcheck?.test, `${name} has no healthcheck`);
+      if (service.restart !== 'no') assert.ok(service.healthcheck?.test, `${name} has no healthcheck`);
       for (const [dependency, { condition }] of Object.entries(service.depends_on ?? {})) {
         assert.ok(services[dependency], `${name} depends on unknown ${dependency}`);
-        assert.equal(condition, 'service_healthy', `${name} -> ${dependency}`);
+        const expected = services[dependency].restart === 'no' ? 'service_completed_successfully' : 'service_healthy';
+        assert.equal(condition, expected, `${name} -> ${dependency}`);
       }
     }
   });
@@ -86,7 +118,8 @@ describe('docker-compose.yml', () => {
   it('holds no secret: every password or key comes from the environment', () => {
     for (const [name, service] of Object.entries(services)) {
       for (const [key, value] of Object.entries(service.environment ?? {})) {
-        if (/PASSWORD|PWD|SECRET|ACCESS_KEY/.test(key)) assert.match(String(value), /^\$\{[A-Z0-9_]+(:\?[^}]*)?\}$/, `${name}.${key}`);
+        if (/PASSWORD|PWD|SECRET|ACCESS_KEY|TOKEN/.test(key))
+          assert.match(String(value), /^\$\{[A-Z0-9_]+(:\?[^}]*)?\}$/, `${name}.${key}`);
       }
     }
   });
@@ -100,5 +133,184 @@ describe('docker-compose.yml', () => {
         .map(([name, type]) => `${name}=${type}`)
         .sort(),
     );
+  });
+
+  it('runs every fraudops process from the app image with its command and the container config', () => {
+    for (const [name, command] of Object.entries(APP_COMMANDS)) {
+      const service = services[name];
+      assert.ok(service, `missing service ${name}`);
+      assert.deepEqual(service.command?.slice(0, command.length), command, `${name} command`);
+      assert.ok(typeof service.build === 'object' && service.build.dockerfile === 'deploy/app/Dockerfile', `${name} build`);
+      assert.equal(service.environment?.FRAUDOPS_CONFIG, '/etc/fraudops/config.yaml', `${name} FRAUDOPS_CONFIG`);
+      assert.ok(service.volumes?.includes('./deploy/config.yaml:/etc/fraudops/config.yaml:ro'), `${name} mounts deploy/config.yaml`);
+      for (const secret of ['S3_ACCESS_KEY', 'S3_SECRET_KEY', 'API_TOKEN'])
+        assert.ok(service.environment?.[secret], `${name} lacks ${secret}`);
+    }
+  });
+
+  it('builds the GPU worker from the gpu target with an NVIDIA device reservation, outside the default profile', () => {
+    const gpu = services['worker-gpu'];
+    assert.equal(typeof gpu.build === 'object' && gpu.build.target, 'gpu');
+    assert.notEqual(gpu.image, services['worker-cpu'].image);
+    const devices = gpu.deploy?.resources?.reservations?.devices ?? [];
+    assert.deepEqual(devices, [{ driver: 'nvidia', count: settings.pipeline.gpus, capabilities: ['gpu'] }]);
+    assert.deepEqual(gpu.profiles, ['gpu']);
+    for (const name of ['api', 'worker-cpu', 'scorer']) assert.equal(services[name].profiles, undefined, `${name} runs by default`);
+  });
+
+  it('health-checks each process on its configured port and gives it the shutdown grace', () => {
+    for (const [name, port] of Object.entries(APP_PORTS)) {
+      const test = [services[name].healthcheck?.test ?? []].flat().join(' ');
+      assert.match(test, new RegExp(`http://127\\.0\\.0\\.1:${port}/`), `${name} healthcheck port`);
+      assert.ok(seconds(services[name].stop_grace_period ?? '10s') > settings.pipeline.shutdownGraceSeconds, `${name} stop_grace_period`);
+    }
+    assert.match([services.api.healthcheck?.test].flat().join(' '), /\/health'/);
+    assert.ok(services.api.ports?.includes(`${settings.serving.port}:${settings.serving.port}`));
+  });
+});
+
+describe('deploy/config.yaml, the containers config rendered from config.yaml', () => {
+  it('is up to date with config.yaml (else run: node --import tsx deploy/render-config.ts)', () => {
+    for (const [file, expected] of Object.entries(renderedFiles(root))) {
+      assert.equal(readFileSync(file, 'utf8'), expected, `${path.relative(root, file)} is stale`);
+    }
+  });
+
+  it('keeps every setting of config.yaml but stack, and reaches each backing service by its compose host name', () => {
+    const { stack, ...rest } = containerSettings;
+    const { stack: localStack, ...localRest } = settings;
+    assert.deepEqual(rest, localRest);
+    for (const [key, host] of Object.entries(SERVICE_HOSTS)) {
+      assert.ok(services[host], `no compose service ${host}`);
+      assert.deepEqual(stack[key], { ...localStack[key], host }, `stack.${key}`);
+    }
+    assert.equal(stack.host, '0.0.0.0', 'the processes listen on every interface of their container');
+  });
+
+  // Needs an optional `host` per service under `stack` in config/index.ts (see the deploy report).
+  it('is a valid config', () => {
+    const secrets = { S3_ACCESS_KEY: 'fraudops', S3_SECRET_KEY: 'a-long-secret', API_TOKEN: 'a-test-token-of-16+' };
+    assert.doesNotThrow(() => parseConfig(containerSettings, secrets, root));
+  });
+});
+
+describe('deploy/prometheus', () => {
+  const prometheus = readYaml('deploy', 'prometheus', 'prometheus.yml') as {
+    rule_files: string[];
+    scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }>;
+  };
+  const rules = readYaml('deploy', 'prometheus', 'alerts.yml') as {
+    groups: Array<{
+      name: string;
+      rules: Array<{ alert: string; expr: string; for?: string; labels: { severity: string }; annotations: Record<string, string> }>;
+    }>;
+  };
+  const alerts = rules.groups.flatMap((group) => group.rules);
+
+  it('scrapes every fraudops process on its configured port, under the job names the alerts use', () => {
+    const jobs = Object.fromEntries(prometheus.scrape_configs.map((job) => [job.job_name, job.static_configs.flatMap((c) => c.targets)]));
+    for (const [name, port] of Object.entries(APP_PORTS)) assert.deepEqual(jobs[`fraudops-${name}`], [`${name}:${port}`], name);
+    for (const targets of Object.values(jobs)) {
+      for (const target of targets) {
+        const host = target.split(':')[0];
+        assert.ok(host === 'localhost' || services[host], `scrape target ${target} is no compose service`);
+      }
+    }
+  });
+
+  it('loads the alert rules, mounted beside prometheus.yml', () => {
+    assert.deepEqual(prometheus.rule_files, ['alerts.yml']);
+    assert.ok(services.prometheus.volumes?.includes('./deploy/prometheus:/etc/prometheus:ro'));
+  });
+
+  it('alerts on drift, error rate, latency, consumer lag and a missed schedule, each with a severity and a summary', () => {
+    const byMetric = (metric: string) => alerts.filter((alert) => alert.expr.includes(metric)).map((alert) => alert.alert);
+    assert.ok(byMetric('fraudops_feature_psi').length, 'drift');
+    assert.ok(byMetric('fraudops_http_request_duration_seconds_count{status=~"5..').length, 'error rate');
+    assert.ok(byMetric('histogram_quantile(0.99').length, 'latency p99');
+    assert.ok(byMetric('fraudops_scorer_consumer_lag').length, 'consumer lag');
+    assert.ok(byMetric('fraudops_pipeline_last_success_timestamp_seconds').length, 'missed schedule');
+    for (const alert of alerts) {
+      assert.ok(['warning', 'critical'].includes(alert.labels.severity), `${alert.alert} severity`);
+      assert.ok(alert.annotations.summary && alert.annotations.description, `${alert.alert} annotations`);
+    }
+    assert.equal(new Set(alerts.map((alert) => alert.alert)).size, alerts.length, 'alert names are unique');
+  });
+
+  it('flags drift at the PSI threshold of the training validation', () => {
+    const drift = alerts.find((alert) => alert.alert === 'FeatureDrift');
+    assert.equal(Number(/> ([\d.]+)$/.exec(drift?.expr ?? '')?.[1]), settings.validation.drift.psi);
+  });
+
+  it('waits a day past the daily schedule before calling it missed', () => {
+    assert.match(settings.pipeline.schedule.cron, /^\d+ \d+ \* \* \*$/, 'the alert assumes a daily cron');
+    const missed = alerts.find((alert) => alert.alert === 'TrainingScheduleMissed');
+    const hours = Number(/> (\d+) \* 3600$/.exec(missed?.expr ?? '')?.[1]);
+    assert.ok(hours > 24 && hours <= 30, `threshold ${hours} h`);
+  });
+});
+
+describe('deploy/grafana', () => {
+  const datasources = readYaml('deploy', 'grafana', 'provisioning', 'datasources', 'prometheus.yml').datasources as Array<{
+    uid: string;
+    url: string;
+  }>;
+  const provider = readYaml('deploy', 'grafana', 'provisioning', 'dashboards', 'fraudops.yml').providers[0];
+  const dashboardDir = path.join(root, 'deploy', 'grafana', 'dashboards');
+  const dashboards = readdirSync(dashboardDir)
+    .filter((file) => file.endsWith('.json'))
+    .map((file) => JSON.parse(readFileSync(path.join(dashboardDir, file), 'utf8')));
+  const panels = dashboards.flatMap(
+    (dashboard) =>
+      dashboard.panels as Array<{
+        id: number;
+        title: string;
+        datasource: { uid: string };
+        targets: Array<{ expr: string; datasource: { uid: string } }>;
+      }>,
+  );
+  const exprs = panels.flatMap((panel) => panel.targets.map((target) => target.expr));
+
+  it('provisions the Prometheus datasource and the dashboards folder that compose mounts', () => {
+    assert.deepEqual(
+      datasources.map(({ uid, url }) => [uid, url]),
+      [['prometheus', 'http://prometheus:9090']],
+    );
+    assert.ok(services.grafana.volumes?.includes(`./deploy/grafana/dashboards:${provider.options.path}:ro`));
+  });
+
+  it('has dashboards with unique uids and panel ids, every query on the provisioned datasource', () => {
+    assert.ok(dashboards.length >= 3);
+    assert.equal(new Set(dashboards.map((dashboard) => dashboard.uid)).size, dashboards.length);
+    for (const dashboard of dashboards) {
+      const ids = dashboard.panels.map((panel: { id: number }) => panel.id);
+      assert.equal(new Set(ids).size, ids.length, `${dashboard.uid} panel ids`);
+    }
+    for (const panel of panels) {
+      assert.ok(panel.targets.length, `${panel.title} has no query`);
+      for (const target of [panel, ...panel.targets]) assert.equal(target.datasource.uid, 'prometheus', panel.title);
+    }
+  });
+
+  it('shows API latency and throughput, predictions by decision, drift, Temporal worker metrics and Kafka lag', () => {
+    const shows = (pattern: RegExp) => exprs.some((expr) => pattern.test(expr));
+    assert.ok(shows(/histogram_quantile\(0\.99, .*fraudops_http_request_duration_seconds_bucket/), 'API latency');
+    assert.ok(shows(/rate\(fraudops_http_request_duration_seconds_count/), 'API throughput');
+    assert.ok(shows(/by \(decision.*fraudops_predictions_total/), 'predictions by decision');
+    assert.ok(shows(/fraudops_feature_psi/), 'drift');
+    assert.ok(shows(/temporal_worker_task_slots_available/) && shows(/temporal_activity_schedule_to_start_latency/), 'Temporal workers');
+    assert.ok(shows(/fraudops_scorer_consumer_lag/), 'Kafka lag');
+  });
+
+  it("queries only metrics the processes export (fraudops_* of the alert rules' list, temporal_*)", () => {
+    const contract = readFileSync(path.join(root, 'deploy', 'prometheus', 'alerts.yml'), 'utf8');
+    const known = new Set([...contract.matchAll(/^#\s+(fraudops_[a-z_]+)/gm)].map((match) => match[1]));
+    assert.ok(known.size >= 7);
+    for (const expr of exprs) {
+      for (const [metric] of expr.matchAll(/\bfraudops_[a-z_]+/g)) {
+        const base = metric.replace(/_(bucket|count|sum)$/, '');
+        assert.ok(known.has(base), `${metric} is not in the metric list of alerts.yml`);
+      }
+    }
   });
 });

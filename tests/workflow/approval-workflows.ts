@@ -8,7 +8,7 @@ export async function approvalGateWorkflow(args: {
   approvers: string[];
   timeout: string;
 }): Promise<PromotionOutcome> {
-  const status: PipelineStatus = { stage: 'starting', approvers: args.approvers, ignoredSignals: [] };
+  const status: PipelineStatus = { stage: 'starting', steps: {}, approvers: args.approvers, ignoredSignals: [] };
   setHandler(pipelineStatus, () => status);
   return awaitPromotionDecision({ ...args, status });
 }
