@@ -20,12 +20,12 @@ $(NPM_STAMP): package.json package-lock.json
 install: $(NPM_STAMP) .env ## install npm packages and the local stack (idempotent)
 	$(FRAUDOPS) stack install
 
-up: install ## run the whole system on the local stack (real services on 127.0.0.1)
-	$(FRAUDOPS) stack up
+up: install ## run the whole system: stack, workers, API, scorer, simulated data, one training run awaiting approval
+	$(FRAUDOPS) up
 	@$(FRAUDOPS) stack status
 
 down: ## stop everything `make up` started
-	@if [ -d node_modules ]; then $(FRAUDOPS) stack down; fi
+	@if [ -d node_modules ]; then $(FRAUDOPS) down; fi
 
 status: ## show each service, its version and URL
 	@$(FRAUDOPS) stack status

@@ -8,10 +8,12 @@ import { registerModelCommands } from './model';
 import { registerPipelineCommands } from './pipeline';
 import { registerPrivacyCommands } from './privacy';
 import { registerProduceCommands } from './produce';
-import { registerServeCommands } from './serve';
+import { registerScoreStreamCommands } from './score-stream';
 import { registerScheduleCommands } from './schedule';
+import { registerServeCommands } from './serve';
 import { registerSimulateCommands } from './simulate';
 import { registerStackCommands } from './stack';
+import { registerUpCommands } from './up';
 import { registerValidateCommands } from './validate';
 import { registerWorkerCommands } from './worker';
 
@@ -36,6 +38,8 @@ export function buildProgram(): Command {
   registerPipelineCommands(program);
   registerScheduleCommands(program);
   registerServeCommands(program);
+  registerUpCommands(program);
+  registerScoreStreamCommands(program);
   return program;
 }
 

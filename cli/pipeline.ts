@@ -13,7 +13,7 @@ export class PipelineCommandError extends Error {
   override name = 'PipelineCommandError';
 }
 
-const TERMINAL = new Set(['promoted', 'rejected', 'expired', 'failed']);
+export const TERMINAL = new Set(['promoted', 'rejected', 'expired', 'failed']);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export const webUiUrl = (config: Config, workflowId: string) =>
@@ -36,7 +36,7 @@ async function status(client: Client, workflowId: string): Promise<PipelineStatu
 }
 
 /** Polls the status query until the run waits for approval or has ended; reports stage changes on stderr. */
-async function waitForStage(client: Client, workflowId: string, until: (s: PipelineStatus) => boolean): Promise<PipelineStatus> {
+export async function waitForStage(client: Client, workflowId: string, until: (s: PipelineStatus) => boolean): Promise<PipelineStatus> {
   let last = '';
   for (;;) {
     const current = await status(client, workflowId).catch((err) => {

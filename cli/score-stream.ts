@@ -9,7 +9,7 @@ import { createRedis } from '../clients/redis';
 import { createS3 } from '../clients/s3';
 import { loadConfig } from '../config';
 import { selectBackend } from '../ml/tensorflow';
-import { createLogger } from '../observability/log';
+import { createLogger, type Logger } from '../observability/log';
 import { referenceOfModel } from '../stream/drift';
 import { serveMetrics } from '../stream/metrics-server';
 import { type ScorerTopics, StreamScorer } from '../stream/scorer';
@@ -36,6 +36,19 @@ function numberOption(rule: string, ok: (value: number) => boolean): (text: stri
     const value = Number(text);
     if (text.trim() === '' || !Number.isFinite(value) || !ok(value)) throw new InvalidArgumentError(`"${text}" is not ${rule}.`);
     return value;
+  };
+}
+
+/**
+ * kafkajs logs as JSON lines of the scorer's logger. The transaction coordinator's "concurrent operation" refusal
+ * (it is still finishing the previous transaction; the call is retried) is logged as an error by kafkajs: debug here.
+ */
+function kafkaLogs(log: Logger) {
+  const levels: Record<number, 'error' | 'warn' | 'info' | 'debug'> = { 1: 'error', 2: 'warn', 4: 'info', 5: 'debug' };
+  return ({ namespace, level, log: entry }: { namespace: string; level: number; log: { message: string } & Record<string, unknown> }) => {
+    const { message, timestamp: _timestamp, logger: _logger, ...fields } = entry;
+    const retried = typeof fields.error === 'string' && fields.error.includes('another concurrent operation on the same transaction');
+    log[retried ? 'debug' : (levels[level] ?? 'info')]({ kafkajs: namespace, ...fields }, message);
   };
 }
 
@@ -81,7 +94,7 @@ export function registerScoreStreamCommands(program: Command): void {
       const config = loadConfig();
       const log = createLogger('score-stream');
       await selectBackend(config.tensorflow.backend, (line) => log.info(line));
-      const kafka = createKafka(config, 'fraudops-scorer');
+      const kafka = createKafka(config, 'fraudops-scorer', { logCreator: () => kafkaLogs(log) });
       const redis = createRedis(config);
       const s3 = createS3(config);
       const registry = new Registry();

@@ -1,0 +1,92 @@
+// `fraudops up` / `fraudops down`: the whole system on the local stack — services, both worker pools, the API,
+// the stream scorer, simulated transactions, and one pipeline run that waits for approval in the Web UI.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { createKafka, partitionRanges } from '../clients/kafka';
+import { connectTemporal } from '../clients/temporal';
+import { type Config, loadConfig, projectRoot } from '../config';
+import { stackDown, stackUp } from '../stack';
+import { appsDown, appsUp } from '../stack/apps';
+import { startPipeline } from '../temporal/pipeline';
+import { numberIn } from './files';
+import { PipelineCommandError, TERMINAL, waitForStage, webUiUrl } from './pipeline';
+
+async function transactionsInKafka(config: Config): Promise<number> {
+  const admin = createKafka(config, 'fraudops-up').admin();
+  await admin.connect();
+  try {
+    if (!(await admin.listTopics()).includes(config.topics.transactions)) return 0;
+    return (await partitionRanges(admin, config.topics.transactions)).reduce((sum, r) => sum + r.high - r.low, 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export function registerUpCommands(program: Command): void {
+  program
+    .command('up')
+    .description(
+      'Run the whole system on the local stack: the services, `worker cpu`, `worker gpu`, `serve` and `score-stream` in the ' +
+        'background (logs and pid files under stack.dir), simulated transactions when Kafka has none, and one training run ' +
+        'that ends waiting for your approval. Idempotent: what runs already is left alone.',
+    )
+    .option('--seed-days <n>', 'simulated days to publish when the transactions topic is empty', numberIn(30, 365, true), 45)
+    .option('--no-pipeline', 'do not start a training run')
+    .action(async (options: { seedDays: number; pipeline: boolean }) => {
+      const config = loadConfig();
+      await stackUp(config);
+      await appsUp(config);
+      if ((await transactionsInKafka(config)) === 0) {
+        console.log(
+          `publishing ${options.seedDays} simulated days of transactions (labels follow ${config.producer.labelDelayDays} days later)`,
+        );
+        const produced = spawnSync(
+          process.execPath,
+          [
+            path.join(projectRoot(), 'bin', 'fraudops.cjs'),
+            'produce',
+            '--simulate',
+            '--customers',
+            '1000',
+            '--terminals',
+            '2000',
+            '--days',
+            String(options.seedDays),
+          ],
+          { stdio: 'inherit' },
+        );
+        if (produced.status !== 0) throw new PipelineCommandError('seeding transactions failed (see above)');
+      }
+      if (!options.pipeline) return;
+      const client = await connectTemporal(config);
+      const run = await startPipeline(client, config);
+      console.log(
+        `training run ${run.workflowId}${run.started ? '' : ' (already started earlier on this data)'}: ${webUiUrl(config, run.workflowId)}`,
+      );
+      const status = await waitForStage(client, run.workflowId, (s) => s.stage === 'awaiting-approval' || TERMINAL.has(s.stage));
+      if (status.stage === 'awaiting-approval') {
+        console.log(
+          [
+            `version ${status.candidateVersion} awaits approval (AP ${status.averagePrecision?.toFixed(3)}, ε ${status.epsilon?.toFixed(2) ?? 'none'}).`,
+            `  Web UI: open the run, "Send a Signal" approvePromotion with {"version": "${status.candidateVersion}", "approver": "alice", "reason": "looks good"}`,
+            `  CLI:    node bin/fraudops.cjs pipeline approve ${run.workflowId} --version ${status.candidateVersion} --approver alice --reason "looks good"`,
+          ].join('\n'),
+        );
+      } else {
+        console.log(`training run ${run.workflowId} ended: ${status.stage}`);
+      }
+      console.log(
+        `API: http://${config.stack.host}:${config.serving.port} (serves once a version is champion); stop everything with \`make down\``,
+      );
+    });
+
+  program
+    .command('down')
+    .description('stop the apps `fraudops up` started (workers drain first), then the stack services')
+    .action(async () => {
+      const config = loadConfig();
+      await appsDown(config);
+      await stackDown(config);
+    });
+}
