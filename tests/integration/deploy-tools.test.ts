@@ -7,7 +7,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import { loadConfig, projectRoot } from '../../config';
 import { stackPaths } from '../../stack/paths';
 
@@ -131,5 +131,31 @@ describe('deploy/prometheus (promtool)', () => {
     const check = run(tool('promtool'), ['check', 'rules', 'alerts.yml'], path.join(scratch, 'prometheus'));
     assert.notEqual(check.status, 0);
     assert.match(check.output, /unclosed left parenthesis|parse error/);
+  });
+});
+
+describe('deploy/grafana dashboards (promtool)', () => {
+  it('has only valid PromQL queries: promtool checks each as a recording rule', () => {
+    const dashboardDir = path.join(root, 'deploy', 'grafana', 'dashboards');
+    const rules = readdirSync(dashboardDir)
+      .filter((file) => file.endsWith('.json'))
+      .flatMap((file) => {
+        const dashboard = JSON.parse(readFileSync(path.join(dashboardDir, file), 'utf8'));
+        return (dashboard.panels as Array<{ id: number; targets: Array<{ refId: string; expr: string }> }>).flatMap((panel) =>
+          panel.targets.map((target) => ({
+            record: `dashboard:${dashboard.uid.replaceAll('-', '_')}:panel_${panel.id}_${target.refId}`,
+            expr: target.expr,
+          })),
+        );
+      });
+    assert.ok(rules.length >= 20, `${rules.length} queries`);
+    const file = path.join(scratch, 'dashboard-queries.yml');
+    writeFileSync(file, stringify({ groups: [{ name: 'dashboards', rules }] }));
+    const { status, output } = run(tool('promtool'), ['check', 'rules', file]);
+    assert.equal(status, 0, output);
+    assert.match(output, new RegExp(`SUCCESS: ${rules.length} rules found`));
+
+    writeFileSync(file, stringify({ groups: [{ name: 'dashboards', rules: [{ ...rules[0], expr: `${rules[0].expr})` }] }] }));
+    assert.notEqual(run(tool('promtool'), ['check', 'rules', file]).status, 0, 'a broken query passes');
   });
 });

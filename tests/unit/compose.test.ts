@@ -1,5 +1,5 @@
 // No Docker engine runs here, so docker-compose.yml and the Prometheus and Grafana files it mounts are
-// checked statically (promtool checks the alert rules in tests/integration/prometheus-rules.test.ts).
+// checked statically (promtool checks the alert rules in tests/integration/deploy-tools.test.ts).
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -8,6 +8,7 @@ import { parse } from 'yaml';
 import { parseConfig, projectRoot } from '../../config';
 import { renderedFiles, SERVICE_HOSTS } from '../../deploy/render-config';
 import { SEARCH_ATTRIBUTES } from '../../temporal/search-attributes';
+import { trainingPipeline } from '../../workflows';
 
 interface ComposeService {
   image?: string;
@@ -50,6 +51,107 @@ const APP_PORTS: Record<string, number> = {
   'worker-gpu': settings.pipeline.workerMetricsPorts.gpu,
   scorer: settings.stream.metricsPort,
 };
+
+/**
+ * Every fraudops_* metric the code declares with prom-client (`name: 'fraudops_…'` in api/ and stream/), with its
+ * label names: the only fraudops_* names the alert rules and dashboards may query.
+ */
+function declaredMetrics(): Map<string, string[]> {
+  const declared = new Map<string, string[]>();
+  for (const dir of ['api', 'stream']) {
+    for (const file of readdirSync(path.join(root, dir)).filter((name) => name.endsWith('.ts'))) {
+      const source = readFileSync(path.join(root, dir, file), 'utf8');
+      // Each declaration lists name, then (optionally) labelNames, then registers.
+      for (const [, name, body] of source.matchAll(/name: '(fraudops_[a-z_]+)',([\s\S]*?)registers/g)) {
+        const labelNames = /labelNames: \[([^\]]*)\]/.exec(body)?.[1] ?? '';
+        declared.set(name, labelNames.match(/[a-z_]+/g) ?? []);
+      }
+    }
+  }
+  return declared;
+}
+
+/**
+ * Worker metrics of the Temporal SDK runtime's Prometheus exporter (sdk-core telemetry, as @temporalio/worker 1.24
+ * serves them by default): counters without a _total suffix, histograms in milliseconds without a unit suffix.
+ */
+const TEMPORAL_SDK_METRICS = {
+  histograms: [
+    'temporal_workflow_endtoend_latency',
+    'temporal_workflow_task_schedule_to_start_latency',
+    'temporal_workflow_task_execution_latency',
+    'temporal_workflow_task_replay_latency',
+    'temporal_activity_schedule_to_start_latency',
+    'temporal_activity_execution_latency',
+    'temporal_activity_succeed_endtoend_latency',
+    'temporal_local_activity_execution_latency',
+    'temporal_request_latency',
+    'temporal_long_request_latency',
+  ],
+  others: [
+    'temporal_workflow_completed',
+    'temporal_workflow_failed',
+    'temporal_workflow_canceled',
+    'temporal_workflow_continue_as_new',
+    'temporal_workflow_task_execution_failed',
+    'temporal_workflow_task_queue_poll_succeed',
+    'temporal_workflow_task_queue_poll_empty',
+    'temporal_activity_execution_failed',
+    'temporal_activity_task_received',
+    'temporal_activity_poll_no_task',
+    'temporal_worker_start',
+    'temporal_worker_task_slots_available',
+    'temporal_worker_task_slots_used',
+    'temporal_num_pollers',
+    'temporal_sticky_cache_size',
+    'temporal_request',
+    'temporal_request_failure',
+  ],
+  labels: ['namespace', 'task_queue', 'workflow_type', 'activity_type', 'worker_type', 'service_name'],
+};
+
+/** Labels Prometheus gives every scraped series (the job and target of prometheus.yml). */
+const TARGET_LABELS = ['job', 'instance'];
+
+/** The labels a queried series can have, or undefined for a metric no process exports. */
+function labelsOf(series: string, declared: Map<string, string[]>): string[] | undefined {
+  if (series.startsWith('temporal_')) {
+    const { histograms, others, labels } = TEMPORAL_SDK_METRICS;
+    const histogram = histograms.find((name) => series.startsWith(name) && /^(_bucket|_count|_sum)?$/.test(series.slice(name.length)));
+    if (histogram) return [...labels, ...TARGET_LABELS, ...(series.endsWith('_bucket') ? ['le'] : [])];
+    return others.includes(series) ? [...labels, ...TARGET_LABELS] : undefined;
+  }
+  const suffix = /_(bucket|count|sum)$/.exec(series)?.[0];
+  const labels = declared.get(series) ?? (suffix ? declared.get(series.slice(0, -suffix.length)) : undefined);
+  return labels && [...labels, ...TARGET_LABELS, ...(suffix === '_bucket' ? ['le'] : [])];
+}
+
+/**
+ * Problems of one PromQL expression: fraudops_* or temporal_* metrics no process exports, label matchers on labels
+ * their metric lacks, and by/on clauses naming a label none of the expression's metrics has.
+ */
+function queryProblems(expr: string, declared: Map<string, string[]>): string[] {
+  const problems: string[] = [];
+  const available = new Set<string>();
+  for (const [, series, matchers] of expr.matchAll(/\b((?:fraudops|temporal)_[a-z_]+)(?:\{([^}]*)\})?/g)) {
+    const labels = labelsOf(series, declared);
+    if (!labels) {
+      problems.push(`${series} is exported by no process`);
+      continue;
+    }
+    for (const label of labels) available.add(label);
+    for (const [, label] of (matchers ?? '').matchAll(/([a-z_]+)\s*(?:=~|!~|!=|=)/g)) {
+      if (!labels.includes(label)) problems.push(`${series} has no label ${label}`);
+    }
+  }
+  if (/\bup\{/.test(expr)) for (const label of TARGET_LABELS) available.add(label);
+  for (const [, list] of expr.matchAll(/\b(?:by|without|on|ignoring)\s*\(([^)]*)\)/g)) {
+    for (const label of list.match(/[a-z_]+/g) ?? []) {
+      if (!available.has(label)) problems.push(`no metric of the expression has the label ${label}`);
+    }
+  }
+  return problems;
+}
 
 const seconds = (duration: string) => {
   const match = /^(\d+)(s|m)$/.exec(duration);
@@ -226,10 +328,10 @@ describe('deploy/prometheus', () => {
   it('alerts on drift, error rate, latency, consumer lag and a missed schedule, each with a severity and a summary', () => {
     const byMetric = (metric: string) => alerts.filter((alert) => alert.expr.includes(metric)).map((alert) => alert.alert);
     assert.ok(byMetric('fraudops_feature_psi').length, 'drift');
-    assert.ok(byMetric('fraudops_http_request_duration_seconds_count{status=~"5..').length, 'error rate');
-    assert.ok(byMetric('histogram_quantile(0.99').length, 'latency p99');
+    assert.ok(byMetric('fraudops_api_request_duration_seconds_count{status=~"5..').length, 'error rate');
+    assert.ok(byMetric('histogram_quantile(0.99, sum by (le) (rate(fraudops_api_request_duration_seconds_bucket').length, 'latency p99');
     assert.ok(byMetric('fraudops_scorer_consumer_lag').length, 'consumer lag');
-    assert.ok(byMetric('fraudops_pipeline_last_success_timestamp_seconds').length, 'missed schedule');
+    assert.ok(byMetric(`temporal_workflow_completed{workflow_type="${trainingPipeline.name}"}`).length, 'missed schedule');
     for (const alert of alerts) {
       assert.ok(['warning', 'critical'].includes(alert.labels.severity), `${alert.alert} severity`);
       assert.ok(alert.annotations.summary && alert.annotations.description, `${alert.alert} annotations`);
@@ -242,11 +344,32 @@ describe('deploy/prometheus', () => {
     assert.equal(Number(/> ([\d.]+)$/.exec(drift?.expr ?? '')?.[1]), settings.validation.drift.psi);
   });
 
-  it('waits a day past the daily schedule before calling it missed', () => {
+  it('waits a day past the daily schedule before calling it missed, on one window throughout', () => {
     assert.match(settings.pipeline.schedule.cron, /^\d+ \d+ \* \* \*$/, 'the alert assumes a daily cron');
     const missed = alerts.find((alert) => alert.alert === 'TrainingScheduleMissed');
-    const hours = Number(/> (\d+) \* 3600$/.exec(missed?.expr ?? '')?.[1]);
-    assert.ok(hours > 24 && hours <= 30, `threshold ${hours} h`);
+    const windows = [...(missed?.expr ?? '').matchAll(/(?:\[|offset )(\d+)h\b/g)].map((match) => Number(match[1]));
+    assert.ok(windows.length >= 3, `windows of ${missed?.expr}`);
+    assert.equal(new Set(windows).size, 1, `windows ${windows.join(', ')} differ`);
+    assert.ok(windows[0] > 24 && windows[0] <= 30, `threshold ${windows[0]} h`);
+  });
+
+  it('queries only metrics and labels the processes export', () => {
+    const declared = declaredMetrics();
+    // The scan itself: the API histogram with its labels, and the stream scorer's and drift monitor's gauges.
+    assert.deepEqual(declared.get('fraudops_api_request_duration_seconds'), ['method', 'route', 'status']);
+    for (const name of ['fraudops_scorer_consumer_lag', 'fraudops_feature_psi']) assert.ok(declared.has(name), name);
+    assert.deepEqual(
+      alerts.flatMap((alert) => queryProblems(alert.expr, declared).map((problem) => `${alert.alert}: ${problem}`)),
+      [],
+    );
+    assert.deepEqual(queryProblems('sum by (decision) (fraudops_http_errors_total{kind="x"})', declared), [
+      'fraudops_http_errors_total is exported by no process',
+      'no metric of the expression has the label decision',
+    ]);
+    assert.deepEqual(queryProblems('fraudops_api_errors_total{decision="fraud"} + temporal_workflow_completed_total', declared), [
+      'fraudops_api_errors_total has no label decision',
+      'temporal_workflow_completed_total is exported by no process',
+    ]);
   });
 });
 
@@ -266,6 +389,7 @@ describe('deploy/grafana', () => {
         id: number;
         title: string;
         datasource: { uid: string };
+        fieldConfig?: { defaults?: { unit?: string } };
         targets: Array<{ expr: string; datasource: { uid: string } }>;
       }>,
   );
@@ -294,23 +418,29 @@ describe('deploy/grafana', () => {
 
   it('shows API latency and throughput, predictions by decision, drift, Temporal worker metrics and Kafka lag', () => {
     const shows = (pattern: RegExp) => exprs.some((expr) => pattern.test(expr));
-    assert.ok(shows(/histogram_quantile\(0\.99, .*fraudops_http_request_duration_seconds_bucket/), 'API latency');
-    assert.ok(shows(/rate\(fraudops_http_request_duration_seconds_count/), 'API throughput');
-    assert.ok(shows(/by \(decision.*fraudops_predictions_total/), 'predictions by decision');
+    assert.ok(shows(/histogram_quantile\(0\.99, .*fraudops_api_request_duration_seconds_bucket/), 'API latency');
+    assert.ok(shows(/rate\(fraudops_api_request_duration_seconds_count/), 'API throughput');
+    assert.ok(shows(/by \(decision\) .*fraudops_api_predictions_total/), 'API predictions by decision');
+    assert.ok(shows(/by \(decision\) .*fraudops_scorer_predictions_total/), 'stream predictions by decision');
     assert.ok(shows(/fraudops_feature_psi/), 'drift');
     assert.ok(shows(/temporal_worker_task_slots_available/) && shows(/temporal_activity_schedule_to_start_latency/), 'Temporal workers');
+    assert.ok(shows(new RegExp(`temporal_workflow_completed\\{workflow_type="${trainingPipeline.name}"\\}`)), 'training runs');
     assert.ok(shows(/fraudops_scorer_consumer_lag/), 'Kafka lag');
   });
 
-  it("queries only metrics the processes export (fraudops_* of the alert rules' list, temporal_*)", () => {
-    const contract = readFileSync(path.join(root, 'deploy', 'prometheus', 'alerts.yml'), 'utf8');
-    const known = new Set([...contract.matchAll(/^#\s+(fraudops_[a-z_]+)/gm)].map((match) => match[1]));
-    assert.ok(known.size >= 7);
-    for (const expr of exprs) {
-      for (const [metric] of expr.matchAll(/\bfraudops_[a-z_]+/g)) {
-        const base = metric.replace(/_(bucket|count|sum)$/, '');
-        assert.ok(known.has(base), `${metric} is not in the metric list of alerts.yml`);
-      }
+  it('queries only metrics and labels the processes export', () => {
+    const declared = declaredMetrics();
+    assert.deepEqual(
+      panels.flatMap((panel) => panel.targets.flatMap((target) => queryProblems(target.expr, declared).map((p) => `${panel.title}: ${p}`))),
+      [],
+    );
+  });
+
+  it('plots durations in the unit each process exports: seconds for fraudops_*, milliseconds for the Temporal SDK', () => {
+    for (const panel of panels) {
+      const queried = panel.targets.map((target) => target.expr).join(' ');
+      if (/fraudops_[a-z_]+_seconds_bucket/.test(queried)) assert.equal(panel.fieldConfig?.defaults?.unit, 's', panel.title);
+      if (/temporal_[a-z_]+_latency_bucket/.test(queried)) assert.equal(panel.fieldConfig?.defaults?.unit, 'ms', panel.title);
     }
   });
 });
