@@ -380,10 +380,13 @@ export async function loadBundle(files: ReadonlyMap<string, Uint8Array>): Promis
     predict(featureRows, rows) {
       const inputs = applyTransform(transform, featureRows, rows);
       if (rows === 0) return new Float32Array(0);
-      return tf.tidy(() => {
-        const scores = model.predict(tf.tensor2d(inputs, [rows, FEATURE_COUNT]), { batchSize: PREDICT_BATCH }) as tf.Tensor;
+      // dataSync outside tidy: a typed array returned from tidy is walked element by element.
+      const scores = tf.tidy(() => model.predict(tf.tensor2d(inputs, [rows, FEATURE_COUNT]), { batchSize: PREDICT_BATCH }) as tf.Tensor);
+      try {
         return scores.dataSync() as Float32Array;
-      });
+      } finally {
+        scores.dispose();
+      }
     },
     dispose() {
       model.dispose();

@@ -120,12 +120,19 @@ export class CustomerState {
   encode(): Float64Array {
     const first = Math.min(...this.start);
     const count = this.log.end - first;
-    const header = [CUSTOMER_RECORD, this.lastTime, first, count, ...this.start, ...this.sum];
-    const out = new Float64Array(header.length + 2 * count);
-    out.set(header);
+    const body = 4 + 2 * WINDOWS;
+    const out = new Float64Array(body + 2 * count);
+    out[0] = CUSTOMER_RECORD;
+    out[1] = this.lastTime;
+    out[2] = first;
+    out[3] = count;
+    for (let w = 0; w < WINDOWS; w++) {
+      out[4 + w] = this.start[w];
+      out[4 + WINDOWS + w] = this.sum[w];
+    }
     for (let i = 0; i < count; i++) {
-      out[header.length + i] = this.log.time(first + i);
-      out[header.length + count + i] = this.log.amount(first + i);
+      out[body + i] = this.log.time(first + i);
+      out[body + count + i] = this.log.amount(first + i);
     }
     return out;
   }

@@ -114,7 +114,8 @@ function steps(config: Config, paths: StackPaths): Step[] {
       present: () =>
         ['kubeconform', 'promtool'].every((bin) => existsSync(path.join(paths.root, 'deploy-tools', 'bin', bin))) &&
         existsSync(path.join(paths.root, 'deploy-tools', 'k8s-schemas')),
-      run: () => run('bash', [path.join(repo, 'stack', 'install-deploy-tools.sh'), path.join(paths.root, 'deploy-tools')], { cwd: repo, log }),
+      run: () =>
+        run('bash', [path.join(repo, 'stack', 'install-deploy-tools.sh'), path.join(paths.root, 'deploy-tools')], { cwd: repo, log }),
     },
   ];
 }
