@@ -5,8 +5,8 @@
 import { performance } from 'node:perf_hooks';
 import { connectTemporal } from '../clients/temporal';
 import { startPipeline } from '../temporal/pipeline';
-import type { PipelineResult } from '../workflows/training-pipeline';
 import { createPipelineEnv } from '../tests/integration/pipeline-env';
+import type { PipelineResult } from '../workflows/training-pipeline';
 
 async function main(): Promise<void> {
   const days = Number(process.argv[process.argv.indexOf('--days') + 1] ?? 104) || 104;

@@ -94,7 +94,11 @@ export function registerScoreStreamCommands(program: Command): void {
       const config = loadConfig();
       const log = createLogger('score-stream');
       await selectBackend(config.tensorflow.backend, (line) => log.info(line));
-      const kafka = createKafka(config, 'fraudops-scorer', { logCreator: () => kafkaLogs(log) });
+      // Short retries: the transaction coordinator refuses a new transaction for a few ms after each commit.
+      const kafka = createKafka(config, 'fraudops-scorer', {
+        logCreator: () => kafkaLogs(log),
+        retry: { initialRetryTime: 25, retries: 10 },
+      });
       const redis = createRedis(config);
       const s3 = createS3(config);
       const registry = new Registry();

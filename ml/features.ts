@@ -195,16 +195,15 @@ export class TerminalState {
   encode(): { record: Float64Array; dropped: number[] } {
     const first = Math.min(...this.lower);
     const count = this.log.end - first;
-    const header = [TERMINAL_RECORD, this.lastTime, first, count, ...this.lower, ...this.upper, ...this.frauds];
-    const record = new Float64Array(header.length + 4 * count);
-    record.set(header);
+    const body = 4 + 3 * WINDOWS;
+    const record = new Float64Array(body + 4 * count);
+    record.set([TERMINAL_RECORD, this.lastTime, first, count, ...this.lower, ...this.upper, ...this.frauds]);
     for (let i = 0; i < count; i++) {
       const index = first + i;
-      const column = (c: number) => header.length + c * count + i;
-      record[column(0)] = this.log.time(index);
-      record[column(1)] = this.log.id(index);
-      record[column(2)] = this.log.label(index);
-      record[column(3)] = this.read.get(index) ?? Number.NaN;
+      record[body + i] = this.log.time(index);
+      record[body + count + i] = this.log.id(index);
+      record[body + 2 * count + i] = this.log.label(index);
+      record[body + 3 * count + i] = this.read.get(index) ?? Number.NaN;
     }
     const dropped = this.log.ids.slice(0, Math.max(0, first - this.log.first));
     return { record, dropped };

@@ -15,7 +15,18 @@ if (!workflowId || !name) {
   process.exit(2);
 }
 const config = loadConfig();
-const args = ['workflow', 'show', '-w', workflowId, '-o', 'json', '--address', temporalAddress(config), '--namespace', config.stack.temporal.namespace];
+const args = [
+  'workflow',
+  'show',
+  '-w',
+  workflowId,
+  '-o',
+  'json',
+  '--address',
+  temporalAddress(config),
+  '--namespace',
+  config.stack.temporal.namespace,
+];
 if (runId) args.push('-r', runId);
 const history = execFileSync(stackPaths(config).venvBin('temporal'), args, { encoding: 'utf8' });
 const file = path.join(projectRoot(), 'tests', 'fixtures', 'histories', `${name}.json`);

@@ -7,7 +7,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { type Config, loadConfig, projectRoot } from '../../config';
+import { type Config, loadConfig, projectRoot, type Settings } from '../../config';
 
 const CLI = path.join(projectRoot(), 'bin', 'fraudops.cjs');
 
@@ -29,15 +29,19 @@ export interface PipelineEnv {
 }
 
 /** `tweak` edits the parsed config.yaml before it is written. */
-export function createPipelineEnv(tweak: (settings: Record<string, any>) => void = () => undefined): PipelineEnv {
+export function createPipelineEnv(tweak: (settings: Settings) => void = () => undefined): PipelineEnv {
   const name = `pl${randomUUID().slice(0, 8)}`;
   const dir = mkdtempSync(path.join(tmpdir(), 'fraudops-pipeline-'));
-  const settings = parse(readFileSync(path.join(projectRoot(), 'config.yaml'), 'utf8'));
+  const settings = parse(readFileSync(path.join(projectRoot(), 'config.yaml'), 'utf8')) as Settings;
   settings.stack.dir = path.resolve(projectRoot(), settings.stack.dir);
-  settings.topics = Object.fromEntries(Object.entries(settings.topics).map(([key, topic]) => [key, `${name}-${topic}`]));
+  settings.topics = Object.fromEntries(
+    Object.entries(settings.topics).map(([key, topic]) => [key, `${name}-${topic}`]),
+  ) as Settings['topics'];
   settings.registry.modelName = `test-fraud-detector-${name}`;
   settings.ingest.consumerGroup = `${name}-ingest`;
-  settings.pipeline.taskQueues = Object.fromEntries(Object.entries(settings.pipeline.taskQueues).map(([key, q]) => [key, `${name}-${q}`]));
+  settings.pipeline.taskQueues = Object.fromEntries(
+    Object.entries(settings.pipeline.taskQueues).map(([key, q]) => [key, `${name}-${q}`]),
+  ) as Settings['pipeline']['taskQueues'];
   settings.pipeline.schedule.id = `${name}-retrain`;
   const base = 20000 + Math.floor(Math.random() * 20000);
   settings.pipeline.workerMetricsPorts = { cpu: base, gpu: base + 1 };

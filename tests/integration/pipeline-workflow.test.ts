@@ -299,7 +299,8 @@ describe('trainingPipeline control flow (time-skipping server)', () => {
       assert.equal(cause.type, 'DataValidationError');
       assert.equal(cause.nonRetryable, true);
       assert.match(cause.message, /full report: s3:\/\/.*report\.html/);
-      assert.deepEqual((cause.details?.[0] as { reportKey: string }).reportKey, 'pipelines/x/validation/report.json');
+      const [details] = (cause.details ?? []) as Array<{ reportKey: string }>;
+      assert.equal(details?.reportKey, 'pipelines/x/validation/report.json');
       return true;
     });
     const status = await handle.query(pipelineStatus);

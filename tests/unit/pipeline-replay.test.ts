@@ -7,8 +7,8 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { projectRoot } from '../../config';
-import { PIPELINE_KEYS } from '../../workflows/search-attributes';
 import { SEARCH_ATTRIBUTES } from '../../temporal/search-attributes';
+import { PIPELINE_KEYS } from '../../workflows/search-attributes';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 const dir = path.join(projectRoot(), 'tests', 'fixtures', 'histories');
