@@ -209,3 +209,12 @@ export async function publishRecords(kafka: Kafka, topic: string, records: reado
 export function createIdempotentProducer(kafka: Kafka): Producer {
   return kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
 }
+
+/**
+ * A transactional producer: what it sends in a transaction, and the consumer offsets it commits there, become
+ * visible to read_committed readers together or not at all. One started with the same id aborts the open
+ * transaction of a crashed predecessor.
+ */
+export function createTransactionalProducer(kafka: Kafka, transactionalId: string): Producer {
+  return kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+}

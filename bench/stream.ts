@@ -1,0 +1,285 @@
+// Stream scorer throughput and end-to-end lag on the local stack: the real `fraudops score-stream` process (champion
+// from MLflow/S3, state in Redis, Kafka transactions) against simulated transactions and their labels.
+//   node --import tsx bench/stream.ts [--transactions 200000] [--rate 5000] [--seconds 10]
+// Throughput: N transactions (and the labels due by then) are published first; once the scorer has joined, the time
+// to commit all N gives tx/s. Lag: the stream then goes on live at --rate transactions a second for --seconds; the lag
+// of each is its prediction record's Kafka timestamp minus its input message's (p50, p99).
+// Prints one JSON object. Topics, group and Redis keys are unique to the run and removed at the end.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { committedOffsets, createIdempotentProducer, createKafka, ensureTopics, type Kafka, partitionRanges } from '../clients/kafka';
+import { MlflowClient } from '../clients/mlflow';
+import { promoteVersion, registerBundleVersion } from '../clients/model-registry';
+import { createRedis, type Redis } from '../clients/redis';
+import { createS3 } from '../clients/s3';
+import { loadConfig, projectRoot } from '../config';
+import { packBundle } from '../ml/bundle';
+import { FEATURE_COUNT } from '../ml/features';
+import { buildPrivacyReport } from '../ml/privacy';
+import { Rng } from '../ml/random';
+import { selectBackend } from '../ml/tensorflow';
+import { fixedTransform, transformStep } from '../ml/transforms';
+import { type OutgoingMessage, publicationOrder, publish, simulate, type Transaction } from '../simulator';
+
+const LABEL_DELAY_DAYS = 7;
+
+/** The pipeline's default architecture (15-32-16-1) with fixed random weights. */
+function benchBundle() {
+  const rng = new Rng([11]);
+  const widths = [FEATURE_COUNT, 32, 16, 1];
+  const layers = widths.slice(1).map((out, l) => ({
+    weights: Float32Array.from({ length: widths[l] * out }, () => rng.normal(0, 1 / Math.sqrt(widths[l]))),
+    bias: Float32Array.from({ length: out }, () => rng.normal(0, 0.1)),
+  }));
+  const transform = fixedTransform();
+  return packBundle({
+    model: { inputs: FEATURE_COUNT, hidden: [32, 16], layers },
+    transform,
+    labelDelayDays: LABEL_DELAY_DAYS,
+    threshold: 0.5,
+    metrics: {},
+    privacy: buildPrivacyReport({
+      spent: { epsilon: 1, delta: 1e-6, noiseMultiplier: 1.1, samplingRate: 0.01, steps: 100, clipNorm: 1, accountant: 'rdp' },
+      records: 1000,
+      preprocessing: [transformStep(transform)],
+      threshold: { value: 0.5, split: 'validation' },
+    }),
+    createdAt: '2026-01-01T00:00:00.000Z',
+  });
+}
+
+type Topics = { transactions: string; labels: string; predictions: string; reviewQueue: string };
+
+async function send(kafka: Kafka, topics: Topics, messages: Iterable<OutgoingMessage>, speedup?: number): Promise<void> {
+  const producer = createIdempotentProducer(kafka);
+  await producer.connect();
+  try {
+    await publish(
+      messages,
+      async (batch) => {
+        const of = (stream: OutgoingMessage['stream']) =>
+          batch.filter((m) => m.stream === stream).map(({ key, value }) => ({ key, value }));
+        const topicMessages = [
+          { topic: topics.transactions, messages: of('transactions') },
+          { topic: topics.labels, messages: of('labels') },
+        ].filter((t) => t.messages.length);
+        await producer.sendBatch({ topicMessages, acks: -1 });
+      },
+      { speedup, batchSize: 1000 },
+    );
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/** `fraudops score-stream` on the run's topics; resolves once it has joined its group. */
+function startScorer(args: string[]): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [path.join(projectRoot(), 'bin', 'fraudops.cjs'), 'score-stream', ...args], {
+    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2', KAFKAJS_NO_PARTITIONER_WARNING: '1', FRAUDOPS_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM');
+      reject(new Error(`score-stream did not start within 60 s:\n${output}`));
+    }, 60_000);
+    child.stdout?.on('data', (data: Buffer) => {
+      output += String(data);
+      if (output.includes('stream scorer started')) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`score-stream exited (${code}) before starting:\n${output}`)));
+  });
+}
+
+async function waitForCommitted(kafka: Kafka, group: string, topic: string, total: number, scorer: ChildProcess): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    for (;;) {
+      const done = [...(await committedOffsets(admin, group, topic)).values()].reduce((a, b) => a + b, 0);
+      if (done >= total) return;
+      if (scorer.exitCode !== null) throw new Error(`score-stream exited (${scorer.exitCode}) after ${done} of ${total} transactions`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Kafka timestamps of a topic's committed records from `from` (partition → offset) on, by the id `idOf` reads. */
+async function timestamps(
+  kafka: Kafka,
+  topic: string,
+  from: Map<number, number>,
+  idOf: (key: Buffer | null, value: Buffer | null) => string,
+): Promise<Map<string, number>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = new Map((await partitionRanges(admin, topic)).map((p) => [p.partition, p.high]));
+  await admin.disconnect();
+  const out = new Map<string, number>();
+  const pending = new Set([...ends].filter(([p, high]) => high > (from.get(p) ?? 0)).map(([p]) => p));
+  if (!pending.size) return out;
+  const consumer = kafka.consumer({ groupId: `bench-reader-${randomUUID()}`, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const finished = new Promise<void>((resolve) => {
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (Number(payload.lastOffset) + 1 >= (ends.get(payload.partition) ?? 0)) pending.delete(payload.partition);
+      if (!pending.size) resolve();
+    });
+  });
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      for (const m of batch.messages) out.set(idOf(m.key, m.value), Number(m.timestamp));
+    },
+  });
+  for (const [partition, offset] of from) consumer.seek({ topic, partition, offset: String(offset) });
+  await finished;
+  await consumer.disconnect();
+  return out;
+}
+
+async function highWatermarks(kafka: Kafka, topic: string): Promise<Map<number, number>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return new Map((await partitionRanges(admin, topic)).map((p) => [p.partition, p.high]));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+
+async function cleanup(kafka: Kafka, redis: Redis, topics: string[], group: string, prefix: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.deleteTopics({ topics }).catch(() => undefined);
+  await admin.deleteGroups([group]).catch(() => undefined);
+  await admin.disconnect();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    if (keys.length) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      transactions: { type: 'string', default: '200000' },
+      rate: { type: 'string', default: '5000' },
+      seconds: { type: 'string', default: '10' },
+    },
+  });
+  const [total, rate, seconds] = [Number(values.transactions), Number(values.rate), Number(values.seconds)];
+  const config = loadConfig();
+  await selectBackend(config.tensorflow.backend, () => undefined);
+  const run = randomUUID().slice(0, 8);
+  const topics: Topics = {
+    transactions: `bench-tx-${run}`,
+    labels: `bench-labels-${run}`,
+    predictions: `bench-pred-${run}`,
+    reviewQueue: `bench-review-${run}`,
+  };
+  const modelEvents = `bench-model-events-${run}`;
+  const group = `bench-scorer-${run}`;
+  const prefix = `bench:stream:${run}:`;
+  const model = `bench-fraud-detector-${run}`;
+  const kafka = createKafka(config, 'fraudops-bench-stream');
+  const redis = createRedis(config);
+
+  // The handbook's customers and terminals: about 10 000 transactions a simulated day.
+  const live = rate * seconds;
+  const dataset = simulate({ customers: 5000, terminals: 10_000, days: Math.ceil((total + live) / 9000) + 1, seed: 1 });
+  if (dataset.size < total + live) throw new Error(`the simulation has ${dataset.size} transactions, fewer than ${total + live}`);
+  const rows: Transaction[] = Array.from({ length: total + live }, (_, i) => dataset.transaction(i));
+  const messages = [...publicationOrder(rows, LABEL_DELAY_DAYS)];
+  // The backlog ends with the last of its transactions; what follows (transactions and labels) goes out live.
+  const split = messages.findIndex((m) => m.stream === 'transactions' && JSON.parse(m.value).TRANSACTION_ID === total);
+
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, [...Object.values(topics), modelEvents], config.stack.kafka.partitions);
+  await admin.disconnect();
+  const mlflow = MlflowClient.fromConfig(config);
+  const version = await registerBundleVersion({ mlflow, s3: createS3(config), bucket: config.stack.s3.bucket }, model, await benchBundle());
+  await promoteVersion({ mlflow, kafka, topic: modelEvents }, model, version.version);
+
+  let scorer: ChildProcess | undefined;
+  const result: Record<string, unknown> = {
+    benchmark: 'stream-scorer',
+    partitions: config.stack.kafka.partitions,
+    labelDelayDays: LABEL_DELAY_DAYS,
+  };
+  try {
+    await send(kafka, topics, messages.slice(0, split));
+    const backlogLabels = messages.slice(0, split).filter((m) => m.stream === 'labels').length;
+    scorer = await startScorer([
+      ...['--model', model, '--model-events-topic', modelEvents, '--group', group, '--redis-prefix', prefix],
+      ...['--transactions-topic', topics.transactions, '--labels-topic', topics.labels],
+      ...['--predictions-topic', topics.predictions, '--review-topic', topics.reviewQueue],
+      ...['--label-delay-days', String(LABEL_DELAY_DAYS), '--metrics-port', '0'],
+    ]);
+    const started = performance.now();
+    await waitForCommitted(kafka, group, topics.transactions, total, scorer);
+    const drain = (performance.now() - started) / 1000;
+    result.throughput = {
+      transactions: total,
+      labels: backlogLabels,
+      seconds: Number(drain.toFixed(2)),
+      txPerSecond: Math.round(total / drain),
+    };
+
+    const inputFrom = await highWatermarks(kafka, topics.transactions);
+    const outputFrom = await highWatermarks(kafka, topics.predictions);
+    // The live part up to its last transaction (the labels after it would only be due later), paced by simulated
+    // time so that transactions go out at `rate` a second with the labels due meanwhile.
+    const liveMessages = messages.slice(split, messages.findLastIndex((m) => m.stream === 'transactions') + 1);
+    const span = liveMessages[liveMessages.length - 1].time - liveMessages[0].time;
+    const liveStarted = performance.now();
+    await send(kafka, topics, liveMessages, (span * rate) / live);
+    const liveSeconds = (performance.now() - liveStarted) / 1000;
+    await waitForCommitted(kafka, group, topics.transactions, total + live, scorer);
+    // Inputs are keyed by CUSTOMER_ID, predictions by TRANSACTION_ID.
+    const produced = await timestamps(kafka, topics.transactions, inputFrom, (_, value) =>
+      String(JSON.parse(String(value)).TRANSACTION_ID),
+    );
+    const predicted = await timestamps(kafka, topics.predictions, outputFrom, (key) => String(key));
+    const lags: number[] = [];
+    for (const [id, at] of produced) {
+      const out = predicted.get(id);
+      if (out !== undefined) lags.push(out - at);
+    }
+    lags.sort((a, b) => a - b);
+    result.lag = {
+      transactions: live,
+      txPerSecond: Math.round(live / liveSeconds),
+      matched: lags.length,
+      p50Ms: percentile(lags, 0.5),
+      p99Ms: percentile(lags, 0.99),
+      maxMs: lags[lags.length - 1],
+    };
+  } finally {
+    if (scorer && scorer.exitCode === null) {
+      scorer.kill('SIGTERM');
+      await new Promise((resolve) => scorer?.once('exit', resolve));
+    }
+    await cleanup(kafka, redis, [...Object.values(topics), modelEvents], group, prefix);
+    redis.disconnect();
+  }
+  console.log(JSON.stringify(result));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

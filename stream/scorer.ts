@@ -1,0 +1,540 @@
+// The stream scorer: transactions in, fraud predictions out, features from the online store (stream/online-features.ts).
+//
+// Loop: Kafka delivers both input topics into the intake (stream/intake.ts), which releases labels and transactions in
+// the order batch features assume. Each released batch is one step:
+//   1. load the touched customers and terminals (kept in memory, the scorer being their only writer; Redis for the
+//      ones not seen yet), apply the labels, compute the transactions' features with the training code;
+//   2. score them with the serving model (read once per step);
+//   3. in ONE Kafka transaction: the prediction records, the review-queue records, and the input offsets;
+//   4. write the new state to Redis with the input positions it now reflects (one MULTI), in flight while the next
+//      step computes.
+//
+// Exactly one prediction per TRANSACTION_ID, even across crashes: a crash before 3 commits leaves nothing visible to a
+// read_committed reader (the transaction is aborted when the scorer restarts with the same transactional id) and the
+// batch is read again. A crash between 3 and 4 leaves the state behind the committed offsets: on start the scorer
+// seeks to the state's positions and replays those messages into the state only, without output. So every message
+// reaches the state once and the outputs once. (Redis SET NX markers cannot do this: a marker written before the send
+// loses the prediction on a crash, one written after duplicates it.)
+//
+// One scorer per consumer group: the intake orders messages across all partitions, so the scorer waits for the group
+// to be empty before joining, and stops (to be restarted) when a rebalance takes partitions from it.
+import { randomUUID } from 'node:crypto';
+import { Registry } from 'prom-client';
+import type { ServingModel } from '../clients/champion-watcher';
+import {
+  type Admin,
+  type Consumer,
+  committedOffsets,
+  createTransactionalProducer,
+  type EachBatchPayload,
+  ensureTopics,
+  type Kafka,
+  type Producer,
+  partitionRanges,
+  waitForGroupIdle,
+} from '../clients/kafka';
+import type { Redis } from '../clients/redis';
+import type { Config } from '../config';
+import { FEATURE_COUNT, FEATURE_NAMES, type FeatureInput } from '../ml/features';
+import type { ReferenceStatistics } from '../ml/validation';
+import type { Logger } from '../observability/log';
+import { DriftMonitor } from './drift';
+import { type IntakeEntry, type IntakeWork, type MergeKey, positionKey, StreamIntake } from './intake';
+import {
+  type LabelValue,
+  type OutputRecord,
+  parseLabel,
+  parseTransaction,
+  predictionJson,
+  type ReviewRecord,
+  sendChunks,
+  type TransactionValue,
+} from './messages';
+import { OnlineFeatureStore } from './online-features';
+import { createMetrics, type PartitionLag, type ScorerMetrics } from './scorer-metrics';
+
+export interface ScorerTopics {
+  transactions: string;
+  labels: string;
+  predictions: string;
+  reviewQueue: string;
+}
+
+export interface StreamScorerOptions {
+  config: Config;
+  kafka: Kafka;
+  redis: Redis;
+  log: Logger;
+  /** The serving model, read once per step (ChampionWatcher.current, or a fixed model in tests). */
+  model: () => ServingModel | undefined;
+  /** The training statistics of a model, for the drift gauges; none by default. */
+  reference?: (model: ServingModel) => Promise<ReferenceStatistics | undefined>;
+  topics?: Partial<ScorerTopics>;
+  /** config.stream.consumerGroup by default. */
+  groupId?: string;
+  /** Key prefix of the online feature store. */
+  redisPrefix?: string;
+  /** config.producer.labelDelayDays by default. */
+  labelDelayDays?: number;
+  /** config.stream.reviewBand by default. */
+  reviewBand?: number;
+  /** Most transactions per step (one Redis read, one Kafka transaction, one Redis write); 5000 by default. */
+  maxBatch?: number;
+  /** Where the metrics go; a fresh registry by default. */
+  registry?: Registry;
+}
+
+const SESSION_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_BATCH = 5000;
+/** Staged transactions above which Kafka delivery waits for the scorer (as long as the scorer can progress). */
+const MAX_BUFFERED = 50_000;
+/** Customers and terminals the scorer keeps in memory (it is their only writer); Redis is read for the others. */
+const CACHED_ENTITIES = 200_000;
+
+export class StreamScorer {
+  readonly registry: Registry;
+  readonly topics: ScorerTopics;
+  readonly groupId: string;
+  /** Settles when the scorer stops: resolves after stop(), rejects on a fatal error. */
+  readonly done: Promise<void>;
+
+  private readonly store: OnlineFeatureStore;
+  private readonly drift: DriftMonitor;
+  private readonly metrics: ScorerMetrics;
+  private readonly reviewBand: number;
+  private readonly maxBatch: number;
+  private readonly admin: Admin;
+  private readonly producer: Producer;
+  private consumer: Consumer | undefined;
+  private intake: StreamIntake<TransactionValue, LabelValue> | undefined;
+  private assignment: string | undefined;
+  private emitFrom = new Map<string, number>();
+  /** Latest high-water mark seen per partition, for the lag gauge. */
+  private readonly highWatermarks = new Map<string, number>();
+  private committed = new Map<string, number>();
+  private running = true;
+  private stopping: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private stepDone: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private servingVersion: string | undefined;
+  private waitingForModel = false;
+  private steps = 0;
+  /** The Redis write of the last committed step, still in flight while the next step computes. */
+  private stateWrite: Promise<void> = Promise.resolve();
+  private readonly runId = randomUUID().slice(0, 8);
+  private settle!: { resolve: () => void; reject: (err: Error) => void };
+
+  private constructor(private readonly options: StreamScorerOptions) {
+    const { config } = options;
+    this.topics = {
+      transactions: config.topics.transactions,
+      labels: config.topics.labels,
+      predictions: config.topics.predictions,
+      reviewQueue: config.topics.reviewQueue,
+      ...options.topics,
+    };
+    this.groupId = options.groupId ?? config.stream.consumerGroup;
+    this.reviewBand = options.reviewBand ?? config.stream.reviewBand;
+    this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+    this.registry = options.registry ?? new Registry();
+    this.store = new OnlineFeatureStore(options.redis, {
+      labelDelayDays: options.labelDelayDays ?? config.producer.labelDelayDays,
+      prefix: options.redisPrefix,
+      cacheEntities: CACHED_ENTITIES,
+    });
+    this.drift = new DriftMonitor(this.registry, options.log);
+    this.metrics = createMetrics(this.registry, () => this.lag());
+    this.admin = options.kafka.admin();
+    this.producer = createTransactionalProducer(options.kafka, `${this.groupId}.scorer`);
+    this.done = new Promise<void>((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
+    this.done.catch(() => undefined); // a caller that never awaits `done` must not crash the process
+  }
+
+  /** Joins the consumer group (once it is empty) and starts scoring; resolves once the partitions are assigned. */
+  static async start(options: StreamScorerOptions): Promise<StreamScorer> {
+    const scorer = new StreamScorer(options);
+    try {
+      await scorer.connect();
+    } catch (err) {
+      await scorer.stop().catch(() => undefined);
+      throw err;
+    }
+    return scorer;
+  }
+
+  /** Finishes the step in flight, then leaves the group; nothing uncommitted is lost (it is read again next time). */
+  stop(): Promise<void> {
+    return this.shutdown();
+  }
+
+  private fail(err: Error): void {
+    if (!this.running) return;
+    this.options.log.error({ err: err.message, stack: err.stack }, 'stream scorer stopped on an error');
+    void this.shutdown(err);
+  }
+
+  private shutdown(error?: Error): Promise<void> {
+    this.stopping ??= (async () => {
+      this.running = false;
+      this.wake?.();
+      this.stepDone?.();
+      await this.loop?.catch(() => undefined);
+      await this.stateWrite.catch(() => undefined);
+      await this.consumer?.disconnect().catch(() => undefined);
+      await this.producer.disconnect().catch(() => undefined);
+      await this.admin.disconnect().catch(() => undefined);
+      if (error) this.settle.reject(error);
+      else this.settle.resolve();
+    })();
+    return this.stopping;
+  }
+
+  private async connect(): Promise<void> {
+    const { config, kafka, log } = this.options;
+    await this.admin.connect();
+    await ensureTopics(this.admin, Object.values(this.topics), config.stack.kafka.partitions);
+    await waitForGroupIdle(this.admin, this.groupId, 2 * SESSION_TIMEOUT_MS + 5000);
+    // Also aborts a transaction a crashed predecessor left open, so read_committed readers move on.
+    await this.producer.connect();
+
+    const consumer = kafka.consumer({
+      groupId: this.groupId,
+      sessionTimeout: SESSION_TIMEOUT_MS,
+      heartbeatInterval: 1000,
+      maxBytesPerPartition: 4 * 1024 * 1024,
+      maxBytes: 64 * 1024 * 1024,
+      maxWaitTimeInMs: 100,
+      allowAutoTopicCreation: false,
+    });
+    this.consumer = consumer;
+    let assigned!: () => void;
+    let failed!: (err: Error) => void;
+    const ready = new Promise<void>((resolve, reject) => {
+      assigned = resolve;
+      failed = reject;
+    });
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.onAssignment(payload.memberAssignment).then(assigned, (err: Error) => {
+        failed(err);
+        this.fail(err);
+      });
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart) this.fail(payload.error);
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [this.topics.transactions, this.topics.labels], fromBeginning: true });
+    await consumer.run({ autoCommit: false, eachBatch: (payload) => this.onBatch(payload, ready) });
+    await ready;
+    this.loop = this.process().catch((err: Error) => this.fail(err));
+    log.info({ group: this.groupId, topics: this.topics, labelDelayDays: this.store.labelDelayDays }, 'stream scorer started');
+  }
+
+  /**
+   * Where each partition starts: the state's own position (so nothing is counted twice or missed), predictions
+   * only from the committed offset on. A later rebalance that keeps the same partitions resumes where the intake is.
+   */
+  private async onAssignment(memberAssignment: Record<string, number[]>): Promise<void> {
+    const { log } = this.options;
+    const description = JSON.stringify(
+      Object.entries(memberAssignment)
+        .map(([topic, partitions]) => [topic, [...partitions].sort((a, b) => a - b)])
+        .sort(),
+    );
+    if (this.intake) {
+      if (description !== this.assignment)
+        throw new Error(`the consumer group was rebalanced (${description}): is another scorer running?`);
+      for (const [position, offset] of this.intake.positions()) this.seek(position, offset);
+      return;
+    }
+    this.assignment = description;
+    const applied = await this.store.appliedOffsets();
+    const starts = new Map<string, number>();
+    for (const topic of [this.topics.transactions, this.topics.labels]) {
+      const committed = await committedOffsets(this.admin, this.groupId, topic);
+      const ranges = await partitionRanges(this.admin, topic);
+      for (const partition of memberAssignment[topic] ?? []) {
+        const position = positionKey(topic, partition);
+        const low = ranges.find((r) => r.partition === partition)?.low ?? 0;
+        const state = applied.get(position);
+        const output = committed.get(partition);
+        const start = Math.max(state ?? output ?? low, low);
+        if (state !== undefined && output !== undefined && state !== output) {
+          const replay = state < output ? 'replaying into the state only' : 'skipping: the state already holds them';
+          log.warn({ position, state, committed: output }, `the state and the committed offset differ: ${replay}`);
+        }
+        starts.set(position, start);
+        this.emitFrom.set(position, Math.max(start, output ?? start));
+        this.committed.set(position, output ?? start);
+        this.seek(position, start);
+      }
+    }
+    this.intake = new StreamIntake({ transactions: this.topics.transactions, labels: this.topics.labels }, starts);
+    log.info({ starts: Object.fromEntries(starts) }, 'partitions assigned');
+  }
+
+  private seek(position: string, offset: number): void {
+    const split = position.lastIndexOf(':');
+    this.consumer?.seek({ topic: position.slice(0, split), partition: Number(position.slice(split + 1)), offset: String(offset) });
+  }
+
+  private async onBatch({ batch, heartbeat, isStale, isRunning }: EachBatchPayload, ready: Promise<void>): Promise<void> {
+    await ready;
+    const intake = this.intake;
+    // A batch fetched before our seek is stale: the seek position is fetched next.
+    if (!intake || isStale() || !isRunning() || !this.running) return;
+    const { topic, partition } = batch;
+    this.highWatermarks.set(positionKey(topic, partition), Number(batch.highWatermark));
+    if (topic === this.topics.transactions) {
+      const emitFrom = this.emitFrom.get(positionKey(topic, partition)) ?? 0;
+      intake.stageTransactions(
+        partition,
+        batch.messages.map((m) => parseTransaction(m, emitFrom)),
+      );
+    } else {
+      intake.stageLabels(
+        partition,
+        batch.messages.map((m) => ({ offset: Number(m.offset), value: parseLabel(m) })),
+      );
+    }
+    intake.skipTo(topic, partition, Number(batch.lastOffset()) + 1);
+    this.wake?.();
+    // Backpressure, but never while the scorer waits for more input to make progress.
+    while (this.running && intake.bufferedTransactions > MAX_BUFFERED && intake.hasWork()) {
+      await new Promise<void>((resolve) => {
+        this.stepDone = resolve;
+        setTimeout(resolve, 1000);
+      });
+      await heartbeat();
+    }
+  }
+
+  private async process(): Promise<void> {
+    const intake = this.intake as StreamIntake<TransactionValue, LabelValue>;
+    while (this.running) {
+      const model = this.options.model();
+      if (!model) {
+        if (!this.waitingForModel) this.options.log.warn('no champion model yet: scoring waits for one');
+        this.waitingForModel = true;
+        await this.sleep(500);
+        continue;
+      }
+      this.waitingForModel = false;
+      this.noticeModel(model);
+      // Labels alone can keep the scorer busy: ask for a new release target whenever transactions wait beyond it.
+      if (intake.wantsTarget()) await this.requestTarget(intake);
+      if (intake.hasWork()) {
+        await this.step(model, intake.take(this.maxBatch));
+        this.stepDone?.();
+      } else {
+        await this.sleep(250);
+      }
+    }
+  }
+
+  /** Asks for every input partition's high-water mark: once staged up to them, what was staged before is released. */
+  private async requestTarget(intake: StreamIntake<TransactionValue, LabelValue>): Promise<void> {
+    const key: MergeKey = intake.targetKey();
+    const marks = new Map<string, number>();
+    const topics = [this.topics.transactions, this.topics.labels];
+    const ranges = await Promise.all(topics.map((topic) => partitionRanges(this.admin, topic)));
+    ranges.forEach((partitions, t) => {
+      for (const { partition, high } of partitions) marks.set(positionKey(topics[t], partition), high);
+    });
+    for (const [position, mark] of marks) this.highWatermarks.set(position, mark);
+    intake.setTarget(key, marks);
+  }
+
+  private async step(model: ServingModel, work: IntakeWork<TransactionValue, LabelValue>): Promise<void> {
+    const started = performance.now();
+    const { log } = this.options;
+    const stepId = `${this.runId}-${++this.steps}`;
+    const valid = work.transactions.filter((e) => e.value.tx);
+    const labels = work.labels.flatMap((e) => (e.value.label ? [e.value.label] : []));
+    const update = await this.store.prepare(
+      valid.map((e) => e.value.tx as FeatureInput),
+      labels,
+      { skipInvalid: true },
+    );
+    const featured = performance.now();
+
+    // Score the rows that get a prediction (not the state-only replays, not the rejected).
+    const scored: number[] = [];
+    valid.forEach((entry, row) => {
+      if (entry.value.emit && !update.rejected.has(row)) scored.push(row);
+    });
+    const matrix = new Float64Array(scored.length * FEATURE_COUNT);
+    for (let k = 0; k < scored.length; k++) {
+      for (let j = 0; j < FEATURE_COUNT; j++) matrix[k * FEATURE_COUNT + j] = update.features[scored[k] * FEATURE_COUNT + j];
+    }
+    const scores = scored.length ? model.loaded.predict(matrix, scored.length) : new Float32Array(0);
+    const { threshold } = model.loaded;
+
+    const predictions: OutputRecord[] = [];
+    const review: ReviewRecord[] = [];
+    const version = JSON.stringify(model.version);
+    scored.forEach((row, k) => {
+      const tx = valid[row].value.tx as FeatureInput;
+      const score = scores[k];
+      const decision = score >= threshold ? 'fraud' : 'legit';
+      predictions.push({
+        topic: this.topics.predictions,
+        key: String(tx.transactionId),
+        value: predictionJson(tx.transactionId, score, decision, version, matrix, k * FEATURE_COUNT),
+      });
+      const distance = Math.abs(score - threshold);
+      if (distance <= this.reviewBand) {
+        review.push({
+          TRANSACTION_ID: tx.transactionId,
+          score,
+          decision,
+          model_version: model.version,
+          features: Object.fromEntries(FEATURE_NAMES.map((name, j) => [name, matrix[k * FEATURE_COUNT + j]])),
+          threshold,
+          distance,
+          rank: 0,
+          step: stepId,
+          CUSTOMER_ID: tx.customerId,
+          TERMINAL_ID: tx.terminalId,
+          TX_AMOUNT: tx.amount,
+          TX_DATETIME: tx.timestamp,
+        });
+      }
+    });
+    review.sort((a, b) => a.distance - b.distance);
+    review.forEach((r, i) => {
+      r.rank = i + 1;
+    });
+
+    const scoredAt = performance.now();
+    await this.publish(
+      [...predictions, ...review.map((r) => ({ topic: this.topics.reviewQueue, key: String(r.TRANSACTION_ID), value: JSON.stringify(r) }))],
+      work.positions,
+    );
+    const published = performance.now();
+    for (const [position, offset] of work.positions) this.committed.set(position, offset);
+    // Only after the Kafka commit (the state must never be ahead of the committed offsets), in commit order; the
+    // next step computes while this write is in flight.
+    await this.stateWrite;
+    this.stateWrite = update.commit(work.positions);
+    this.stateWrite.catch((err: Error) => this.fail(err));
+    const phases = {
+      features: featured - started,
+      score: scoredAt - featured,
+      publish: published - scoredAt,
+      state: performance.now() - published,
+    };
+    for (const [phase, ms] of Object.entries(phases)) this.metrics.phaseSeconds.observe({ phase }, ms / 1000);
+
+    // Metrics and logs, after both commits.
+    const now = Date.now();
+    const m = this.metrics;
+    this.drift.observe(matrix, scored.length);
+    m.stepSeconds.observe((performance.now() - started) / 1000);
+    let frauds = 0;
+    for (let k = 0; k < scored.length; k++) {
+      if (scores[k] >= threshold) frauds += 1;
+      m.endToEnd.observe((now - valid[scored[k]].value.producedAt) / 1000);
+    }
+    m.predictions.inc({ decision: 'fraud' }, frauds);
+    m.predictions.inc({ decision: 'legit' }, scored.length - frauds);
+    m.review.inc(review.length);
+    m.transactions.inc({ outcome: 'replayed' }, valid.length - scored.length - update.rejected.size);
+    m.labels.inc({ outcome: 'applied' }, update.labelled);
+    m.labels.inc({ outcome: 'early' }, update.early);
+    const rejected = [
+      ...work.transactions.filter((e) => e.value.problem).map((e) => describe(e, e.value.problem as string)),
+      ...[...update.rejected].map(([row, reason]) => describe(valid[row], reason)),
+      ...work.labels.filter((e) => e.value.problem).map((e) => describe(e, e.value.problem as string)),
+    ];
+    m.rejected.inc(rejected.length);
+    if (rejected.length) log.warn({ rejected: rejected.slice(0, 10), count: rejected.length }, 'messages without a prediction');
+    log.debug({ step: stepId, scored: scored.length, labels: labels.length, review: review.length }, 'step committed');
+  }
+
+  /** The outputs and the input offsets in one Kafka transaction: all visible, or none. */
+  private async publish(records: OutputRecord[], positions: Map<string, number>) {
+    const byTopic = new Map<string, { partition: number; offset: string }[]>();
+    for (const [position, offset] of positions) {
+      const split = position.lastIndexOf(':');
+      const topic = position.slice(0, split);
+      byTopic.set(topic, [...(byTopic.get(topic) ?? []), { partition: Number(position.slice(split + 1)), offset: String(offset) }]);
+    }
+    const transaction = await this.producer.transaction();
+    try {
+      for (const chunk of sendChunks(records)) await transaction.sendBatch({ topicMessages: chunk, acks: -1 });
+      const offsets = { consumerGroupId: this.groupId, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) };
+      await retryConcurrentTransactions(() => transaction.sendOffsets(offsets));
+      await transaction.commit();
+    } catch (err) {
+      await transaction.abort().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private noticeModel(model: ServingModel): void {
+    if (model.version === this.servingVersion) return;
+    this.servingVersion = model.version;
+    const { log, reference } = this.options;
+    this.metrics.modelInfo.reset();
+    this.metrics.modelInfo.set({ version: model.version }, 1);
+    const trainedDelay = model.loaded.features.labelDelayDays;
+    if (trainedDelay !== this.store.labelDelayDays) {
+      log.warn(
+        { modelVersion: model.version, trainedWith: trainedDelay, online: this.store.labelDelayDays },
+        'the model was trained with another label delay than the online features use',
+      );
+    }
+    this.drift.clear();
+    if (!reference) return;
+    reference(model).then(
+      (statistics) => {
+        if (this.servingVersion === model.version) this.drift.setReference(model.version, statistics);
+      },
+      (err: Error) => log.warn({ modelVersion: model.version, err: err.message }, 'cannot load the reference statistics: no drift gauges'),
+    );
+  }
+
+  private lag(): PartitionLag[] {
+    const out: PartitionLag[] = [];
+    for (const [position, committed] of this.committed) {
+      const split = position.lastIndexOf(':');
+      const mark = this.highWatermarks.get(position) ?? committed;
+      out.push({ topic: position.slice(0, split), partition: Number(position.slice(split + 1)), lag: Math.max(0, mark - committed) });
+    }
+    return out;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}
+
+/**
+ * Retries a transactional call the coordinator refused because it is still finishing the previous transaction
+ * (CONCURRENT_TRANSACTIONS, retriable by the protocol; kafkajs retries it for sends but not for sendOffsets).
+ */
+async function retryConcurrentTransactions<T>(call: () => Promise<T>, attempts = 8): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if ((err as { type?: string }).type !== 'CONCURRENT_TRANSACTIONS' || attempt >= attempts) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 10 * 2 ** attempt));
+    }
+  }
+}
+
+function describe(entry: IntakeEntry<unknown>, reason: string) {
+  return { source: `${entry.topic}/${entry.partition}/${entry.offset}`, reason };
+}

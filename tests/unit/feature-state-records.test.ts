@@ -1,0 +1,82 @@
+// The serialised customer and terminal states (what the online store keeps in Redis) carry the window math exactly:
+// features computed through an encode/decode round trip after every transaction equal the batch features.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  CustomerState,
+  computeFeatures,
+  DAY_SECONDS,
+  FEATURE_COUNT,
+  type FeatureInput,
+  observeTransaction,
+  TerminalState,
+} from '../../ml/features';
+import { parseTxDatetime, simulate } from '../../simulator';
+
+const DELAY_DAYS = 2;
+
+function transactions(): Array<FeatureInput & { fraud: 0 | 1 }> {
+  const dataset = simulate({ customers: 40, terminals: 30, days: 45, radius: 50, seed: 4 });
+  return Array.from({ length: dataset.size }, (_, i) => {
+    const tx = dataset.transaction(i);
+    return {
+      transactionId: tx.TRANSACTION_ID,
+      timestamp: parseTxDatetime(tx.TX_DATETIME),
+      customerId: tx.CUSTOMER_ID,
+      terminalId: tx.TERMINAL_ID,
+      amount: tx.TX_AMOUNT,
+      fraud: tx.TX_FRAUD,
+    };
+  });
+}
+
+describe('feature state records', () => {
+  const txs = transactions();
+  const batch = computeFeatures(txs, DELAY_DAYS);
+
+  it('features through an encode/decode round trip of every state after every transaction equal batch features', () => {
+    const customers = new Map<number, Float64Array>();
+    const terminals = new Map<number, Float64Array>();
+    const located = new Map<number, { terminalId: number; index: number }>();
+    const out = new Float64Array(txs.length * FEATURE_COUNT);
+    let dropped = 0;
+    txs.forEach((tx, i) => {
+      const customerRecord = customers.get(tx.customerId);
+      const terminalRecord = terminals.get(tx.terminalId);
+      const customer = customerRecord ? CustomerState.decode(customerRecord) : new CustomerState();
+      const terminal = terminalRecord
+        ? TerminalState.decode(terminalRecord, DELAY_DAYS * DAY_SECONDS)
+        : new TerminalState(DELAY_DAYS * DAY_SECONDS);
+      const { index } = observeTransaction(tx, customer, terminal, out, i * FEATURE_COUNT);
+      // As in batch, the label is known right after the transaction.
+      terminal.setLabel(index, tx.fraud);
+      located.set(tx.transactionId, { terminalId: tx.terminalId, index });
+      const encoded = terminal.encode();
+      dropped += encoded.dropped.length;
+      customers.set(tx.customerId, customer.encode());
+      terminals.set(tx.terminalId, encoded.record);
+    });
+    for (let i = 0; i < out.length; i++)
+      assert.equal(out[i], batch[i], `row ${Math.floor(i / FEATURE_COUNT)} feature ${i % FEATURE_COUNT}`);
+    assert.ok(dropped > 0, 'old terminal entries leave the records');
+    assert.ok(located.size === txs.length);
+  });
+
+  it('keeps only what a window still needs, and refuses a record of the other kind', () => {
+    const customer = new CustomerState();
+    const out = new Float64Array(FEATURE_COUNT);
+    const terminal = new TerminalState(DELAY_DAYS * DAY_SECONDS);
+    const start = 1_600_000_000;
+    for (let day = 0; day < 100; day++) {
+      const tx = { transactionId: day, timestamp: start + day * DAY_SECONDS, customerId: 1, terminalId: 1, amount: 10 };
+      observeTransaction(tx, customer, terminal, out, 0);
+    }
+    const header = 4 + 2 * 3;
+    // The 30-day window holds 30 daily transactions: (t − 30 days, t].
+    assert.equal((customer.encode().length - header) / 2, 30);
+    const { record } = terminal.encode();
+    assert.equal(CustomerState.decode(customer.encode()).lastTime, start + 99 * DAY_SECONDS);
+    assert.throws(() => CustomerState.decode(record), /not a customer state record/);
+    assert.throws(() => TerminalState.decode(customer.encode(), DAY_SECONDS), /not a terminal state record/);
+  });
+});
