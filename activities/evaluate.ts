@@ -2,7 +2,7 @@
 // comparison), PR/ROC/threshold plots, the privacy report, and the candidate's verified bundle in S3.
 import { saveBundleToS3 } from '../clients/bundle-store';
 import { bundleKeyFor, championBundle } from '../clients/model-registry';
-import { loadBundle, packBundle, verifyBundle } from '../ml/bundle';
+import { loadBundle, packBundle, REFERENCE_FILE, verifyBundle } from '../ml/bundle';
 import { type PrivacySpent, predictMlp } from '../ml/dpsgd';
 import { evaluateModel, testMetrics } from '../ml/experiment';
 import { precisionRecallCurve, rocCurve, thresholdCurve } from '../ml/metrics';
@@ -14,7 +14,7 @@ import { type ActivityDeps, getRunObject } from './deps';
 import { loadSplit, type SplitRef } from './features';
 import { decodeModel } from './model-file';
 import type { TrainResult } from './train';
-import { REFERENCE_FILE, type ValidationRef } from './validate';
+import type { ValidationRef } from './validate';
 
 export interface CandidateMetrics {
   averagePrecision: number;

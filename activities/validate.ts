@@ -4,6 +4,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { championBundle } from '../clients/model-registry';
 import { loadSnapshot } from '../clients/snapshot-store';
 import { labelledRecords } from '../dataset/snapshot';
+import { REFERENCE_FILE } from '../ml/bundle';
 import {
   DataValidationError,
   parseReferenceStatistics,
@@ -15,9 +16,6 @@ import {
 } from '../ml/validation';
 import { type ActivityDeps, putRunObject, runKey } from './deps';
 import type { DatasetRef } from './ingest';
-
-/** The extra bundle file holding the training data's statistics: validation and drift monitoring compare against it. */
-export const REFERENCE_FILE = 'reference.json';
 
 export interface ValidationRef {
   reportKey: string;

@@ -26,6 +26,9 @@ export const BUNDLE_FILES = {
   privacyMarkdown: 'privacy.md',
 } as const;
 
+/** The extra file with the training data's feature statistics: the pipeline writes it, validation and drift monitoring compare against it. */
+export const REFERENCE_FILE = 'reference.json';
+
 const RESERVED_NAMES = new Set<string>(Object.values(BUNDLE_FILES));
 /** Relative POSIX paths of plain segments: safe as S3 keys and as paths under a directory. */
 const FILE_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/;

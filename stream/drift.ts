@@ -5,12 +5,12 @@ import { Gauge, type Registry } from 'prom-client';
 import type { ServingModel } from '../clients/champion-watcher';
 import { bundleOfVersion } from '../clients/model-registry';
 import type { S3 } from '../clients/s3';
+import { REFERENCE_FILE } from '../ml/bundle';
 import { FEATURE_COUNT, FEATURE_NAMES } from '../ml/features';
 import { parseReferenceStatistics, populationStabilityIndex, type ReferenceStatistics } from '../ml/validation';
 import type { Logger } from '../observability/log';
 
 /** The bundle file holding the training data's statistics. */
-export const REFERENCE_FILE = 'reference.json';
 export const DEFAULT_DRIFT_WINDOW = 10_000;
 
 /** One feature's rolling bin counts: a ring of the bin of each of the last `window` values. */
