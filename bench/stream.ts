@@ -22,6 +22,7 @@ import { Rng } from '../ml/random';
 import { selectBackend } from '../ml/tensorflow';
 import { fixedTransform, transformStep } from '../ml/transforms';
 import { type OutgoingMessage, publicationOrder, publish, simulate, type Transaction } from '../simulator';
+import { type ReadMessage, readTopic } from '../tests/integration/read-topic';
 
 const LABEL_DELAY_DAYS = 7;
 
@@ -117,33 +118,9 @@ async function timestamps(
   kafka: Kafka,
   topic: string,
   from: Map<number, number>,
-  idOf: (key: Buffer | null, value: Buffer | null) => string,
+  idOf: (message: ReadMessage) => string,
 ): Promise<Map<string, number>> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = new Map((await partitionRanges(admin, topic)).map((p) => [p.partition, p.high]));
-  await admin.disconnect();
-  const out = new Map<string, number>();
-  const pending = new Set([...ends].filter(([p, high]) => high > (from.get(p) ?? 0)).map(([p]) => p));
-  if (!pending.size) return out;
-  const consumer = kafka.consumer({ groupId: `bench-reader-${randomUUID()}`, maxWaitTimeInMs: 100 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  const finished = new Promise<void>((resolve) => {
-    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-      if (Number(payload.lastOffset) + 1 >= (ends.get(payload.partition) ?? 0)) pending.delete(payload.partition);
-      if (!pending.size) resolve();
-    });
-  });
-  await consumer.run({
-    eachBatch: async ({ batch }) => {
-      for (const m of batch.messages) out.set(idOf(m.key, m.value), Number(m.timestamp));
-    },
-  });
-  for (const [partition, offset] of from) consumer.seek({ topic, partition, offset: String(offset) });
-  await finished;
-  await consumer.disconnect();
-  return out;
+  return new Map((await readTopic(kafka, topic, from)).map((m) => [idOf(m), m.timestamp]));
 }
 
 async function highWatermarks(kafka: Kafka, topic: string): Promise<Map<number, number>> {
@@ -250,10 +227,8 @@ async function main(): Promise<void> {
     const liveSeconds = (performance.now() - liveStarted) / 1000;
     await waitForCommitted(kafka, group, topics.transactions, total + live, scorer);
     // Inputs are keyed by CUSTOMER_ID, predictions by TRANSACTION_ID.
-    const produced = await timestamps(kafka, topics.transactions, inputFrom, (_, value) =>
-      String(JSON.parse(String(value)).TRANSACTION_ID),
-    );
-    const predicted = await timestamps(kafka, topics.predictions, outputFrom, (key) => String(key));
+    const produced = await timestamps(kafka, topics.transactions, inputFrom, (m) => String(JSON.parse(m.value).TRANSACTION_ID));
+    const predicted = await timestamps(kafka, topics.predictions, outputFrom, (m) => m.key);
     const lags: number[] = [];
     for (const [id, at] of produced) {
       const out = predicted.get(id);

@@ -19,6 +19,7 @@ export {
   describeProblems,
   type FieldProblem,
   type FraudScenario,
+  featureInputOf,
   type LabelMessage,
   type LabelRule,
   parseTxDatetime,

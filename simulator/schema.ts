@@ -1,4 +1,5 @@
 // The transaction record: CSV header and Kafka JSON fields, named as in the Handbook so results compare.
+import type { FeatureInput } from '../ml/features';
 
 /** 0: genuine; 1: amount > 220; 2: compromised terminal; 3: compromised customer (card). */
 export type FraudScenario = 0 | 1 | 2 | 3;
@@ -43,6 +44,17 @@ export interface FieldProblem {
 
 export type CheckedTransaction = Omit<Transaction, 'TX_FRAUD' | 'TX_FRAUD_SCENARIO'> &
   Partial<Pick<Transaction, 'TX_FRAUD' | 'TX_FRAUD_SCENARIO'>>;
+
+/** The feature code's view of a transaction record (ml/features.ts FeatureInput). */
+export function featureInputOf(tx: Omit<Transaction, 'TX_FRAUD' | 'TX_FRAUD_SCENARIO'>): FeatureInput {
+  return {
+    transactionId: tx.TRANSACTION_ID,
+    timestamp: parseTxDatetime(tx.TX_DATETIME),
+    customerId: tx.CUSTOMER_ID,
+    terminalId: tx.TERMINAL_ID,
+    amount: tx.TX_AMOUNT,
+  };
+}
 
 const DATETIME = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/;
 

@@ -1,7 +1,7 @@
 // The scorer's messages: decoding the input topics (schema-checked, as ingest does), and writing the output records.
 import type { KafkaMessage } from '../clients/kafka';
 import { FEATURE_COUNT, FEATURE_NAMES, type FeatureInput } from '../ml/features';
-import { checkLabel, checkTransaction, describeProblems, parseTxDatetime } from '../simulator/schema';
+import { checkLabel, checkTransaction, describeProblems, featureInputOf } from '../simulator/schema';
 import type { StagedItem } from './intake';
 import type { LabelEvent } from './online-features';
 
@@ -54,13 +54,7 @@ export function parseTransaction(message: KafkaMessage, emitFrom: number): Stage
   const checked = checkTransaction(decoded);
   if (!checked.record) return { offset, value: { ...base, problem: describeProblems(checked.problems) } };
   const r = checked.record;
-  const tx: FeatureInput = {
-    transactionId: r.TRANSACTION_ID,
-    timestamp: parseTxDatetime(r.TX_DATETIME),
-    customerId: r.CUSTOMER_ID,
-    terminalId: r.TERMINAL_ID,
-    amount: r.TX_AMOUNT,
-  };
+  const tx = featureInputOf(r);
   return { offset, key: { time: tx.timestamp, id: tx.transactionId }, value: { ...base, tx } };
 }
 

@@ -19,10 +19,19 @@ import { computeFeatures, FEATURE_COUNT, FEATURE_NAMES, type FeatureInput } from
 import { buildPrivacyReport } from '../../ml/privacy';
 import { selectBackend } from '../../ml/tensorflow';
 import { fixedTransform, transformStep } from '../../ml/transforms';
-import { type OutgoingMessage, parseTxDatetime, publicationOrder, publish, simulate, type Transaction } from '../../simulator';
+import {
+  featureInputOf,
+  type OutgoingMessage,
+  parseTxDatetime,
+  publicationOrder,
+  publish,
+  simulate,
+  type Transaction,
+} from '../../simulator';
 import type { PredictionRecord, ReviewRecord } from '../../stream/messages';
 import { type LabelEvent, OnlineFeatureStore } from '../../stream/online-features';
 import { type ScorerTopics, StreamScorer } from '../../stream/scorer';
+import { type ReadMessage, readTopic } from './read-topic';
 
 const config = loadConfig();
 const run = randomUUID().slice(0, 8);
@@ -36,14 +45,7 @@ const BAND = config.stream.reviewBand;
 const dataset = simulate({ customers: 50, terminals: 40, days: 8, radius: 50, seed: 3 });
 const rows: Transaction[] = Array.from({ length: dataset.size }, (_, i) => dataset.transaction(i));
 const batch = computeFeatures(
-  rows.map((tx) => ({
-    transactionId: tx.TRANSACTION_ID,
-    timestamp: parseTxDatetime(tx.TX_DATETIME),
-    customerId: tx.CUSTOMER_ID,
-    terminalId: tx.TERMINAL_ID,
-    amount: tx.TX_AMOUNT,
-    fraud: tx.TX_FRAUD,
-  })),
+  rows.map((tx) => ({ ...featureInputOf(tx), fraud: tx.TX_FRAUD })),
   LABEL_DELAY_DAYS,
 );
 
@@ -120,43 +122,6 @@ async function produce(topics: ScorerTopics, messages: Iterable<OutgoingMessage>
   }
 }
 
-interface ReadRecord {
-  partition: number;
-  offset: number;
-  key: string;
-  value: string;
-}
-
-/** Every committed record of a topic (isolation read_committed, as a downstream reader), to the end of each partition. */
-async function readCommitted(topic: string): Promise<ReadRecord[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = new Map((await partitionRanges(admin, topic)).map((p) => [p.partition, p.high]));
-  await admin.disconnect();
-  const pending = new Set([...ends].filter(([, high]) => high > 0).map(([partition]) => partition));
-  const out: ReadRecord[] = [];
-  if (!pending.size) return out;
-  const consumer = kafka.consumer({ groupId: `reader-${randomUUID()}`, maxWaitTimeInMs: 100 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  // Transaction markers take offsets too: a partition is read once a batch ends at its high-water mark.
-  const finished = new Promise<void>((resolve) => {
-    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-      if (Number(payload.lastOffset) + 1 >= (ends.get(payload.partition) ?? 0)) pending.delete(payload.partition);
-      if (!pending.size) resolve();
-    });
-  });
-  await consumer.run({
-    eachBatch: async ({ batch: b }) => {
-      for (const m of b.messages)
-        out.push({ partition: b.partition, offset: Number(m.offset), key: String(m.key), value: String(m.value) });
-    },
-  });
-  await finished;
-  await consumer.disconnect();
-  return out;
-}
-
 async function committedTransactions(setup: Setup): Promise<number> {
   const admin = kafka.admin();
   await admin.connect();
@@ -200,7 +165,7 @@ function assertBatchFeatures(predictions: PredictionRecord[]): void {
   }
 }
 
-function assertOnePerId(predictions: PredictionRecord[], records: ReadRecord[]): void {
+function assertOnePerId(predictions: PredictionRecord[], records: ReadMessage[]): void {
   const seen = new Map<number, number>();
   for (const p of predictions) seen.set(p.TRANSACTION_ID, (seen.get(p.TRANSACTION_ID) ?? 0) + 1);
   const repeated = [...seen].filter(([, n]) => n > 1);
@@ -311,14 +276,7 @@ describe('stream scorer (real Kafka and Redis)', () => {
     for (const m of publicationOrder(rows, LABEL_DELAY_DAYS)) {
       const value = JSON.parse(m.value);
       if (m.stream === 'labels') labels.push({ transactionId: value.TRANSACTION_ID, fraud: value.TX_FRAUD });
-      else
-        txs.push({
-          transactionId: value.TRANSACTION_ID,
-          timestamp: parseTxDatetime(value.TX_DATETIME),
-          customerId: value.CUSTOMER_ID,
-          terminalId: value.TERMINAL_ID,
-          amount: value.TX_AMOUNT,
-        });
+      else txs.push(featureInputOf(value));
       if (txs.length + labels.length >= size) await flush();
     }
     await flush();
@@ -378,7 +336,7 @@ describe('stream scorer (real Kafka and Redis)', () => {
       await scorer.stop();
     }
 
-    const records = await readCommitted(setup.topics.predictions);
+    const records = await readTopic(kafka, setup.topics.predictions);
     const predictions = records.map((r) => JSON.parse(r.value) as PredictionRecord);
     assert.equal(predictions.length, rows.length);
     assertOnePerId(predictions, records);
@@ -389,7 +347,7 @@ describe('stream scorer (real Kafka and Redis)', () => {
       assert.equal(p.decision, p.score >= threshold ? 'fraud' : 'legit');
     }
 
-    const review = (await readCommitted(setup.topics.reviewQueue)).map((r) => JSON.parse(r.value) as ReviewRecord);
+    const review = (await readTopic(kafka, setup.topics.reviewQueue)).map((r) => JSON.parse(r.value) as ReviewRecord);
     const inBand = predictions.filter((p) => Math.abs(p.score - threshold) <= BAND);
     assert.ok(inBand.length > 10 && inBand.length < predictions.length, `${inBand.length} of ${predictions.length} in the band`);
     assert.deepEqual(
@@ -454,7 +412,7 @@ describe('stream scorer (real Kafka and Redis)', () => {
     const second = await StreamScorer.start(options);
     await waitForCommitted(setup, rows.length, second.done).finally(() => second.stop());
 
-    const inputs = await readCommitted(setup.topics.transactions);
+    const inputs = await readTopic(kafka, setup.topics.transactions);
     const notPredicted = new Set(
       inputs
         .filter((r) => {
@@ -464,7 +422,7 @@ describe('stream scorer (real Kafka and Redis)', () => {
         .map((r) => JSON.parse(r.value).TRANSACTION_ID as number),
     );
     assert.ok(notPredicted.size > 60, `${notPredicted.size} transactions only replayed into the state`);
-    const records = await readCommitted(setup.topics.predictions);
+    const records = await readTopic(kafka, setup.topics.predictions);
     const predictions = records.map((r) => JSON.parse(r.value) as PredictionRecord);
     assertOnePerId(predictions, records);
     assert.deepEqual(
@@ -520,7 +478,7 @@ describe('stream scorer (real Kafka and Redis)', () => {
       assert.equal(code, 0, second.output.join(''));
     }
 
-    const records = await readCommitted(setup.topics.predictions);
+    const records = await readTopic(kafka, setup.topics.predictions);
     const predictions = records.map((r) => JSON.parse(r.value) as PredictionRecord);
     assertOnePerId(predictions, records);
     assert.equal(predictions.length, rows.length);

@@ -13,35 +13,9 @@ import type { MlpParameters } from '../../ml/dpsgd/types';
 import { InvalidInputError } from '../../ml/errors';
 import { FEATURE_COUNT, FEATURE_NAMES } from '../../ml/features';
 import { buildPrivacyReport, renderPrivacyReport } from '../../ml/privacy';
-import { Rng } from '../../ml/random';
 import { selectBackend, tf } from '../../ml/tensorflow';
 import { applyTransform, fitTransform, fixedTransform, transformStep } from '../../ml/transforms';
-
-function randomMlp(hidden: number[], seed: number): MlpParameters {
-  const rng = new Rng([seed]);
-  const widths = [FEATURE_COUNT, ...hidden, 1];
-  const layers = widths.slice(1).map((out, l) => ({
-    weights: Float32Array.from({ length: widths[l] * out }, () => rng.normal(0, 1 / Math.sqrt(widths[l]))),
-    bias: Float32Array.from({ length: out }, () => rng.normal(0, 0.1)),
-  }));
-  return { inputs: FEATURE_COUNT, hidden, layers };
-}
-
-/** Raw feature rows in the simulator's ranges: amounts, flags, counts, averages, risks. */
-function featureRows(rows: number, seed: number): Float64Array {
-  const rng = new Rng([seed]);
-  const x = new Float64Array(rows * FEATURE_COUNT);
-  for (let i = 0; i < rows; i++) {
-    FEATURE_NAMES.forEach((name, j) => {
-      x[i * FEATURE_COUNT + j] = name.includes('RISK')
-        ? rng.uniform()
-        : name.includes('DURING')
-          ? rng.uniformInt(2)
-          : rng.uniformRange(0, 300);
-    });
-  }
-  return x;
-}
+import { testFeatureRows, testMlp } from '../api-model';
 
 /** The MLP computed directly in float64 from its weights (relu … sigmoid), independently of TensorFlow.js. */
 function directScores(params: MlpParameters, inputs: Float32Array, rows: number): Float64Array {
@@ -62,7 +36,7 @@ function directScores(params: MlpParameters, inputs: Float32Array, rows: number)
 function parts(overrides: Partial<BundleParts> = {}): BundleParts {
   const transform = fixedTransform();
   return {
-    model: randomMlp([16, 8], 1),
+    model: testMlp(1, [16, 8]),
     transform,
     labelDelayDays: 7,
     threshold: 0.42,
@@ -108,7 +82,7 @@ describe('model bundle', () => {
     assert.deepEqual(again, files, 'the same parts give the same bytes');
     const later = verifyBundle(await packBundle(parts({ createdAt: '2026-01-02T03:04:06.000Z' })));
     assert.notEqual(later.bundleSha256, manifest.bundleSha256);
-    const otherModel = verifyBundle(await packBundle(parts({ model: randomMlp([16, 8], 2) })));
+    const otherModel = verifyBundle(await packBundle(parts({ model: testMlp(2, [16, 8]) })));
     assert.notEqual(otherModel.files[BUNDLE_FILES.weights].sha256, manifest.files[BUNDLE_FILES.weights].sha256);
     assert.notEqual(otherModel.bundleSha256, manifest.bundleSha256);
   });
@@ -119,7 +93,7 @@ describe('model bundle', () => {
     try {
       assert.ok(loaded.model instanceof tf.LayersModel);
       const rows = 500;
-      const x = featureRows(rows, 3);
+      const x = testFeatureRows(rows, 3);
       const scores = loaded.predict(x, rows);
       const expected = directScores(p.model, applyTransform(p.transform, x, rows), rows);
       assert.equal(scores.length, rows);
@@ -140,12 +114,12 @@ describe('model bundle', () => {
   });
 
   it('serves with the transform it was packed with (standard transform too)', async () => {
-    const train = featureRows(200, 4);
+    const train = testFeatureRows(200, 4);
     const transform = fitTransform('standard', train, 200);
-    const model = randomMlp([5], 5);
+    const model = testMlp(5, [5]);
     const loaded = await loadBundle(await packBundle(parts({ transform, model })));
     try {
-      const x = featureRows(50, 6);
+      const x = testFeatureRows(50, 6);
       const expected = directScores(model, applyTransform(transform, x, 50), 50);
       const scores = loaded.predict(x, 50);
       assert.ok(Math.max(...scores.map((s, i) => Math.abs(s - expected[i]))) <= 1e-6);
@@ -190,10 +164,10 @@ describe('model bundle', () => {
   });
 
   it('rejects bad parts, naming the field', async () => {
-    const model = randomMlp([4], 7);
+    const model = testMlp(7, [4]);
     model.layers[1].bias = new Float32Array(2);
     await assert.rejects(packBundle(parts({ model })), /model\.layers\[1\]\.bias has 2 values/);
-    await assert.rejects(packBundle(parts({ model: { ...randomMlp([4], 7), inputs: 14 } })), /model\.inputs = 14/);
+    await assert.rejects(packBundle(parts({ model: { ...testMlp(7, [4]), inputs: 14 } })), /model\.inputs = 14/);
     await assert.rejects(packBundle(parts({ threshold: 1.5 })), /threshold = 1\.5/);
     await assert.rejects(packBundle(parts({ createdAt: '2026-01-02' })), /createdAt/);
     for (const name of ['../escape.svg', '/abs.svg', 'plots/../x', 'manifest.json', 'model.json', 'a//b']) {

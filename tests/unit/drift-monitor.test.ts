@@ -6,7 +6,7 @@ import { Registry } from 'prom-client';
 import { computeFeatures, FEATURE_COUNT, FEATURE_NAMES } from '../../ml/features';
 import { parseReferenceStatistics, populationStabilityIndex, referenceStatistics, validateDataset } from '../../ml/validation';
 import { binCounts, sortValues } from '../../ml/validation/stats';
-import { parseTxDatetime, simulate, type Transaction } from '../../simulator';
+import { featureInputOf, parseTxDatetime, simulate, type Transaction } from '../../simulator';
 import { binOf, DriftMonitor } from '../../stream/drift';
 
 const dataset = simulate({ customers: 300, terminals: 400, days: 20, seed: 9 });
@@ -17,16 +17,7 @@ const thresholds = { maxFutureSeconds: 300, maxBadRowFraction: 0.001, drift: { p
 const reference = parseReferenceStatistics(
   JSON.parse(JSON.stringify(referenceStatistics(validateDataset(rows, { now, thresholds, labels: 'required' })))),
 );
-const features = computeFeatures(
-  rows.map((tx) => ({
-    transactionId: tx.TRANSACTION_ID,
-    timestamp: parseTxDatetime(tx.TX_DATETIME),
-    customerId: tx.CUSTOMER_ID,
-    terminalId: tx.TERMINAL_ID,
-    amount: tx.TX_AMOUNT,
-    fraud: tx.TX_FRAUD,
-  })),
-);
+const features = computeFeatures(rows.map((tx) => ({ ...featureInputOf(tx), fraud: tx.TX_FRAUD })));
 
 function monitor(window: number) {
   const lines: string[] = [];

@@ -11,7 +11,7 @@ import {
   observeTransaction,
   TerminalState,
 } from '../../ml/features';
-import { parseTxDatetime, simulate } from '../../simulator';
+import { featureInputOf, simulate } from '../../simulator';
 
 const DELAY_DAYS = 2;
 
@@ -19,14 +19,7 @@ function transactions(): Array<FeatureInput & { fraud: 0 | 1 }> {
   const dataset = simulate({ customers: 40, terminals: 30, days: 45, radius: 50, seed: 4 });
   return Array.from({ length: dataset.size }, (_, i) => {
     const tx = dataset.transaction(i);
-    return {
-      transactionId: tx.TRANSACTION_ID,
-      timestamp: parseTxDatetime(tx.TX_DATETIME),
-      customerId: tx.CUSTOMER_ID,
-      terminalId: tx.TERMINAL_ID,
-      amount: tx.TX_AMOUNT,
-      fraud: tx.TX_FRAUD,
-    };
+    return { ...featureInputOf(tx), fraud: tx.TX_FRAUD };
   });
 }
 

@@ -9,7 +9,7 @@ import {
   FeatureState,
   WINDOW_DAYS,
 } from '../../ml/features';
-import { parseTxDatetime, publicationOrder, simulate, type Transaction } from '../../simulator';
+import { featureInputOf, publicationOrder, simulate, type Transaction } from '../../simulator';
 
 type Tx = FeatureInput & { fraud: 0 | 1 };
 
@@ -100,13 +100,7 @@ describe('features', () => {
   it("on a simulated month, streaming the producer's messages (labels 7 days late) equals batch", () => {
     const dataset = simulate({ customers: 400, terminals: 800, days: 30, seed: 5 });
     const rows: Transaction[] = Array.from({ length: dataset.size }, (_, i) => dataset.transaction(i));
-    const input = (tx: Omit<Transaction, 'TX_FRAUD' | 'TX_FRAUD_SCENARIO'>): FeatureInput => ({
-      transactionId: tx.TRANSACTION_ID,
-      timestamp: parseTxDatetime(tx.TX_DATETIME),
-      customerId: tx.CUSTOMER_ID,
-      terminalId: tx.TERMINAL_ID,
-      amount: tx.TX_AMOUNT,
-    });
+    const input = featureInputOf;
     const batch = computeFeatures(rows.map((tx) => ({ ...input(tx), fraud: tx.TX_FRAUD })));
 
     const state = new FeatureState();

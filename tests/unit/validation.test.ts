@@ -25,7 +25,7 @@ import {
   validateDataset,
 } from '../../ml/validation';
 import { sortValues } from '../../ml/validation/stats';
-import { CSV_HEADER, csvLines, parseTxDatetime, simulate, type Transaction } from '../../simulator';
+import { CSV_HEADER, csvLines, featureInputOf, parseTxDatetime, simulate, type Transaction } from '../../simulator';
 
 const thresholds: ValidationConfig = {
   maxFutureSeconds: 300,
@@ -219,16 +219,7 @@ describe('validateDataset: each problem is detected and named', () => {
 
 describe('featureReports: one feature shifted by +2 standard deviations', () => {
   it('flags exactly that feature', () => {
-    const matrix = computeFeatures(
-      cleanRecords.map((tx) => ({
-        transactionId: tx.TRANSACTION_ID,
-        timestamp: parseTxDatetime(tx.TX_DATETIME),
-        customerId: tx.CUSTOMER_ID,
-        terminalId: tx.TERMINAL_ID,
-        amount: tx.TX_AMOUNT,
-        fraud: tx.TX_FRAUD,
-      })),
-    );
+    const matrix = computeFeatures(cleanRecords.map((tx) => ({ ...featureInputOf(tx), fraud: tx.TX_FRAUD })));
     const j = FEATURE_NAMES.indexOf('CUSTOMER_ID_NB_TX_7DAY_WINDOW');
     const std = reference.features.find((f) => f.name === FEATURE_NAMES[j])?.std ?? Number.NaN;
     const unshifted = featureReports(matrix, { labels: 'required', reference, drift: thresholds.drift });
