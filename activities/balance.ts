@@ -35,7 +35,7 @@ export function createBalanceActivities(deps: ActivityDeps) {
   return {
     async balanceClasses(input: { split: SplitRef; training: TrainingSettings }): Promise<TrainingSetRef> {
       const split = await loadSplit(deps, input.split.key);
-      const training = balanceTraining(split.train, input.training.options);
+      const training = balanceTraining(split.train, input.training.options, split.features);
       const key = runKey('training.bin');
       await putRunObject(deps, key, encodeTraining(training));
       return {

@@ -76,6 +76,8 @@ export function createEvaluateActivities(deps: ActivityDeps) {
     if (!champion) return null;
     const loaded = await loadBundle(champion.files);
     try {
+      // A champion of another declaration takes other inputs: it cannot score these rows, so there is no comparison.
+      if (loaded.features.names.join('\u0000') !== split.features.names.join('\u0000')) return null;
       const metrics = testMetrics(split.test, loaded.predict(split.test.x, split.test.rows));
       return { version: champion.version.version, ...pick(metrics) };
     } finally {
@@ -102,6 +104,7 @@ export function createEvaluateActivities(deps: ActivityDeps) {
       const files = await packBundle({
         model,
         transform: training.transform,
+        features: split.features,
         labelDelayDays: input.labelDelayDays,
         threshold: metrics.threshold,
         metrics: { test: metrics, champion, periods: split.periods },

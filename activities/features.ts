@@ -3,7 +3,9 @@
 import { loadSnapshot } from '../clients/snapshot-store';
 import { decodeArrays, encodeArrays } from '../dataset/arrays';
 import { type SplitFeatures, splitFeatures } from '../ml/experiment';
+import { featureSetOf } from '../ml/feature-set';
 import { latestProtocol, type ProtocolOptions } from '../ml/protocol';
+import { resolveDeclaration } from '../records';
 import type { TrainingSettings } from '../workflows/settings';
 import { type ActivityDeps, getRunObject, putRunObject, runKey } from './deps';
 import type { DatasetRef } from './ingest';
@@ -19,8 +21,26 @@ export interface SplitRef {
 
 const frauds = (y: Uint8Array) => y.reduce((sum, v) => sum + v, 0);
 
+/** The split's numbers as arrays; the test cards' ids (strings) as a list of distinct ids in the header and an index per row. */
+type SplitMeta = Pick<SplitFeatures, 'features' | 'periods' | 'removedKnownCompromised'> & { testCards: string[] };
+
 export function encodeSplit(split: SplitFeatures): Buffer {
   const { train, validation, test } = split;
+  const index = new Map<string, number>();
+  const testCard = Uint32Array.from(test.customerId, (id) => {
+    let i = index.get(id);
+    if (i === undefined) {
+      i = index.size;
+      index.set(id, i);
+    }
+    return i;
+  });
+  const meta: SplitMeta = {
+    features: split.features,
+    periods: split.periods,
+    removedKnownCompromised: split.removedKnownCompromised,
+    testCards: [...index.keys()],
+  };
   return encodeArrays(
     {
       trainX: train.x,
@@ -29,21 +49,23 @@ export function encodeSplit(split: SplitFeatures): Buffer {
       validationY: validation.y,
       testX: test.x,
       testY: test.y,
-      testCustomerId: test.customerId,
+      testCard,
       testDay: test.day,
     },
-    { periods: split.periods, removedKnownCompromised: split.removedKnownCompromised },
+    meta,
   );
 }
 
 export function decodeSplit(bytes: Uint8Array): SplitFeatures {
-  const { meta, arrays: a } = decodeArrays<Pick<SplitFeatures, 'periods' | 'removedKnownCompromised'>>(bytes);
+  const { meta, arrays: a } = decodeArrays<SplitMeta>(bytes);
+  const { testCards, ...rest } = meta;
   const part = (x: unknown, y: unknown) => ({ x: x as Float64Array, y: y as Uint8Array, rows: (y as Uint8Array).length });
+  const customerId = Array.from(a.testCard as Uint32Array, (i) => testCards[i]);
   return {
-    ...meta,
+    ...rest,
     train: part(a.trainX, a.trainY),
     validation: part(a.validationX, a.validationY),
-    test: { ...part(a.testX, a.testY), customerId: a.testCustomerId as Float64Array, day: a.testDay as Uint16Array },
+    test: { ...part(a.testX, a.testY), customerId, day: a.testDay as Uint16Array },
   };
 }
 
@@ -53,13 +75,11 @@ export function createFeatureActivities(deps: ActivityDeps) {
   return {
     async buildFeatures(input: { dataset: DatasetRef; training: TrainingSettings }): Promise<SplitRef> {
       const { dataset } = input;
-      const { columns } = await loadSnapshot(deps.s3, {
-        bucket: deps.config.stack.s3.bucket,
-        prefix: dataset.prefix,
-        sha256: dataset.sha256,
-      });
+      const declaration = resolveDeclaration(deps.config.records);
+      const location = { bucket: deps.config.stack.s3.bucket, prefix: dataset.prefix, sha256: dataset.sha256 };
+      const { columns } = await loadSnapshot(deps.s3, location, declaration);
       const protocol = latestProtocol(columns, input.training.protocol);
-      const split = splitFeatures(columns, protocol);
+      const split = splitFeatures(columns, protocol, featureSetOf(declaration));
       const key = runKey('split.bin');
       await putRunObject(deps, key, encodeSplit(split));
       return {

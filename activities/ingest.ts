@@ -1,6 +1,7 @@
 // Step 1: a bounded, reproducible snapshot of transactions + labels from Kafka into S3 (dataset/ingest.ts).
 import { Context } from '@temporalio/activity';
 import { ingest } from '../dataset/ingest';
+import { recordContract } from '../records';
 import type { ActivityDeps } from './deps';
 import { throttledHeartbeat } from './deps';
 
@@ -27,6 +28,7 @@ export function createIngestActivities(deps: ActivityDeps) {
       const result = await ingest(
         { kafka: deps.kafka, s3: deps.s3 },
         {
+          contract: recordContract(config),
           topics: config.topics,
           groupId: config.ingest.consumerGroup,
           from: 'earliest',

@@ -5,7 +5,6 @@
 import { objectExists } from '../clients/snapshot-store';
 import { loadConfig } from '../config';
 import { DpSgdTrainer, type TrainerOptions, type TrainingProgress } from '../ml/dpsgd';
-import { FEATURE_COUNT } from '../ml/features';
 import { selectBackend, selectGpuBackend } from '../ml/tensorflow';
 import { loadTraining } from './balance';
 import { createActivityDeps, getRunObject, putRunObject } from './deps';
@@ -53,7 +52,7 @@ async function runJob(job: TrainJob): Promise<TrainJobOutcome> {
   const logLine = (line: string) => deps.log.info(line);
   const backend = job.device === 'gpu' ? await selectGpuBackend(logLine) : await selectBackend(config.tensorflow.backend, logLine);
   const training = await loadTraining(deps, job.trainingKey);
-  const data = { x: training.x, y: training.y, rows: training.rows, cols: FEATURE_COUNT };
+  const data = { x: training.x, y: training.y, rows: training.rows, cols: training.transform.features.length };
   const resume = await objectExists(deps.s3, config.stack.s3.bucket, job.checkpointKey);
   const trainer = resume
     ? DpSgdTrainer.resume(new Uint8Array(await getRunObject(deps, job.checkpointKey)), data)

@@ -1,5 +1,5 @@
-// Step 2: validate the snapshot's labelled rows (schema, ranges, statistics, drift against the champion's training
-// statistics) and store the report. Failed data is a non-retryable DataValidationError that carries the report's keys.
+// Step 2: validate the snapshot's labelled rows (the declared record contract, statistics, drift against the champion's
+// training statistics) and store the report. Failed data is a non-retryable DataValidationError that carries the report's keys.
 import { ApplicationFailure } from '@temporalio/activity';
 import { championBundle } from '../clients/model-registry';
 import { loadSnapshot } from '../clients/snapshot-store';
@@ -12,8 +12,9 @@ import {
   referenceStatistics,
   renderHtmlReport,
   throwIfFailed,
-  validateDataset,
+  validateRecords,
 } from '../ml/validation';
+import { recordContract, resolveDeclaration } from '../records';
 import { type ActivityDeps, putRunObject, runKey } from './deps';
 import type { DatasetRef } from './ingest';
 
@@ -53,9 +54,11 @@ export function createValidateActivities(deps: ActivityDeps) {
   return {
     async validateSnapshot(dataset: DatasetRef): Promise<ValidationRef> {
       const { config } = deps;
-      const { columns } = await loadSnapshot(deps.s3, { bucket: config.stack.s3.bucket, prefix: dataset.prefix, sha256: dataset.sha256 });
+      const location = { bucket: config.stack.s3.bucket, prefix: dataset.prefix, sha256: dataset.sha256 };
+      const { columns } = await loadSnapshot(deps.s3, location, resolveDeclaration(config.records));
       const champion = await championReference();
-      const report = validateDataset(labelledRecords(columns) as unknown as Record<string, unknown>[], {
+      const report = validateRecords(labelledRecords(columns), {
+        contract: recordContract(config),
         now: Date.now() / 1000,
         thresholds: config.validation,
         labels: 'required',

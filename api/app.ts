@@ -1,14 +1,15 @@
 // The Express app of `fraudops serve`, without a listening socket (tests drive it on an ephemeral port).
 import { randomUUID } from 'node:crypto';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
-import type { ServingModel } from '../clients/champion-watcher';
 import type { Config } from '../config';
 import type { Logger } from '../observability/log';
+import { type FieldProblem, type RecordContract, recordContract } from '../records';
+import type { ServingModel } from '../serving/champion-watcher';
 import { type ApprovalDecider, approvalsRouter } from './approvals';
-import { type FieldProblem, RequestError } from './errors';
+import { RequestError } from './errors';
 import { jsonBody } from './json-body';
 import type { ApiMetrics, ErrorKind } from './metrics';
-import { featureRows, type OnlineFeatures, parsePredictRequest, score } from './predict';
+import { featureRows, type OnlineFeatures, PredictRequestReader, score } from './predict';
 
 export interface AppDeps {
   config: Config;
@@ -18,6 +19,8 @@ export interface AppDeps {
   log: Logger;
   /** Features of raw transactions; without it only {features} items are scored. */
   features?: OnlineFeatures;
+  /** The record contract raw transactions are read by; recordContract(config) by default. */
+  contract?: RecordContract;
   /** Sends approval decisions to the pipeline workflow; without it the approval endpoints answer 503. */
   approvals?: ApprovalDecider;
 }
@@ -112,7 +115,22 @@ function modelOrUnavailable(deps: AppDeps): ServingModel {
   return model;
 }
 
-function describeModel(deps: AppDeps, model: ServingModel): object {
+/** What a client sends for a raw transaction: the declared fields (config records:). */
+function describeRecords({ declaration: d }: RecordContract): object {
+  return {
+    id: d.id,
+    time: d.time,
+    customer: d.customer,
+    terminal: d.terminal,
+    amount: d.amount,
+    columns: Object.fromEntries(d.columns.map((c) => [c.name, c.kind])),
+    bounds: d.bounds,
+    lateness_seconds: d.latenessSeconds,
+    max_future_seconds: d.maxFutureSeconds,
+  };
+}
+
+function describeModel(deps: AppDeps, model: ServingModel, contract: RecordContract): object {
   const { loaded, modelVersion } = model;
   const { privacy } = loaded;
   const guarantee = privacy.perRecord ?? privacy.perExample;
@@ -138,21 +156,26 @@ function describeModel(deps: AppDeps, model: ServingModel): object {
       reasons: privacy.reasons,
     },
     serving: { max_batch_rows: deps.config.serving.maxBatchRows },
+    records: describeRecords(contract),
   };
 }
 
 export function createApp(deps: AppDeps): express.Express {
   const { config, champion, metrics } = deps;
+  const contract = deps.contract ?? recordContract(config);
+  const { id: idField, time } = contract.declaration;
+  const requests = new PredictRequestReader(contract, config.serving.maxBatchRows);
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
   app.set('query parser', false);
   app.use(observeRequests(deps));
   app.post('/predict', ...jsonBody(config.serving.maxBodyKb), async (req, res) => {
-    const request = parsePredictRequest(req.body, config.serving.maxBatchRows);
-    const rows = await featureRows(request, deps.features);
+    const request = requests.read(req.body);
+    const features = await featureRows(request, deps.features, time.column);
     const model = modelOrUnavailable(deps);
-    const scored = score(model, request.items, rows);
+    const scored = score(model, request, features, idField);
+    if (features.late.size) metrics.lateTransactions.inc(features.late.size);
     if (scored.frauds) metrics.predictions.inc({ decision: 'fraud' }, scored.frauds);
     const legit = scored.predictions.length - scored.frauds;
     if (legit) metrics.predictions.inc({ decision: 'legit' }, legit);
@@ -161,7 +184,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.get('/model', (_req, res) => {
-    res.json(describeModel(deps, modelOrUnavailable(deps)));
+    res.json(describeModel(deps, modelOrUnavailable(deps), contract));
   });
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });

@@ -6,8 +6,9 @@ import { type Client, ServiceError, WorkflowNotFoundError, WorkflowUpdateFailedE
 import { type RequestHandler, Router } from 'express';
 import { connectTemporal } from '../clients/temporal';
 import type { Config } from '../config';
+import type { FieldProblem } from '../records/errors';
 import { decidePromotion, type PromotionDecisionInput, type PromotionOutcome } from '../workflows/messages';
-import { type FieldProblem, invalidRequest, RequestError } from './errors';
+import { invalidRequest, RequestError } from './errors';
 import { jsonBody } from './json-body';
 
 const APPROVAL_BODY_KB = 16;

@@ -1,11 +1,12 @@
 // The API's Prometheus metrics, in a registry of their own (so tests can build as many apps as they like).
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { ServingModel } from '../clients/champion-watcher';
+import type { ServingModel } from '../serving/champion-watcher';
 
 export interface ApiMetrics {
   registry: Registry;
   requestDuration: Histogram<'method' | 'route' | 'status'>;
   predictions: Counter<'decision'>;
+  lateTransactions: Counter;
   errors: Counter<'kind'>;
   bundleRejections: Counter<'version'>;
 }
@@ -42,6 +43,11 @@ export function createApiMetrics(current: () => ServingModel | undefined): ApiMe
       name: 'fraudops_api_predictions_total',
       help: 'Scored transactions, by decision at the model threshold',
       labelNames: ['decision'],
+      registers: [registry],
+    }),
+    lateTransactions: new Counter({
+      name: 'fraudops_api_late_transactions_total',
+      help: "Raw transactions scored although older than their card's or terminal's latest (within records.lateness)",
       registers: [registry],
     }),
     errors: new Counter({

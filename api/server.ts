@@ -3,15 +3,17 @@
 import { createServer, IncomingMessage, type Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
-import { ChampionWatcher } from '../clients/champion-watcher';
 import { createKafka } from '../clients/kafka';
 import { MlflowClient } from '../clients/mlflow';
 import { createRedis, type Redis } from '../clients/redis';
 import { createS3 } from '../clients/s3';
 import type { Config } from '../config';
+import type { FeatureInput } from '../ml/features';
 import { selectBackend } from '../ml/tensorflow';
 import { createLogger, type Logger } from '../observability/log';
-import { OnlineFeatureStore } from '../stream/online-features';
+import { recordContract } from '../records';
+import { ChampionWatcher } from '../serving/champion-watcher';
+import { OnlineFeatureStore } from '../serving/online-features';
 import { createApp } from './app';
 import { temporalApprovals } from './approvals';
 import { type ApiMetrics, createApiMetrics } from './metrics';
@@ -105,6 +107,7 @@ function connectRedis(config: Config, log: Logger): Redis {
 
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
   const log = options.log ?? createLogger('api');
+  const contract = recordContract(config); // before any client: a declaration that cannot serve stops here
   await selectBackend(config.tensorflow.backend, (line) => log.info(line));
   const watcher = await ChampionWatcher.start(
     { config, kafka: createKafka(config, 'fraudops-api'), mlflow: MlflowClient.fromConfig(config), s3: createS3(config), log },
@@ -114,9 +117,17 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   watcher.on('rejected', (version: string) => metrics.bundleRejections.inc({ version }));
   const approvals = temporalApprovals(config);
   const redis = connectRedis(config, log);
-  // The state the stream scorer keeps: raw transactions get exactly the features it would compute (peek writes nothing).
-  const features = new OnlineFeatureStore(redis, { labelDelayDays: config.producer.labelDelayDays, prefix: options.featurePrefix });
-  const app = createApp({ config, champion: watcher, metrics, log, approvals, features });
+  const { latenessSeconds, maxFutureSeconds } = contract.declaration;
+  // The state the stream scorer keeps, with its event-time rules: raw transactions get exactly the features it would
+  // compute. A read-only update writes nothing; a transaction it refuses is reported, not thrown.
+  const store = new OnlineFeatureStore(redis, {
+    labelDelayDays: config.producer.labelDelayDays,
+    prefix: options.featurePrefix,
+    latenessSeconds,
+    maxFutureSeconds,
+  });
+  const features = { lookup: (txs: FeatureInput[]) => store.prepare(txs, [], { readOnly: true, skipInvalid: true }) };
+  const app = createApp({ config, champion: watcher, metrics, log, approvals, features, contract });
 
   const server = createHttpServer(app);
   let address: AddressInfo;

@@ -17,11 +17,11 @@ import { createApp } from '../api/app';
 import { createApiMetrics } from '../api/metrics';
 import { createHttpServer } from '../api/server';
 import { loadBundleFilesFromDir, saveBundleToDir } from '../clients/bundle-store';
-import type { ServingModel } from '../clients/champion-watcher';
 import { loadConfig, projectRoot } from '../config';
 import { loadBundle } from '../ml/bundle';
 import { selectBackend } from '../ml/tensorflow';
 import { createLogger } from '../observability/log';
+import type { ServingModel } from '../serving/champion-watcher';
 import { featuresObject, testBundle, testFeatureRows } from '../tests/api-model';
 
 interface AutocannonOptions {

@@ -9,7 +9,8 @@ import { createKafka, ensureTopics, publishRecords } from '../clients/kafka';
 import { createS3, ensureBucket } from '../clients/s3';
 import { loadConfig, serviceHostOf } from '../config';
 import { ingest } from '../dataset/ingest';
-import { publicationOrder, simulate } from '../simulator';
+import { HANDBOOK_DECLARATION, RecordContract } from '../records';
+import { ADMITTED_HEADERS, publicationOrder, simulate } from '../simulator';
 import { stackPaths } from '../stack/paths';
 
 const TRANSACTIONS = Number(process.env.BENCH_TRANSACTIONS ?? 500_000);
@@ -66,10 +67,13 @@ async function main(): Promise<void> {
   log(`simulating the default dataset, keeping ${TRANSACTIONS} transactions and their labels`);
   const dataset = simulate({});
   const n = Math.min(TRANSACTIONS, dataset.size);
-  const rows = Array.from({ length: n }, (_, i) => dataset.transaction(i));
-  const tx: Array<{ key: string; value: string }> = [];
-  const labels: Array<{ key: string; value: string }> = [];
-  for (const m of publicationOrder(rows, 7)) (m.stream === 'transactions' ? tx : labels).push({ key: m.key, value: m.value });
+  const contract = new RecordContract(HANDBOOK_DECLARATION);
+  const rows = Array.from({ length: n }, (_, i) => dataset.record(i));
+  const tx: Array<{ key: string; value: string; headers: Record<string, string> }> = [];
+  const labels: typeof tx = [];
+  for (const m of publicationOrder(rows, contract, 7)) {
+    (m.stream === 'transactions' ? tx : labels).push({ key: m.key, value: m.value, headers: { ...ADMITTED_HEADERS } });
+  }
 
   const admin = kafka.admin();
   await admin.connect();
@@ -87,6 +91,7 @@ async function main(): Promise<void> {
   const ours = await ingest(
     { kafka, s3 },
     {
+      contract,
       topics,
       groupId: `bench-ingest-${id}`,
       from: 'earliest',
@@ -136,7 +141,7 @@ async function main(): Promise<void> {
         },
         ratio_read_vs_consumer_performance: oursReadRate / perfRate,
         ratio_end_to_end_vs_consumer_performance: total / ours.seconds.total / perfRate,
-        note: 'ours: from the start of ingest() (admin, group join, JSON parse + schema check of every message) to the last message; ConsumerPerformance: Java client, no decoding, start to end (group join included) per topic, summed',
+        note: 'ours: from the start of ingest() (admin, group join, JSON parse + record-contract check of every message) to the last message; ConsumerPerformance: Java client, no decoding, start to end (group join included) per topic, summed',
       },
       null,
       2,

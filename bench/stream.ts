@@ -21,7 +21,8 @@ import { buildPrivacyReport } from '../ml/privacy';
 import { Rng } from '../ml/random';
 import { selectBackend } from '../ml/tensorflow';
 import { fixedTransform, transformStep } from '../ml/transforms';
-import { type OutgoingMessage, publicationOrder, publish, simulate, type Transaction } from '../simulator';
+import { recordContract, type TxRecord } from '../records';
+import { ADMITTED_HEADERS, type OutgoingMessage, publicationOrder, publish, simulate } from '../simulator';
 import { type ReadMessage, readTopic } from '../tests/integration/read-topic';
 
 const LABEL_DELAY_DAYS = 7;
@@ -51,7 +52,7 @@ function benchBundle() {
   });
 }
 
-type Topics = { transactions: string; labels: string; predictions: string; reviewQueue: string };
+type Topics = { transactions: string; labels: string; predictions: string; reviewQueue: string; dlq: string };
 
 async function send(kafka: Kafka, topics: Topics, messages: Iterable<OutgoingMessage>, speedup?: number): Promise<void> {
   const producer = createIdempotentProducer(kafka);
@@ -61,7 +62,7 @@ async function send(kafka: Kafka, topics: Topics, messages: Iterable<OutgoingMes
       messages,
       async (batch) => {
         const of = (stream: OutgoingMessage['stream']) =>
-          batch.filter((m) => m.stream === stream).map(({ key, value }) => ({ key, value }));
+          batch.filter((m) => m.stream === stream).map(({ key, value }) => ({ key, value, headers: { ...ADMITTED_HEADERS } }));
         const topicMessages = [
           { topic: topics.transactions, messages: of('transactions') },
           { topic: topics.labels, messages: of('labels') },
@@ -166,6 +167,7 @@ async function main(): Promise<void> {
     labels: `bench-labels-${run}`,
     predictions: `bench-pred-${run}`,
     reviewQueue: `bench-review-${run}`,
+    dlq: `bench-dlq-${run}`,
   };
   const modelEvents = `bench-model-events-${run}`;
   const group = `bench-scorer-${run}`;
@@ -178,10 +180,12 @@ async function main(): Promise<void> {
   const live = rate * seconds;
   const dataset = simulate({ customers: 5000, terminals: 10_000, days: Math.ceil((total + live) / 9000) + 1, seed: 1 });
   if (dataset.size < total + live) throw new Error(`the simulation has ${dataset.size} transactions, fewer than ${total + live}`);
-  const rows: Transaction[] = Array.from({ length: total + live }, (_, i) => dataset.transaction(i));
-  const messages = [...publicationOrder(rows, LABEL_DELAY_DAYS)];
+  const contract = recordContract(config);
+  const idOf = (value: string): string => String(JSON.parse(value)[contract.declaration.id]);
+  const rows: TxRecord[] = Array.from({ length: total + live }, (_, i) => dataset.record(i));
+  const messages = [...publicationOrder(rows, contract, LABEL_DELAY_DAYS)];
   // The backlog ends with the last of its transactions; what follows (transactions and labels) goes out live.
-  const split = messages.findIndex((m) => m.stream === 'transactions' && JSON.parse(m.value).TRANSACTION_ID === total);
+  const split = messages.findIndex((m) => m.stream === 'transactions' && idOf(m.value) === rows[total].id);
 
   const admin = kafka.admin();
   await admin.connect();
@@ -203,7 +207,7 @@ async function main(): Promise<void> {
     scorer = await startScorer([
       ...['--model', model, '--model-events-topic', modelEvents, '--group', group, '--redis-prefix', prefix],
       ...['--transactions-topic', topics.transactions, '--labels-topic', topics.labels],
-      ...['--predictions-topic', topics.predictions, '--review-topic', topics.reviewQueue],
+      ...['--predictions-topic', topics.predictions, '--review-topic', topics.reviewQueue, '--dlq-topic', topics.dlq],
       ...['--label-delay-days', String(LABEL_DELAY_DAYS), '--metrics-port', '0'],
     ]);
     const started = performance.now();
@@ -226,8 +230,8 @@ async function main(): Promise<void> {
     await send(kafka, topics, liveMessages, (span * rate) / live);
     const liveSeconds = (performance.now() - liveStarted) / 1000;
     await waitForCommitted(kafka, group, topics.transactions, total + live, scorer);
-    // Inputs are keyed by CUSTOMER_ID, predictions by TRANSACTION_ID.
-    const produced = await timestamps(kafka, topics.transactions, inputFrom, (m) => String(JSON.parse(m.value).TRANSACTION_ID));
+    // Inputs are keyed by the card, predictions by the transaction id.
+    const produced = await timestamps(kafka, topics.transactions, inputFrom, (m) => idOf(m.value));
     const predicted = await timestamps(kafka, topics.predictions, outputFrom, (m) => m.key);
     const lags: number[] = [];
     for (const [id, at] of produced) {

@@ -1,13 +1,12 @@
-// Benchmark: validation of ~1 M simulated rows, (1) as typed records (a snapshot) with the phases timed
-// separately and again against reference statistics (drift on), (2) through the CLI's CSV path (parseCsv and
-// cell conversion, file reading excluded). Prints one JSON object.
+// Benchmark: validation of ~1 M simulated rows by the configured record contract (default: the handbook's), (1) as
+// objects (messages) with the phases timed separately and again against reference statistics (drift on), (2) through
+// the CLI's CSV path (records/csv.ts reading the declared header; file reading excluded). Prints one JSON object.
 // Run: node --import tsx bench/validate.ts
-import { parseCsv } from '../cli/csv';
-import { csvRecords } from '../cli/validate';
 import { loadConfig } from '../config';
 import { computeColumnFeatures } from '../ml/features';
-import { referenceStatistics, renderHtmlReport, type ValidationConfig, validateDataset } from '../ml/validation';
-import { checkRecords } from '../ml/validation/rules';
+import { referenceStatistics, renderHtmlReport, type ValidationConfig, validateDataset, validateRows } from '../ml/validation';
+import { checkRows, type ReadRow } from '../ml/validation/rules';
+import { csvRecords, type RecordContract, recordContract } from '../records';
 import { CSV_HEADER, csvLines, HANDBOOK_DEFAULTS, type SimulatedDataset, simulate } from '../simulator';
 
 const DAYS = 105; // ≈ 1.0 M transactions with the handbook's 5000 customers
@@ -15,12 +14,15 @@ const NOW = Date.parse('2019-01-01T00:00:00Z') / 1000;
 
 const secondsSince = (from: number): number => (performance.now() - from) / 1000;
 
-function snapshotPath(dataset: SimulatedDataset, thresholds: ValidationConfig) {
+function snapshotPath(dataset: SimulatedDataset, thresholds: ValidationConfig, contract: RecordContract) {
   const records = Array.from(dataset);
   let started = performance.now();
-  const checked = checkRecords(records, 'required');
+  const read: ReadRow[] = records.map((value) => {
+    const r = contract.readTransaction(value, { labels: 'required' });
+    return r.value ? { record: r.value } : { problems: r.problems, values: value };
+  });
+  const { valid } = checkRows(read, contract.declaration);
   const schemaSeconds = secondsSince(started);
-  const { valid } = checked;
   started = performance.now();
   computeColumnFeatures(
     {
@@ -34,14 +36,15 @@ function snapshotPath(dataset: SimulatedDataset, thresholds: ValidationConfig) {
     valid.count,
   );
   const featureSeconds = secondsSince(started);
-  process.stderr.write(`phases: schema ${schemaSeconds.toFixed(2)} s, features ${featureSeconds.toFixed(2)} s\n`);
+  process.stderr.write(`phases: contract ${schemaSeconds.toFixed(2)} s, features ${featureSeconds.toFixed(2)} s\n`);
 
+  const options = { contract, now: NOW, thresholds, labels: 'required' as const };
   started = performance.now();
-  const report = validateDataset(records, { now: NOW, thresholds, labels: 'required' });
+  const report = validateDataset(records, options);
   const seconds = secondsSince(started);
   const reference = referenceStatistics(report);
   started = performance.now();
-  const compared = validateDataset(records, { now: NOW, thresholds, labels: 'required', reference });
+  const compared = validateDataset(records, { ...options, reference });
   const withReferenceSeconds = secondsSince(started);
   started = performance.now();
   const html = renderHtmlReport(compared);
@@ -62,36 +65,28 @@ function snapshotPath(dataset: SimulatedDataset, thresholds: ValidationConfig) {
   };
 }
 
-function csvPath(dataset: SimulatedDataset, thresholds: ValidationConfig) {
+function csvPath(dataset: SimulatedDataset, thresholds: ValidationConfig, contract: RecordContract) {
   const text = CSV_HEADER + csvLines(dataset);
-  let started = performance.now();
-  const table = parseCsv(text, 'bench.csv');
-  const parseSeconds = secondsSince(started);
-  started = performance.now();
-  const records = csvRecords(table);
-  const convertSeconds = secondsSince(started);
-  started = performance.now();
-  const report = validateDataset(records, { now: NOW, thresholds, labels: 'required' });
-  const validateSeconds = secondsSince(started);
-  const seconds = parseSeconds + convertSeconds + validateSeconds;
+  const started = performance.now();
+  const rows = csvRecords(text, 'bench.csv', contract, 'required');
+  const report = validateRows(rows, { contract, now: NOW, thresholds, labels: 'required', fields: CSV_HEADER.trim().split(',') });
+  const seconds = secondsSince(started);
   return {
     csv_bytes: Buffer.byteLength(text),
-    parse_csv_seconds: parseSeconds,
-    csv_records_seconds: convertSeconds,
-    validate_seconds: validateSeconds,
     seconds,
-    rows_per_second: records.length / seconds,
+    rows_per_second: report.rows.total / seconds,
     status: report.status,
   };
 }
 
 function main(): void {
-  const thresholds = loadConfig().validation;
+  const config = loadConfig();
+  const contract = recordContract(config);
   const started = performance.now();
   const dataset = simulate({ ...HANDBOOK_DEFAULTS, days: DAYS });
   process.stderr.write(`simulated ${dataset.size} rows in ${secondsSince(started).toFixed(1)} s\n`);
-  const snapshot = snapshotPath(dataset, thresholds);
-  const csv = csvPath(dataset, thresholds);
+  const snapshot = snapshotPath(dataset, config.validation, contract);
+  const csv = csvPath(dataset, config.validation, contract);
   console.log(
     JSON.stringify({
       benchmark: 'validate',

@@ -1,24 +1,26 @@
-// `fraudops experiment`: the offline experiment of ml/experiment.ts on a CSV file or a dataset snapshot.
+// `fraudops experiment`: the offline experiment of ml/experiment.ts on a CSV file (read by the declared record contract,
+// config `records:`) or a dataset snapshot.
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { saveBundleToDir } from '../clients/bundle-store';
 import { createS3 } from '../clients/s3';
 import { loadSnapshot } from '../clients/snapshot-store';
 import { loadConfig } from '../config';
-import { columnsFromTransactions, type SnapshotColumns } from '../dataset/snapshot';
+import { columnsFromRecords, type SnapshotColumns } from '../dataset/snapshot';
 import { packBundle } from '../ml/bundle';
 import { InvalidInputError } from '../ml/errors';
 import { BALANCE_STRATEGIES, type BalanceStrategy, type ExperimentResult, runExperiment } from '../ml/experiment';
+import { featureSetOf } from '../ml/feature-set';
 import { renderPrivacyReport } from '../ml/privacy/report';
-import { HANDBOOK_PROTOCOL } from '../ml/protocol';
+import { HANDBOOK_PROTOCOL, type ProtocolOptions, type ProtocolPlacement, protocolFor } from '../ml/protocol';
 import { selectBackend } from '../ml/tensorflow';
-import { parseTransactionsCsv } from '../simulator';
+import { readTransactionsCsv, recordContract, resolveDeclaration } from '../records';
 import { numberIn, readInputFile } from './files';
 import { progressBar } from './progress';
 
 interface ExperimentCliOptions {
   data?: string;
   dataset?: string;
-  trainStart: string;
+  trainStart?: string;
   trainDays: number;
   delayDays: number;
   testDays: number;
@@ -60,18 +62,35 @@ function date(value: string): string {
 async function loadData(options: ExperimentCliOptions): Promise<SnapshotColumns> {
   if (Boolean(options.data) === Boolean(options.dataset))
     throw new InvalidInputError('give exactly one of --data <file.csv> or --dataset <sha256>');
+  const config = loadConfig();
   if (options.data) {
     const text = readInputFile(options.data, '--data');
-    return columnsFromTransactions(parseTransactionsCsv(text, options.data));
+    const contract = recordContract(config);
+    return columnsFromRecords(readTransactionsCsv(text, options.data, contract, 'required'), contract.declaration);
   }
-  const config = loadConfig();
   const sha256 = options.dataset as string;
   const { columns } = await loadSnapshot(createS3(config), { bucket: config.stack.s3.bucket, prefix: config.ingest.datasetPrefix, sha256 });
   return columns;
 }
 
+const isoDay = (seconds: number) => new Date(seconds * 1000).toISOString().slice(0, 10);
+
+/** Says on stderr where the protocol went when its dates were not given and the handbook's do not fit the data. */
+function reportPlacement(data: SnapshotColumns, protocol: ProtocolOptions, placement: ProtocolPlacement): void {
+  if (placement !== 'latest') return;
+  const range = data.rows ? `${isoDay(data.timestamp[0])} to ${isoDay(data.timestamp[data.rows - 1])}` : 'no rows';
+  process.stderr.write(
+    `experiment: the data (${range}) does not cover the handbook's protocol dates (training from ${HANDBOOK_PROTOCOL.trainStart}); ` +
+      `without --train-start the protocol is placed at the end of the labelled data: training from ${protocol.trainStart}\n`,
+  );
+}
+
 /** The issue's JSON shape: test metrics, privacy, timings (snake case), plus what the run used. */
-export function experimentJson(result: ExperimentResult, options: ExperimentCliOptions) {
+export function experimentJson(
+  result: ExperimentResult,
+  options: ExperimentCliOptions,
+  protocol: { trainStart: string; placement: ProtocolPlacement },
+) {
   const p = result.privacy;
   return {
     test: {
@@ -99,6 +118,8 @@ export function experimentJson(result: ExperimentResult, options: ExperimentCliO
     },
     data: result.data,
     settings: {
+      train_start: protocol.trainStart,
+      protocol_placement: protocol.placement,
       balance: options.balance,
       hidden: options.hidden,
       epochs: options.epochs,
@@ -124,9 +145,18 @@ export function registerExperimentCommands(program: Command): void {
         'compromised removed; the F2-optimal threshold is chosen on the --validation-days before training. Prints test ' +
         'ROC AUC, average precision and card precision@100, the privacy guarantee and timings. Progress goes to stderr.',
     )
-    .option('--data <file.csv>', 'transactions with labels (handbook CSV header, e.g. from fraudops simulate)')
+    .option(
+      '--data <file.csv>',
+      'labelled transactions, a CSV whose header names the columns declared under records: in config.yaml (default: the ' +
+        'handbook header, e.g. from fraudops simulate)',
+    )
     .option('--dataset <sha256>', 'a dataset snapshot written by fraudops ingest (read from S3)')
-    .option('--train-start <date>', 'first training day, UTC', date, h.trainStart)
+    .option(
+      '--train-start <date>',
+      `first training day, UTC (default: the handbook's ${h.trainStart} when the data covers the handbook's protocol dates, ` +
+        'else the protocol placed at the end of the labelled data, as the pipeline does)',
+      date,
+    )
     .option('--train-days <n>', 'days of training data', numberIn(1, 365, true), h.trainDays)
     .option(
       '--delay-days <n>',
@@ -178,18 +208,18 @@ export function registerExperimentCommands(program: Command): void {
         lrDecay: cliOptions.lrDecay ?? (dp ? 'none' : 'cosine'),
       } satisfies ExperimentCliOptions;
       const data = await loadData(options);
+      const { protocol, placement } = protocolFor(
+        data,
+        { trainDays: options.trainDays, delayDays: options.delayDays, testDays: options.testDays, validationDays: options.validationDays },
+        options.trainStart,
+      );
+      reportPlacement(data, protocol, placement);
       await selectBackend(loadConfig().tensorflow.backend, () => undefined);
       let bar: ReturnType<typeof progressBar> | undefined;
       const result = await runExperiment(
         data,
         {
-          protocol: {
-            trainStart: options.trainStart,
-            trainDays: options.trainDays,
-            delayDays: options.delayDays,
-            testDays: options.testDays,
-            validationDays: options.validationDays,
-          },
+          protocol,
           balance: options.balance,
           smoteRatio: options.smoteRatio,
           smoteK: 5,
@@ -207,6 +237,7 @@ export function registerExperimentCommands(program: Command): void {
           optimizer: options.optimizer,
           transform: 'fixed',
           seed: options.seed,
+          features: featureSetOf(resolveDeclaration(loadConfig().records)),
         },
         (progress) => {
           bar ??= progressBar(process.stderr, 'experiment train steps', progress.totalSteps);
@@ -214,11 +245,12 @@ export function registerExperimentCommands(program: Command): void {
         },
       );
       bar?.stop();
-      const json = experimentJson(result, options);
+      const json = experimentJson(result, options, { trainStart: protocol.trainStart, placement });
       if (options.saveBundle) {
         const files = await packBundle({
           model: result.model.parameters,
           transform: result.model.transform,
+          features: result.model.features,
           labelDelayDays: result.model.labelDelayDays,
           threshold: result.model.threshold,
           metrics: { test: json.test, validation: json.validation },

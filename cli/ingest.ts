@@ -4,6 +4,7 @@ import { createKafka } from '../clients/kafka';
 import { createS3, ensureBucket } from '../clients/s3';
 import { loadConfig } from '../config';
 import { type IngestProgress, type IngestStart, ingest } from '../dataset/ingest';
+import { recordContract } from '../records';
 import { type Progress, progressBar } from './progress';
 
 interface IngestCliOptions {
@@ -35,11 +36,14 @@ export function registerIngestCommands(program: Command): void {
     .command('ingest')
     .description(
       'Read the transactions and labels topics up to the high-water marks seen at the start (bounded and reproducible), ' +
-        'join each label to its transaction, and write a content-addressed snapshot to S3 at <prefix>/<sha256>/ ' +
-        '(transactions.parquet, rejects.ndjson, manifest.json with the offsets per partition, row count, label coverage, ' +
-        'schema hash and time range). Malformed messages (invalid JSON, missing or ill-typed fields, negative amounts, ' +
-        'duplicated TRANSACTION_ID) go to the DLQ topic with the reason and are counted in the manifest. The consumer ' +
-        "group's offsets are committed only once the snapshot is durable; the same offsets give the same sha256 and write nothing new.",
+        "read each message by the records: declaration (messages without fraudops' admitted header are pseudonymized as " +
+        'declared), join each label to its transaction, and write a content-addressed snapshot to S3 at <prefix>/<sha256>/ ' +
+        '(transactions.parquet with the declared column names, rejects.ndjson, manifest.json with the declaration, the ' +
+        'offsets per partition, row count, label coverage, schema hash and time range). Malformed messages (invalid JSON, ' +
+        'a declared field missing, ill-typed or out of its bounds, a transaction id read twice) go to the DLQ topic with ' +
+        'the reason and the problems naming the declared fields, their values scrubbed (no dropped column, pseudonyms for ' +
+        "the declared roles), and are counted in the manifest. The consumer group's offsets are committed only once the " +
+        'snapshot is durable; the same offsets give the same sha256 and write nothing new.',
     )
     .addOption(
       new Option('--from <start>', 'earliest: everything still in the topics; committed: from the consumer group’s last commit')
@@ -73,6 +77,7 @@ export function registerIngestCommands(program: Command): void {
         const result = await ingest(
           { kafka: createKafka(config, 'fraudops-ingest'), s3 },
           {
+            contract: recordContract(config),
             topics: {
               transactions: options.transactionsTopic ?? config.topics.transactions,
               labels: options.labelsTopic ?? config.topics.labels,
@@ -97,7 +102,7 @@ export function registerIngestCommands(program: Command): void {
         console.log(
           [
             `snapshot ${m.sha256} ${result.written ? 'written' : 'already existed (nothing written)'} at s3://${location.bucket}/${location.prefix}/${m.sha256}/`,
-            `${m.rows} transactions (${m.timeRange.first ?? '-'} to ${m.timeRange.last ?? '-'}), ${m.labelled} labelled ` +
+            `${m.rows} transactions (${m.timeRange.first ?? '-'} to ${m.timeRange.last ?? '-'} UTC), ${m.labelled} labelled ` +
               `(${(100 * m.labelCoverage).toFixed(1)} %), ${m.frauds} frauds`,
             `${m.rejected.total} rejected ${JSON.stringify(m.rejected.byReason)}, ${result.dlqPublished} sent to the DLQ by this run; ` +
               `${m.orphanLabels} labels without their transaction`,

@@ -2,7 +2,6 @@
 // SIGTERM or SIGINT. Metrics (lag, predictions, drift) on stream.metricsPort.
 import { type Command, InvalidArgumentError } from 'commander';
 import { Registry } from 'prom-client';
-import { ChampionWatcher } from '../clients/champion-watcher';
 import { createKafka } from '../clients/kafka';
 import { MlflowClient } from '../clients/mlflow';
 import { createRedis } from '../clients/redis';
@@ -10,6 +9,7 @@ import { createS3 } from '../clients/s3';
 import { loadConfig } from '../config';
 import { selectBackend } from '../ml/tensorflow';
 import { createLogger, type Logger } from '../observability/log';
+import { ChampionWatcher } from '../serving/champion-watcher';
 import { referenceOfModel } from '../stream/drift';
 import { serveMetrics } from '../stream/metrics-server';
 import { type ScorerTopics, StreamScorer } from '../stream/scorer';
@@ -21,6 +21,7 @@ interface ScoreStreamOptions {
   labelsTopic?: string;
   predictionsTopic?: string;
   reviewTopic?: string;
+  dlqTopic?: string;
   modelEventsTopic?: string;
   redisPrefix?: string;
   labelDelayDays?: number;
@@ -56,10 +57,12 @@ export function registerScoreStreamCommands(program: Command): void {
   program
     .command('score-stream')
     .description(
-      'Score the transactions topic with the champion model: online features from Redis (the training code, labels applied ' +
-        'after their delay), predictions {TRANSACTION_ID, score, decision, model_version, features} on the predictions topic, ' +
-        'uncertain cases ranked on the review queue. Exactly one prediction per transaction across restarts (Kafka ' +
-        'transactions; read the outputs with isolation read_committed). One scorer per consumer group. Stops on SIGTERM/SIGINT.',
+      'Score the transactions topic (records as declared under records:) with the champion model: online features from ' +
+        'Redis (the training code, labels applied after their delay), predictions {<records.id>, score, decision, ' +
+        'model_version, features, late?, late_seconds?} on the predictions topic, uncertain cases ranked on the review ' +
+        'queue. A message without a prediction (malformed, later than records.lateness, or more than records.maxFuture ' +
+        'ahead) gets a dead letter with the reason. Exactly one output per message across restarts (Kafka transactions; ' +
+        'read the outputs with isolation read_committed). One scorer per consumer group. Stops on SIGTERM/SIGINT.',
     )
     .option('--model <name>', 'registered model whose champion scores (default: registry.modelName)')
     .option('--group <id>', 'consumer group (default: stream.consumerGroup)')
@@ -67,6 +70,7 @@ export function registerScoreStreamCommands(program: Command): void {
     .option('--labels-topic <topic>', 'input labels (default: topics.labels)')
     .option('--predictions-topic <topic>', 'output predictions (default: topics.predictions)')
     .option('--review-topic <topic>', 'output review queue (default: topics.reviewQueue)')
+    .option('--dlq-topic <topic>', 'dead letters: input messages without a prediction, with the reason (default: topics.dlq)')
     .option('--model-events-topic <topic>', 'promotions to hot-swap on (default: topics.modelEvents)')
     .option('--redis-prefix <prefix>', 'key prefix of the online feature state (default: fraudops:features:)')
     .option(
@@ -125,6 +129,7 @@ export function registerScoreStreamCommands(program: Command): void {
           labels: options.labelsTopic,
           predictions: options.predictionsTopic,
           reviewQueue: options.reviewTopic,
+          dlq: options.dlqTopic,
         };
         const serving = watcher;
         scorer = await StreamScorer.start({

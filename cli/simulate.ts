@@ -85,7 +85,8 @@ export function registerSimulateCommands(program: Command): void {
     .command('simulate')
     .description(
       'Generate transactions with the Handbook simulator (Le Borgne et al., chapter 3), write them as CSV sorted by time ' +
-        `(${TRANSACTION_COLUMNS.join(', ')}; TX_DATETIME in UTC) and print a summary. ` +
+        `(${TRANSACTION_COLUMNS.join(', ')}; TX_DATETIME in UTC: the handbook record, what the default records: ` +
+        'declaration reads) and print a summary. ' +
         'The defaults reproduce the book dataset (about 1.75 M transactions, 0.84 % fraud); the same flags give a byte-identical file. ' +
         'Progress goes to stderr.',
     );

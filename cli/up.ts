@@ -2,10 +2,12 @@
 // the stream scorer, simulated transactions, and one pipeline run that waits for approval in the Web UI.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import type { Command } from 'commander';
 import { createKafka, partitionRanges } from '../clients/kafka';
 import { connectTemporal } from '../clients/temporal';
 import { type Config, loadConfig, projectRoot } from '../config';
+import { HANDBOOK_RECORDS } from '../records';
 import { stackDown, stackUp } from '../stack';
 import { appsDown, appsUp } from '../stack/apps';
 import { startPipeline } from '../temporal/pipeline';
@@ -32,30 +34,31 @@ export function registerUpCommands(program: Command): void {
         'that ends waiting for your approval. Idempotent: what runs already is left alone.',
     )
     .option('--seed-days <n>', 'simulated days to publish when the transactions topic is empty', numberIn(30, 365, true), 45)
+    .option('--csv <file>', 'publish this CSV (your `records:` declaration) instead of simulated days when the topic is empty')
     .option('--no-pipeline', 'do not start a training run')
-    .action(async (options: { seedDays: number; pipeline: boolean }) => {
+    .action(async (options: { seedDays: number; csv?: string; pipeline: boolean }) => {
       const config = loadConfig();
       await stackUp(config);
       await appsUp(config);
       if ((await transactionsInKafka(config)) === 0) {
+        // The simulator writes handbook records: under another declaration only the user's own feed can seed.
+        const simulated = isDeepStrictEqual(config.records, HANDBOOK_RECORDS);
+        if (!options.csv && !simulated) {
+          console.log(
+            `${config.topics.transactions} is empty and records: declares your own feed: publish it with ` +
+              '`node bin/fraudops.cjs produce --csv <file>`, then `node bin/fraudops.cjs pipeline run --wait`',
+          );
+          return;
+        }
+        const source = options.csv
+          ? ['--csv', options.csv]
+          : ['--simulate', '--customers', '1000', '--terminals', '2000', '--days', String(options.seedDays)];
         console.log(
-          `publishing ${options.seedDays} simulated days of transactions (labels follow ${config.producer.labelDelayDays} days later)`,
+          `publishing ${options.csv ?? `${options.seedDays} simulated days of transactions`} (labels follow ${config.producer.labelDelayDays} days later)`,
         );
-        const produced = spawnSync(
-          process.execPath,
-          [
-            path.join(projectRoot(), 'bin', 'fraudops.cjs'),
-            'produce',
-            '--simulate',
-            '--customers',
-            '1000',
-            '--terminals',
-            '2000',
-            '--days',
-            String(options.seedDays),
-          ],
-          { stdio: 'inherit' },
-        );
+        const produced = spawnSync(process.execPath, [path.join(projectRoot(), 'bin', 'fraudops.cjs'), 'produce', ...source], {
+          stdio: 'inherit',
+        });
         if (produced.status !== 0) throw new PipelineCommandError('seeding transactions failed (see above)');
       }
       if (!options.pipeline) return;

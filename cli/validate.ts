@@ -1,6 +1,6 @@
-// `fraudops validate`: checks a transactions CSV (schema, statistics, drift against reference statistics) and
-// writes JSON / HTML reports. Exit 0 on pass; a failed validation throws DataValidationError (exit 1); a bad
-// flag exits 2.
+// `fraudops validate`: checks a transactions CSV or a dataset snapshot against the declared record contract (config
+// `records:`), computes statistics and drift against reference statistics, and writes JSON / HTML reports. Exit 0 on
+// pass; a failed validation throws DataValidationError (exit 1); a bad flag exits 2.
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { type Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { createS3 } from '../clients/s3';
@@ -15,11 +15,12 @@ import {
   renderHtmlReport,
   throwIfFailed,
   type ValidationConfig,
+  type ValidationOptions,
   type ValidationReport,
-  validateDataset,
+  validateRecords,
+  validateRows,
 } from '../ml/validation';
-import { type LabelRule, TRANSACTION_COLUMNS } from '../simulator';
-import { type CsvTable, parseCsv } from './csv';
+import { csvRecords, csvRows, type LabelRule, type RecordContract, recordContract } from '../records';
 import { outputPath } from './files';
 
 export interface ValidateOptions {
@@ -35,26 +36,16 @@ export interface ValidateOptions {
   json?: boolean;
 }
 
-const NUMERIC_COLUMNS = new Set<string>(TRANSACTION_COLUMNS.filter((name) => name !== 'TX_DATETIME'));
-
-/**
- * CSV rows as records: an empty cell is absent, a numeric schema column holds a number where its text parses as
- * a finite one and keeps the text otherwise (so the schema reports a wrong type), other columns keep their text.
- */
-export function csvRecords(table: CsvTable): Record<string, unknown>[] {
-  const { header } = table;
-  const numeric = header.map((name) => NUMERIC_COLUMNS.has(name));
-  return table.records.map((cells) => {
-    const record: Record<string, unknown> = {};
-    for (let j = 0; j < header.length; j++) {
-      const text = cells[j];
-      if (text === '') continue;
-      const value = numeric[j] ? Number(text) : Number.NaN;
-      record[header[j]] = numeric[j] && text.trim() !== '' && Number.isFinite(value) ? value : text;
-    }
-    return record;
-  });
+/** What a validation needs from the config: the thresholds (`validation:`) and the record contract (`records:`). */
+export interface ValidateSettings {
+  thresholds: ValidationConfig;
+  contract: RecordContract;
 }
+
+const settingsFromConfig = (): ValidateSettings => {
+  const config = loadConfig();
+  return { thresholds: config.validation, contract: recordContract(config) };
+};
 
 function inputFile(value: string): string {
   if (!statSync(value, { throwIfNoEntry: false })?.isFile()) throw new InvalidArgumentError(`${value} is not a readable file.`);
@@ -82,32 +73,37 @@ function readReference(file: string): ReferenceStatistics {
   return parseReferenceStatistics(value, `--reference ${file}`);
 }
 
-/** The records of a CSV file, and the label rule (required when the header has TX_FRAUD, unless given). */
-function csvInput(file: string, labels?: LabelRule): { records: Record<string, unknown>[]; labels: LabelRule } {
-  const table = parseCsv(readFileSync(file, 'utf8'), file);
-  const rule = labels ?? (table.header.includes('TX_FRAUD') ? 'required' : 'absent');
-  const records = csvRecords(table);
-  table.records.length = 0; // the cells are in `records` now; let the strings go
-  return { records, labels: rule };
+type Common = Omit<ValidationOptions, 'labels' | 'fields'>;
+
+/**
+ * A CSV file read by the declared header (records/csv.ts): each row is a record or its problems with its line. Labels
+ * are required when the header has the declared label column, unless --labels says otherwise.
+ */
+function validateCsv(file: string, labels: LabelRule | undefined, common: Common): ValidationReport {
+  const text = readFileSync(file, 'utf8');
+  const first = csvRows(text, file).next();
+  const header = first.done ? [] : first.value.fields.map((name) => name.trim());
+  const rule = labels ?? (header.includes(common.contract.declaration.label) ? 'required' : 'absent');
+  return validateRows(csvRecords(text, file, common.contract, rule), { ...common, labels: rule, fields: header });
 }
 
 /** The labelled rows of a dataset snapshot in S3 (rows whose label has not arrived are not validated). */
-async function datasetInput(sha256: string, prefix?: string): Promise<{ records: Record<string, unknown>[]; labels: LabelRule }> {
+async function validateSnapshot(sha256: string, prefix: string | undefined, common: Common): Promise<ValidationReport> {
   const config = loadConfig();
   const location = { bucket: config.stack.s3.bucket, prefix: prefix ?? config.ingest.datasetPrefix, sha256 };
   const { columns } = await loadSnapshot(createS3(config), location);
-  return { records: labelledRecords(columns) as unknown as Record<string, unknown>[], labels: 'required' };
+  return validateRecords(labelledRecords(columns), { ...common, labels: 'required' });
 }
 
 /** Reads, validates and writes the requested files; returns the report (the caller decides on the exit status). */
-export async function validateInput(options: ValidateOptions, thresholds: ValidationConfig): Promise<ValidationReport> {
+export async function validateInput(options: ValidateOptions, settings: ValidateSettings): Promise<ValidationReport> {
   if (Boolean(options.in) === Boolean(options.dataset))
     throw new InvalidInputError('give exactly one of --in <file> or --dataset <sha256>');
   const reference = options.reference ? readReference(options.reference) : undefined;
-  const { records, labels } = options.in
-    ? csvInput(options.in, options.labels)
-    : await datasetInput(options.dataset as string, options.prefix);
-  const report = validateDataset(records, { now: options.now ?? Date.now() / 1000, thresholds, labels, reference });
+  const common: Common = { ...settings, now: options.now ?? Date.now() / 1000, reference };
+  const report = options.in
+    ? validateCsv(options.in, options.labels, common)
+    : await validateSnapshot(options.dataset as string, options.prefix, common);
   if (options.outJson) writeFileSync(options.outJson, `${JSON.stringify(report, null, 2)}\n`);
   if (options.outHtml) writeFileSync(options.outHtml, renderHtmlReport(report));
   if (options.writeReference) writeFileSync(options.writeReference, `${JSON.stringify(referenceStatistics(report))}\n`);
@@ -120,7 +116,7 @@ function formatSummary(report: ValidationReport, options: ValidateOptions): stri
     ? `drift against ${options.reference} (${n(report.reference?.rows ?? 0)} rows)`
     : 'no reference: drift not checked';
   const lines = [
-    `validate ${options.in ?? `dataset ${options.dataset}`}: ${report.status.toUpperCase()}, ${n(report.rows.total)} rows, ${n(report.rows.valid)} pass the schema; ` +
+    `validate ${options.in ?? `dataset ${options.dataset}`}: ${report.status.toUpperCase()}, ${n(report.rows.total)} rows, ${n(report.rows.valid)} pass the record contract; ` +
       `labels ${report.labels}; ${against}`,
   ];
   if (report.failures.length)
@@ -141,16 +137,21 @@ function badFlagExitsTwo(err: CommanderError): never {
   throw new CommanderError(2, err.code, err.message);
 }
 
-export function registerValidateCommands(program: Command, loadThresholds: () => ValidationConfig = () => loadConfig().validation): void {
+export function registerValidateCommands(program: Command, loadSettings: () => ValidateSettings = settingsFromConfig): void {
   program
     .command('validate')
     .description(
-      'validate a transactions CSV or dataset snapshot: schema (types, required fields, ranges), duplicated TRANSACTION_IDs, future ' +
-        'timestamps, statistics of the 15 model features (computed over the rows that pass the schema, in time order) ' +
+      'validate a transactions CSV or dataset snapshot: the record contract declared under records: in config.yaml (required ' +
+        'fields, types, ranges, labels), duplicated transaction ids, future timestamps, statistics of the 15 model features ' +
+        '(computed over the rows that pass the contract, in time order) ' +
         'and, with --reference, drift (PSI, Jensen–Shannon, Kolmogorov–Smirnov) against thresholds in config.yaml ' +
         '(validation.*). Exit 0: pass; 1: validation failed (the failures are printed); 2: a bad flag.',
     )
-    .option('--in <file>', 'transactions CSV with a header row (the handbook columns: TRANSACTION_ID, TX_DATETIME, ...)', inputFile)
+    .option(
+      '--in <file>',
+      'transactions CSV with a header row naming the declared columns (records:; default: the handbook columns)',
+      inputFile,
+    )
     .option('--dataset <sha256>', 'a dataset snapshot written by fraudops ingest (its labelled rows), read from S3')
     .option('--prefix <prefix>', 'S3 key prefix of snapshots, with --dataset (default: ingest.datasetPrefix)')
     .option(
@@ -161,9 +162,9 @@ export function registerValidateCommands(program: Command, loadThresholds: () =>
     .addOption(
       new Option(
         '--labels <rule>',
-        'required: rows must carry TX_FRAUD and TX_FRAUD_SCENARIO; absent: rows must not (as on the transactions topic). ' +
-          'Default: required when the header has TX_FRAUD, else absent',
-      ).choices(['required', 'absent']),
+        'required: rows must carry the declared label (records.label); absent: rows must not (as on the transactions topic); ' +
+          'optional: either. Default: required when the header has the label column, else absent',
+      ).choices(['required', 'absent', 'optional']),
     )
     .option(
       '--now <time>',
@@ -176,7 +177,7 @@ export function registerValidateCommands(program: Command, loadThresholds: () =>
     .option('--json', 'print the report as JSON instead of a summary')
     .exitOverride(badFlagExitsTwo)
     .action(async (options: ValidateOptions) => {
-      const report = await validateInput(options, loadThresholds());
+      const report = await validateInput(options, loadSettings());
       console.log(options.json ? JSON.stringify(report, null, 2) : formatSummary(report, options));
       throwIfFailed(report, options.outHtml ?? options.outJson);
     });

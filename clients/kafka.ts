@@ -1,9 +1,16 @@
 // The only module that knows the Kafka wire client (kafkajs). Swap it here for
 // @confluentinc/kafka-javascript if throughput calls for it (DESIGN §2).
-import { type Admin, Kafka, type KafkaConfig, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { type Admin, type IHeaders, Kafka, type KafkaConfig, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { type Config, serviceHostOf } from '../config';
 
-export type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+export type { Admin, Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
+
+/** The text of a message header (the first value when it repeats), or undefined. */
+export function headerText(headers: IHeaders | undefined, name: string): string | undefined {
+  const value = headers?.[name];
+  const first = Array.isArray(value) ? value[0] : value;
+  return first === undefined ? undefined : String(first);
+}
 
 export function kafkaBrokers(config: Config): string[] {
   return [`${serviceHostOf(config, 'kafka')}:${config.stack.kafka.port}`];
@@ -107,7 +114,14 @@ export interface BoundedReadOptions {
   groupId: string;
   ranges: readonly OffsetRange[];
   /** Called for every fetched message, possibly outside the ranges or twice: the caller filters. */
-  onMessage: (topic: string, partition: number, offset: number, key: Buffer | null, value: Buffer | null) => void;
+  onMessage: (
+    topic: string,
+    partition: number,
+    offset: number,
+    key: Buffer | null,
+    value: Buffer | null,
+    headers: IHeaders | undefined,
+  ) => void;
   /** True once the caller has every message it needs. */
   isComplete: () => boolean;
   /** Error text when the read stalls: what is still missing. */
@@ -161,7 +175,7 @@ export async function readOffsetRanges(kafka: Kafka, options: BoundedReadOptions
         .run({
           autoCommit: false,
           eachBatch: async ({ batch, heartbeat }) => {
-            for (const m of batch.messages) options.onMessage(batch.topic, batch.partition, Number(m.offset), m.key, m.value);
+            for (const m of batch.messages) options.onMessage(batch.topic, batch.partition, Number(m.offset), m.key, m.value, m.headers);
             if (batch.messages.length) lastProgress = Date.now();
             if (options.isComplete()) resolve();
             await heartbeat();

@@ -1,6 +1,16 @@
 // Dataset snapshots in S3 at <prefix>/<sha256>/: data files first, manifest.json last, so a snapshot whose
 // manifest exists is complete; a crash mid-write leaves files that the next run overwrites with equal bytes.
-import { DATA_FILE, decodeColumns, MANIFEST_FILE, type SnapshotColumns, type SnapshotManifest, verifySnapshot } from '../dataset/snapshot';
+import {
+  DATA_FILE,
+  declarationMismatch,
+  decodeColumns,
+  MANIFEST_FILE,
+  type SnapshotColumns,
+  type SnapshotManifest,
+  verifySnapshot,
+} from '../dataset/snapshot';
+import { InvalidInputError } from '../ml/errors';
+import type { RecordDeclaration } from '../records';
 import { getObjectBuffer, type S3 } from './s3';
 
 export interface SnapshotLocation {
@@ -53,12 +63,27 @@ export async function loadManifest(s3: S3, location: SnapshotLocation): Promise<
   ) as SnapshotManifest;
 }
 
-/** Reads a snapshot, verifies every file and the manifest against its id, and decodes the rows. */
-export async function loadSnapshot(s3: S3, location: SnapshotLocation): Promise<{ manifest: SnapshotManifest; columns: SnapshotColumns }> {
+/**
+ * Reads a snapshot, verifies every file and the manifest against its id, and decodes the rows by the declaration
+ * the manifest records. With `declaration` (the config's `records:`), a snapshot whose rows were read by another
+ * shape of record is refused, naming the key that differs.
+ */
+export async function loadSnapshot(
+  s3: S3,
+  location: SnapshotLocation,
+  declaration?: RecordDeclaration,
+): Promise<{ manifest: SnapshotManifest; columns: SnapshotColumns }> {
   const manifest = await loadManifest(s3, location);
   if (manifest.sha256 !== location.sha256) throw new Error(`snapshot ${location.sha256}: its manifest names ${manifest.sha256}`);
   const files: Record<string, Uint8Array> = {};
   for (const name of Object.keys(manifest.files)) files[name] = await getObjectBuffer(s3, location.bucket, snapshotKey(location, name));
   verifySnapshot(manifest, files);
-  return { manifest, columns: await decodeColumns(files[DATA_FILE]) };
+  const taken = manifest.schema.declaration;
+  const mismatch = declaration && declarationMismatch(taken, declaration);
+  if (mismatch) {
+    throw new InvalidInputError(
+      `snapshot ${manifest.sha256} was ingested under another records: declaration (${mismatch}); ingest again under this one`,
+    );
+  }
+  return { manifest, columns: await decodeColumns(files[DATA_FILE], taken) };
 }

@@ -1,10 +1,11 @@
 // The one config module: `config.yaml` (non-secret settings) and `.env` (secrets), both validated.
 // A bad value fails at start with the key, the value and the rule.
-import { existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { HANDBOOK_RECORDS, newPseudonymKey, PSEUDONYM_KEY_VARIABLE, recordsSchema } from '../records';
 
 const port = z.number().int().min(1).max(65535);
 /** A Temporal duration such as 90s, 15m, 2h, 7d. */
@@ -107,6 +108,7 @@ const settingsSchema = z.strictObject({
     metricsPort: port,
     reviewBand: z.number().positive().max(0.5),
   }),
+  records: recordsSchema.default(HANDBOOK_RECORDS),
   validation: z.strictObject({
     maxFutureSeconds: z.number().min(0),
     maxBadRowFraction: z.number().min(0).max(1),
@@ -123,13 +125,17 @@ const secretsSchema = z.object({
   S3_SECRET_KEY: z.string().min(8),
   /** Bearer token of the API's approval endpoints. */
   API_TOKEN: z.string().min(16),
+  /** HMAC key of records.pseudonymize; generated into .env on first use. */
+  [PSEUDONYM_KEY_VARIABLE]: z.string().min(32).optional(),
 });
 
 export type Settings = z.infer<typeof settingsSchema>;
 export type Secrets = z.infer<typeof secretsSchema>;
 export interface Config extends Settings {
-  /** The directory holding config.yaml; relative paths in the config resolve against it. */
+  /** The repository root: the stack's scripts and relative paths of the repository's config.yaml resolve against it. */
   root: string;
+  /** The config file this config was loaded from (the repository's config.yaml or $FRAUDOPS_CONFIG). */
+  file?: string;
   secrets: Secrets;
 }
 
@@ -205,28 +211,63 @@ function portOwners(settings: Settings): string | undefined {
   return undefined;
 }
 
-/**
- * Loads `config.yaml` (or $FRAUDOPS_CONFIG) and `.env` beside it; process environment variables
- * override `.env`, and FRAUDOPS_TF_BACKEND overrides tensorflow.backend.
- */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const file = path.resolve(env.FRAUDOPS_CONFIG ?? path.join(projectRoot(), 'config.yaml'));
+/** Values of `overlay` over `base`, object by object; anything else (a list, a number) is replaced whole. */
+function overlay(base: unknown, over: unknown): unknown {
+  const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (!isObject(base) || !isObject(over)) return over === undefined ? base : over;
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) out[key] = overlay(base[key], value);
+  return out;
+}
+
+function readYaml(file: string): unknown {
   if (!existsSync(file)) throw new ConfigError(`config file not found: ${file} (set FRAUDOPS_CONFIG or run from the project)`);
-  const root = path.dirname(file);
-  let raw: unknown;
   try {
-    raw = parseYaml(readFileSync(file, 'utf8'));
+    return parseYaml(readFileSync(file, 'utf8'));
   } catch (err) {
     throw new ConfigError(`${file} is not valid YAML: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Loads the repository's `config.yaml` and, when $FRAUDOPS_CONFIG names another file, that file as an overlay: its keys
+ * replace the repository's, the rest keep their values (`records:` is replaced whole: a declaration is never merged
+ * with the handbook's). Secrets come from the repository's `.env`, then a `.env` beside the overlay, then the process
+ * environment; FRAUDOPS_TF_BACKEND overrides tensorflow.backend. A declaration that pseudonymizes gets its key
+ * generated into the `.env` beside the config file on first use.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const root = projectRoot();
+  const baseFile = path.join(root, 'config.yaml');
+  const file = path.resolve(env.FRAUDOPS_CONFIG ?? baseFile);
+  let raw = readYaml(baseFile);
+  if (file !== baseFile) {
+    const user = readYaml(file) ?? {};
+    const userDir = (user as { stack?: { dir?: unknown } }).stack?.dir;
+    if (typeof userDir === 'string') (user as { stack: { dir: string } }).stack.dir = path.resolve(path.dirname(file), userDir);
+    const records = (user as { records?: unknown }).records;
+    raw = overlay(raw, user);
+    if (records !== undefined) (raw as Record<string, unknown>).records = records;
   }
   if (env.FRAUDOPS_TF_BACKEND && raw && typeof raw === 'object') {
     const tensorflow = (raw as Record<string, unknown>).tensorflow;
     (raw as Record<string, unknown>).tensorflow = { ...(tensorflow as object), backend: env.FRAUDOPS_TF_BACKEND };
   }
-  const envFile = path.join(root, '.env');
-  const fileSecrets = existsSync(envFile) ? parseDotenv(readFileSync(envFile)) : {};
+  const envFiles = [...new Set([path.join(root, '.env'), path.join(path.dirname(file), '.env')])];
+  const fileSecrets = Object.assign({}, ...envFiles.filter(existsSync).map((f) => parseDotenv(readFileSync(f))));
   const secrets = { ...fileSecrets, ...pick(env, Object.keys(secretsSchema.shape)) };
-  return parseConfig(raw, secrets, root, { settings: file, secrets: envFile });
+  const config = parseConfig(raw, secrets, root, { settings: file, secrets: envFiles.join(' or ') });
+  if (config.records.pseudonymize.length && !config.secrets[PSEUDONYM_KEY_VARIABLE]) {
+    const key = newPseudonymKey();
+    const envFile = envFiles[envFiles.length - 1];
+    appendFileSync(
+      envFile,
+      `\n# generated on first use: the HMAC key of records.pseudonymize (keep it: a new key gives new pseudonyms)\n${PSEUDONYM_KEY_VARIABLE}=${key}\n`,
+      { mode: 0o600 },
+    );
+    config.secrets[PSEUDONYM_KEY_VARIABLE] = key;
+  }
+  return { ...config, file };
 }
 
 function pick(env: NodeJS.ProcessEnv, keys: string[]): Record<string, string> {

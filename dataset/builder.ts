@@ -1,19 +1,24 @@
 // Builds a snapshot from the messages of a bounded read. Every message has a fixed slot given by its
 // (topic, partition, offset), so the result depends only on which offsets were read, never on the order
-// in which fetches arrived or on a message delivered twice.
-import { checkLabel, checkTransaction, type FieldProblem, parseTxDatetime } from '../simulator';
+// in which fetches arrived or on a message delivered twice. Messages are read by the record contract; a
+// rejected one is kept scrubbed (no dropped column, pseudonyms for the declared roles), never as it came.
+import { type FieldProblem, formatUtc, type RecordContract, type Scalar } from '../records';
 import {
+  compareIds,
   emptyColumns,
+  extraColumnsOf,
   type PartitionSlice,
   type RejectedMessage,
+  recordAt,
   type SnapshotColumns,
   type SnapshotContent,
-  setUnlabelledRow,
+  setRow,
   type TopicSlice,
-  unlabelledRecord,
 } from './snapshot';
 
 type Raw = Buffer | string | null;
+/** The key and value a reject keeps. */
+type Kept = { key: string | null; value: string | null };
 
 const EMPTY = 0;
 const ACCEPTED = 1;
@@ -51,27 +56,41 @@ class SlotMap {
 
 const text = (raw: Raw): string | null => (raw === null ? null : typeof raw === 'string' ? raw : raw.toString('utf8'));
 
+/** One string per distinct id: the cards and terminals repeat on every row, a parsed message brings a fresh copy. */
+class Interner {
+  private readonly known = new Map<string, string>();
+
+  of(value: string): string {
+    const known = this.known.get(value);
+    if (known !== undefined) return known;
+    this.known.set(value, value);
+    return value;
+  }
+}
+
 export class SnapshotBuilder {
   private readonly transactions: SlotMap;
   private readonly labels: SlotMap;
   private readonly txState: Uint8Array;
   private readonly labelState: Uint8Array;
-  private readonly tx: SnapshotColumns;
-  private readonly label: { id: Float64Array; fraud: Int8Array; scenario: Int8Array };
+  // Slot storage; build() hands it over and releases it.
+  private tx: SnapshotColumns;
+  private label: { id: string[]; fraud: Int8Array; extras: Record<string, Scalar[]> };
+  private built = false;
   private readonly rejects = new Map<string, RejectedMessage>();
+  private readonly ids = new Interner();
   private filled = 0;
 
-  constructor(sources: { transactions: TopicSlice; labels: TopicSlice }) {
+  constructor(
+    sources: { transactions: TopicSlice; labels: TopicSlice },
+    private readonly contract: RecordContract,
+  ) {
     this.transactions = new SlotMap(sources.transactions);
     this.labels = new SlotMap(sources.labels);
     this.txState = new Uint8Array(this.transactions.size);
     this.labelState = new Uint8Array(this.labels.size);
-    this.tx = emptyColumns(this.transactions.size);
-    this.label = {
-      id: new Float64Array(this.labels.size),
-      fraud: new Int8Array(this.labels.size),
-      scenario: new Int8Array(this.labels.size),
-    };
+    this.tx = emptyColumns(this.transactions.size, extraColumnsOf(contract.declaration));
+    this.label = labelSlots(this.labels.size, contract.declaration.labelColumns);
   }
 
   /** Messages the read must cover. */
@@ -88,39 +107,47 @@ export class SnapshotBuilder {
     return this.filled === this.total;
   }
 
-  /** Records one transaction message; returns false when it is outside the range or already seen. */
-  addTransaction(partition: number, offset: number, key: Raw, value: Raw): boolean {
+  /**
+   * Records one transaction message; returns false when it is outside the range or already seen. `admitted`: the
+   * message carries fraudops' admitted header (its roles are pseudonyms already).
+   */
+  addTransaction(partition: number, offset: number, key: Raw, value: Raw, admitted = false): boolean {
     const slot = this.transactions.slot(partition, offset);
     if (slot < 0 || this.txState[slot] !== EMPTY) return false;
     this.filled += 1;
     const parsed = parse(value);
-    const checked = parsed.ok ? checkTransaction(parsed.value, 'absent') : undefined;
-    if (!checked?.record) {
+    const read = parsed.ok ? this.contract.readTransaction(parsed.value, { labels: 'absent', admitted }) : undefined;
+    if (!read?.value) {
       this.txState[slot] = REJECTED;
-      this.reject(this.transactions.slice.topic, partition, offset, key, value, parsed.ok ? 'schema' : parsed.reason, checked?.problems);
+      const reason = parsed.ok ? 'schema' : parsed.reason;
+      this.reject(this.transactions.slice.topic, partition, offset, reason, read?.problems, this.safeCopy(key, parsed, admitted));
       return true;
     }
     this.txState[slot] = ACCEPTED;
-    setUnlabelledRow(this.tx, slot, checked.record, parseTxDatetime(checked.record.TX_DATETIME));
+    const record = read.value;
+    record.customer = this.ids.of(record.customer);
+    record.terminal = this.ids.of(record.terminal);
+    setRow(this.tx, slot, record);
     return true;
   }
 
   /** Records one label message; returns false when it is outside the range or already seen. */
-  addLabel(partition: number, offset: number, key: Raw, value: Raw): boolean {
+  addLabel(partition: number, offset: number, key: Raw, value: Raw, admitted = false): boolean {
     const slot = this.labels.slot(partition, offset);
     if (slot < 0 || this.labelState[slot] !== EMPTY) return false;
     this.filled += 1;
     const parsed = parse(value);
-    const checked = parsed.ok ? checkLabel(parsed.value) : undefined;
-    if (!checked?.label) {
+    const read = parsed.ok ? this.contract.readLabel(parsed.value, { admitted }) : undefined;
+    if (!read?.value) {
       this.labelState[slot] = REJECTED;
-      this.reject(this.labels.slice.topic, partition, offset, key, value, parsed.ok ? 'label-schema' : parsed.reason, checked?.problems);
+      const reason = parsed.ok ? 'label-schema' : parsed.reason;
+      this.reject(this.labels.slice.topic, partition, offset, reason, read?.problems, this.safeCopy(key, parsed, admitted));
       return true;
     }
     this.labelState[slot] = ACCEPTED;
-    this.label.id[slot] = checked.label.TRANSACTION_ID;
-    this.label.fraud[slot] = checked.label.TX_FRAUD;
-    this.label.scenario[slot] = checked.label.TX_FRAUD_SCENARIO;
+    this.label.id[slot] = read.value.id;
+    this.label.fraud[slot] = read.value.label;
+    for (const name in this.label.extras) this.label.extras[name][slot] = read.value.extras[name] ?? null;
     return true;
   }
 
@@ -141,12 +168,16 @@ export class SnapshotBuilder {
   }
 
   /**
-   * The snapshot: duplicated TRANSACTION_IDs after the first (in partition, offset order) are rejected,
-   * labels are joined (the last label of a transaction wins), rows sorted by time then id.
+   * The snapshot: a transaction id read again after the first (in partition, offset order) is rejected,
+   * labels are joined (the last label of a transaction wins), rows sorted by time then id. Runs once: the builder's
+   * own copy of the rows is released, so that only the snapshot's stays in memory.
    */
   build(): { columns: SnapshotColumns; rejects: RejectedMessage[]; content: Omit<SnapshotContent, 'files' | 'format' | 'schema'> } {
     if (!this.complete) throw new Error(`snapshot incomplete: ${this.missing().join('; ')}`);
-    const firstSlot = new Map<number, number>();
+    if (this.built) throw new Error('build() runs once: the builder released its rows to the first snapshot');
+    this.built = true;
+    const idField = this.contract.declaration.id;
+    const firstSlot = new Map<string, number>();
     const accepted: number[] = [];
     for (let slot = 0; slot < this.txState.length; slot++) {
       if (this.txState[slot] !== ACCEPTED) continue;
@@ -156,16 +187,21 @@ export class SnapshotBuilder {
         const { partition, offset } = this.transactions.position(slot);
         const original = this.transactions.position(first);
         const topic = this.transactions.slice.topic;
-        this.reject(topic, partition, offset, null, this.recordJson(slot), 'duplicate-transaction-id', [
-          { field: 'TRANSACTION_ID', rule: `${id} was already read at ${topic}/${original.partition}@${original.offset}` },
-        ]);
+        this.reject(
+          topic,
+          partition,
+          offset,
+          'duplicate-transaction-id',
+          [{ field: idField, rule: `${id} was already read at ${topic}/${original.partition}@${original.offset}` }],
+          { key: null, value: JSON.stringify(this.contract.transactionMessage(recordAt(this.tx, slot))) },
+        );
         continue;
       }
       firstSlot.set(id, slot);
       accepted.push(slot);
     }
 
-    const labelOf = new Map<number, number>();
+    const labelOf = new Map<string, number>();
     let labelUpdates = 0;
     for (let slot = 0; slot < this.labelState.length; slot++) {
       if (this.labelState[slot] !== ACCEPTED) continue;
@@ -174,37 +210,41 @@ export class SnapshotBuilder {
     }
 
     const t = this.tx;
-    accepted.sort((a, b) => t.timestamp[a] - t.timestamp[b] || t.transactionId[a] - t.transactionId[b]);
-    const columns = emptyColumns(accepted.length);
+    accepted.sort((a, b) => t.timestamp[a] - t.timestamp[b] || compareIds(t.transactionId[a], t.transactionId[b]));
+    const columns = emptyColumns(accepted.length, Object.keys(t.extras));
+    const label = this.label;
     let labelled = 0;
     let frauds = 0;
     accepted.forEach((slot, row) => {
-      columns.transactionId[row] = t.transactionId[slot];
-      columns.datetime[row] = t.datetime[slot];
+      const id = t.transactionId[slot];
+      columns.transactionId[row] = id;
+      columns.time[row] = t.time[slot];
       columns.timestamp[row] = t.timestamp[slot];
       columns.customerId[row] = t.customerId[slot];
       columns.terminalId[row] = t.terminalId[slot];
       columns.amount[row] = t.amount[slot];
-      columns.timeSeconds[row] = t.timeSeconds[slot];
-      columns.timeDays[row] = t.timeDays[slot];
-      const labelSlot = labelOf.get(t.transactionId[slot]);
+      for (const name in t.extras) columns.extras[name][row] = t.extras[name][slot];
+      const labelSlot = labelOf.get(id);
       if (labelSlot === undefined) {
         columns.fraud[row] = -1;
-        columns.scenario[row] = -1;
         return;
       }
-      labelOf.delete(t.transactionId[slot]);
-      columns.fraud[row] = this.label.fraud[labelSlot];
-      columns.scenario[row] = this.label.scenario[labelSlot];
+      labelOf.delete(id);
+      columns.fraud[row] = label.fraud[labelSlot];
+      for (const name in label.extras) columns.extras[name][row] = label.extras[name][labelSlot];
       labelled += 1;
       frauds += columns.fraud[row];
     });
+
+    this.tx = emptyColumns(0);
+    this.label = labelSlots(0, []);
 
     const rejects = [...this.rejects.values()].sort(
       (a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0) || a.partition - b.partition || a.offset - b.offset,
     );
     const byReason: Record<string, number> = {};
     for (const r of rejects) byReason[r.reason] = (byReason[r.reason] ?? 0) + 1;
+    const last = columns.rows - 1;
     return {
       columns,
       rejects,
@@ -214,7 +254,10 @@ export class SnapshotBuilder {
         labelled,
         labelCoverage: columns.rows ? labelled / columns.rows : 0,
         frauds,
-        timeRange: { first: columns.datetime[0] ?? null, last: columns.datetime[columns.rows - 1] ?? null },
+        timeRange: {
+          first: columns.rows ? formatUtc(columns.timestamp[0]) : null,
+          last: columns.rows ? formatUtc(columns.timestamp[last]) : null,
+        },
         rejected: { total: rejects.length, byReason },
         orphanLabels: labelOf.size,
         labelUpdates,
@@ -222,12 +265,19 @@ export class SnapshotBuilder {
     };
   }
 
-  /** The transaction of a slot as JSON (the fields read, in schema order): what a duplicate said. */
-  private recordJson(slot: number): string {
-    return JSON.stringify(unlabelledRecord(this.tx, slot));
+  /**
+   * What of a rejected message is safe to keep: its value scrubbed by the contract (text that is not a JSON object:
+   * nothing), and its key only when it cannot be a raw card number (an outside producer may key by one).
+   */
+  private safeCopy(key: Raw, parsed: ReturnType<typeof parse>, admitted: boolean): Kept {
+    const scrubbed = parsed.ok ? this.contract.scrub(parsed.value, admitted) : null;
+    return {
+      key: admitted || !this.contract.declaration.pseudonymize.length ? text(key) : null,
+      value: scrubbed === null ? null : JSON.stringify(scrubbed),
+    };
   }
 
-  private reject(topic: string, partition: number, offset: number, key: Raw, value: Raw, reason: string, problems?: FieldProblem[]): void {
+  private reject(topic: string, partition: number, offset: number, reason: string, problems: FieldProblem[] | undefined, kept: Kept): void {
     const id = `${topic}/${partition}/${offset}`;
     const previous = this.rejects.get(id);
     this.rejects.set(id, {
@@ -236,10 +286,18 @@ export class SnapshotBuilder {
       offset,
       reason,
       ...(problems?.length ? { problems } : {}),
-      key: previous?.key ?? text(key),
-      value: previous?.value ?? text(value),
+      key: previous?.key ?? kept.key,
+      value: previous?.value ?? kept.value,
     });
   }
+}
+
+function labelSlots(size: number, labelColumns: readonly string[]) {
+  return {
+    id: new Array<string>(size),
+    fraud: new Int8Array(size),
+    extras: Object.fromEntries(labelColumns.map((name) => [name, new Array<Scalar>(size).fill(null)])),
+  };
 }
 
 function parse(value: Raw): { ok: true; value: unknown } | { ok: false; reason: string } {

@@ -1,11 +1,13 @@
 // Bounded ingest: read `transactions` and `transaction-labels` up to the high-water marks seen at the start,
-// join the labels, write a content-addressed snapshot to S3, send malformed messages to the DLQ, and only
-// then commit the group's offsets. Running again over the same offsets gives the same snapshot id and
-// writes nothing; a crash at any point loses nothing, because nothing is committed before it is durable.
+// read each message by the record contract, join the labels, write a content-addressed snapshot to S3, send
+// malformed messages (scrubbed) to the DLQ, and only then commit the group's offsets. Running again over the
+// same offsets gives the same snapshot id and writes nothing; a crash at any point loses nothing, because
+// nothing is committed before it is durable.
 import {
   type BoundedRead,
   committedOffsets,
   ensureTopics,
+  headerText,
   type Kafka,
   type OffsetRange,
   partitionRanges,
@@ -16,6 +18,7 @@ import {
 } from '../clients/kafka';
 import type { S3 } from '../clients/s3';
 import { loadManifest, objectExists, type SnapshotLocation, saveSnapshot, snapshotKey } from '../clients/snapshot-store';
+import { ADMITTED_HEADER, type RecordContract } from '../records';
 import { SnapshotBuilder } from './builder';
 import {
   contentHash,
@@ -24,9 +27,7 @@ import {
   encodeRejects,
   REJECTS_FILE,
   type RejectedMessage,
-  SCHEMA_SHA256,
   SNAPSHOT_FORMAT,
-  SNAPSHOT_SCHEMA,
   type SnapshotContent,
   type SnapshotManifest,
   sha256Hex,
@@ -36,6 +37,8 @@ import {
 export type IngestStart = 'earliest' | 'committed';
 
 export interface IngestOptions {
+  /** How messages are read (the config's `records:`); the snapshot records its declaration. */
+  contract: RecordContract;
   topics: { transactions: string; labels: string; dlq: string };
   groupId: string;
   /** earliest: everything still in the log (a full, reproducible snapshot); committed: from the group's last commit. */
@@ -114,16 +117,17 @@ export async function ingest(deps: { kafka: Kafka; s3: S3 }, options: IngestOpti
     await ensureTopics(admin, [txTopic, labelTopic, dlq], options.partitions);
     await waitForGroupIdle(admin, options.groupId, options.groupWaitMs ?? READER_SESSION_TIMEOUT_MS + 5000);
     const sources = await readSlices(admin, options);
-    const builder = new SnapshotBuilder(sources);
+    const builder = new SnapshotBuilder(sources, options.contract);
 
     let reported = 0;
     progress({ phase: 'read', done: 0, total: builder.total });
     read = await readOffsetRanges(deps.kafka, {
       groupId: options.groupId,
       ranges: [...ranges(sources.transactions), ...ranges(sources.labels)],
-      onMessage: (topic, partition, offset, key, value) => {
-        if (topic === txTopic) builder.addTransaction(partition, offset, key, value);
-        else builder.addLabel(partition, offset, key, value);
+      onMessage: (topic, partition, offset, key, value, headers) => {
+        const admitted = headerText(headers, ADMITTED_HEADER) === '1';
+        if (topic === txTopic) builder.addTransaction(partition, offset, key, value, admitted);
+        else builder.addLabel(partition, offset, key, value, admitted);
         if (builder.received - reported >= 10_000) {
           reported = builder.received;
           progress({ phase: 'read', done: reported, total: builder.total });
@@ -139,10 +143,11 @@ export async function ingest(deps: { kafka: Kafka; s3: S3 }, options: IngestOpti
 
     progress({ phase: 'write', done: 0, total: 1 });
     const { columns, rejects, content: counts } = builder.build();
-    const files = { [DATA_FILE]: encodeColumns(columns), [REJECTS_FILE]: encodeRejects(rejects) };
+    const parquet = encodeColumns(columns, options.contract.declaration);
+    const files = { [DATA_FILE]: parquet.data, [REJECTS_FILE]: encodeRejects(rejects) };
     const content: SnapshotContent = {
       format: SNAPSHOT_FORMAT,
-      schema: { columns: SNAPSHOT_SCHEMA, sha256: SCHEMA_SHA256 },
+      schema: parquet.schema,
       ...counts,
       files: Object.fromEntries(Object.entries(files).map(([name, data]) => [name, { sha256: sha256Hex(data), bytes: data.byteLength }])),
     };

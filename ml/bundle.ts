@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { MlpParameters } from './dpsgd/types';
 import { InvalidInputError } from './errors';
-import { FEATURE_COUNT, FEATURE_NAMES } from './features';
+import { type FeatureSet, HANDBOOK_FEATURE_SET, parseFeatureSet } from './feature-set';
 import { PRIVACY_REPORT_FORMAT, type PrivacyReport, renderPrivacyReport } from './privacy/report';
 import { tf } from './tensorflow';
 import { applyTransform, parseTransformSpec, type TransformSpec } from './transforms';
@@ -34,14 +34,16 @@ const RESERVED_NAMES = new Set<string>(Object.values(BUNDLE_FILES));
 const FILE_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/;
 const PREDICT_BATCH = 8192;
 
-export interface FeatureSpec {
-  names: string[];
+/** The model's inputs (ml/feature-set.ts) and the label delay their terminal features were computed with. */
+export interface FeatureSpec extends FeatureSet {
   labelDelayDays: number;
 }
 
 export interface BundleParts {
   model: MlpParameters;
   transform: TransformSpec;
+  /** The model's inputs (the handbook's 15 features by default). */
+  features?: FeatureSet;
   /** The label delay the terminal features were computed with. */
   labelDelayDays: number;
   /** Decision threshold on the model's score, in [0, 1]. */
@@ -90,7 +92,7 @@ export interface LoadedModel {
   privacyMarkdown: string;
   /** The model that serves. */
   model: tf.LayersModel;
-  /** Scores of raw feature rows (rows × FEATURE_COUNT, row-major): the transform, then the model. */
+  /** Scores of raw feature rows (rows × features.names.length, row-major): the transform, then the model. */
   predict(featureRows: ArrayLike<number>, rows: number): Float32Array;
   dispose(): void;
 }
@@ -103,10 +105,10 @@ function isIsoTime(value: unknown): value is string {
   return typeof value === 'string' && !Number.isNaN(Date.parse(value)) && new Date(value).toISOString() === value;
 }
 
-function checkMlp(model: MlpParameters): void {
+function checkMlp(model: MlpParameters, width: number): void {
   const { inputs, hidden, layers } = model;
-  if (inputs !== FEATURE_COUNT)
-    throw new InvalidInputError(`model.inputs = ${inputs}: the bundle's model takes the ${FEATURE_COUNT} features`);
+  if (inputs !== width)
+    throw new InvalidInputError(`model.inputs = ${inputs}: the bundle's model takes the ${width} inputs of its feature set`);
   if (!hidden.every((units) => Number.isSafeInteger(units) && units >= 1)) {
     throw new InvalidInputError(`model.hidden = [${hidden}]: layer widths must be whole numbers >= 1`);
   }
@@ -199,8 +201,9 @@ function extraFiles(parts: BundleParts): Array<[string, Uint8Array]> {
 
 /** Packs the parts into the files of a bundle, manifest.json included. */
 export async function packBundle(parts: BundleParts): Promise<ModelBundleFiles> {
-  checkMlp(parts.model);
-  const transform = parseTransformSpec(parts.transform);
+  const set = parts.features ?? HANDBOOK_FEATURE_SET;
+  checkMlp(parts.model, set.names.length);
+  const transform = parseTransformSpec(parts.transform, set);
   if (!(Number.isFinite(parts.threshold) && parts.threshold >= 0 && parts.threshold <= 1)) {
     throw new InvalidInputError(`threshold = ${parts.threshold}: it must be a number in [0, 1]`);
   }
@@ -213,7 +216,7 @@ export async function packBundle(parts: BundleParts): Promise<ModelBundleFiles> 
   if (metricsJson === undefined) throw new InvalidInputError('metrics must be JSON-serialisable');
 
   const { modelJson, weights } = await serialiseMlp(parts.model);
-  const features: FeatureSpec = { names: [...FEATURE_NAMES], labelDelayDays: parts.labelDelayDays };
+  const features: FeatureSpec = { ...set, labelDelayDays: parts.labelDelayDays };
   const files: ModelBundleFiles = new Map([
     [BUNDLE_FILES.model, modelJson],
     [BUNDLE_FILES.weights, weights],
@@ -308,7 +311,7 @@ function content<T>(file: string, check: () => T): T {
   }
 }
 
-async function loadModel(files: ReadonlyMap<string, Uint8Array>): Promise<tf.LayersModel> {
+async function loadModel(files: ReadonlyMap<string, Uint8Array>, width: number): Promise<tf.LayersModel> {
   const modelJson = readJson(files, BUNDLE_FILES.model) as tf.io.ModelJSON;
   const weightSpecs = content(BUNDLE_FILES.model, () => {
     const groups = modelJson.weightsManifest;
@@ -326,12 +329,12 @@ async function loadModel(files: ReadonlyMap<string, Uint8Array>): Promise<tf.Lay
     throw new BundleIntegrityError(BUNDLE_FILES.model, 'bad-content', `TensorFlow.js cannot load it (${(err as Error).message})`);
   }
   const [input, output] = [model.inputs[0].shape, model.outputs[0].shape];
-  if (model.inputs.length !== 1 || input.length !== 2 || input[1] !== FEATURE_COUNT || output.length !== 2 || output[1] !== 1) {
+  if (model.inputs.length !== 1 || input.length !== 2 || input[1] !== width || output.length !== 2 || output[1] !== 1) {
     model.dispose();
     throw new BundleIntegrityError(
       BUNDLE_FILES.model,
       'bad-content',
-      `the model maps [${input}] to [${output}], expected [null,${FEATURE_COUNT}] to [null,1]`,
+      `the model maps [${input}] to [${output}], expected [null,${width}] to [null,1]`,
     );
   }
   return model;
@@ -339,12 +342,11 @@ async function loadModel(files: ReadonlyMap<string, Uint8Array>): Promise<tf.Lay
 
 function parseFeatures(value: unknown): FeatureSpec {
   const spec = value as FeatureSpec;
-  if (!Array.isArray(spec?.names) || spec.names.join() !== FEATURE_NAMES.join()) {
-    throw new InvalidInputError(`names must be FEATURE_NAMES (${FEATURE_NAMES.join(', ')}), the features this code computes`);
-  }
+  // A bundle written before feature sets existed holds only names and the delay: the handbook's set.
+  const set = parseFeatureSet(spec?.extras === undefined ? { ...HANDBOOK_FEATURE_SET, names: spec?.names } : spec);
   if (!(Number.isFinite(spec.labelDelayDays) && spec.labelDelayDays >= 0))
     throw new InvalidInputError(`labelDelayDays = ${spec.labelDelayDays}: must be a number >= 0`);
-  return { names: [...spec.names], labelDelayDays: spec.labelDelayDays };
+  return { ...set, labelDelayDays: spec.labelDelayDays };
 }
 
 function parseThreshold(value: unknown): number {
@@ -364,13 +366,14 @@ function parsePrivacy(value: unknown): PrivacyReport {
 /** Verifies the bundle, then loads it for serving. Throws BundleIntegrityError naming the file at fault. */
 export async function loadBundle(files: ReadonlyMap<string, Uint8Array>): Promise<LoadedModel> {
   const manifest = verifyBundle(files);
-  const transform = content(BUNDLE_FILES.transform, () => parseTransformSpec(readJson(files, BUNDLE_FILES.transform)));
   const features = content(BUNDLE_FILES.features, () => parseFeatures(readJson(files, BUNDLE_FILES.features)));
+  const transform = content(BUNDLE_FILES.transform, () => parseTransformSpec(readJson(files, BUNDLE_FILES.transform), features));
   const threshold = content(BUNDLE_FILES.threshold, () => parseThreshold(readJson(files, BUNDLE_FILES.threshold)));
   const metrics = readJson(files, BUNDLE_FILES.metrics);
   const privacy = content(BUNDLE_FILES.privacy, () => parsePrivacy(readJson(files, BUNDLE_FILES.privacy)));
   const privacyMarkdown = new TextDecoder().decode(files.get(BUNDLE_FILES.privacyMarkdown));
-  const model = await loadModel(files);
+  const width = features.names.length;
+  const model = await loadModel(files, width);
   return {
     manifest,
     threshold,
@@ -384,7 +387,7 @@ export async function loadBundle(files: ReadonlyMap<string, Uint8Array>): Promis
       const inputs = applyTransform(transform, featureRows, rows);
       if (rows === 0) return new Float32Array(0);
       // dataSync outside tidy: a typed array returned from tidy is walked element by element.
-      const scores = tf.tidy(() => model.predict(tf.tensor2d(inputs, [rows, FEATURE_COUNT]), { batchSize: PREDICT_BATCH }) as tf.Tensor);
+      const scores = tf.tidy(() => model.predict(tf.tensor2d(inputs, [rows, width]), { batchSize: PREDICT_BATCH }) as tf.Tensor);
       try {
         return scores.dataSync() as Float32Array;
       } finally {

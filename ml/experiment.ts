@@ -1,8 +1,11 @@
 // One offline experiment, in process: features → time split (handbook protocol) → transform → balance →
 // train (DP-SGD or not) → threshold on validation → test metrics → privacy report. The pipeline's
 // activities run the same steps one by one.
+
+import type { Scalar } from '../records';
 import { DpSgdTrainer, type MlpParameters, type PrivacySpent, predictMlp, type TrainerOptions, type TrainingProgress } from './dpsgd';
 import { InvalidInputError } from './errors';
+import { type FeatureSet, HANDBOOK_FEATURE_SET, widenFeatures } from './feature-set';
 import { computeColumnFeatures, FEATURE_COUNT } from './features';
 import { averagePrecision, bestFbetaThreshold, type ConfusionMatrix, cardPrecisionAtK, confusionMatrix, rocAuc } from './metrics';
 import type { Accountant } from './privacy';
@@ -37,6 +40,8 @@ export interface ExperimentOptions {
   /** fixed: data-independent (the only choice under DP); standard: a scaler fitted on the training split. */
   transform: TransformKind;
   seed: number;
+  /** The model's inputs (from the record declaration); the handbook's 15 features by default. */
+  features?: FeatureSet;
 }
 
 export interface SplitMetrics {
@@ -56,7 +61,7 @@ export interface ExperimentResult {
   test: SplitMetrics & { cardPrecisionAt100: number; threshold: number; confusion: ConfusionMatrix };
   validation: SplitMetrics & { f2: number };
   privacy: PrivacyReport;
-  model: { parameters: MlpParameters; transform: TransformSpec; threshold: number; labelDelayDays: number };
+  model: { parameters: MlpParameters; transform: TransformSpec; features: FeatureSet; threshold: number; labelDelayDays: number };
   /** Scores on the test rows, for plots. */
   testScores: { labels: Uint8Array; scores: Float32Array };
   seconds: Record<'features' | 'balance' | 'train' | 'evaluate' | 'total', number>;
@@ -77,11 +82,11 @@ export function checkOptions(o: ExperimentOptions): void {
 
 const nowSeconds = () => performance.now() / 1000;
 
-/** Rows × 15 features of the selected rows, from features computed once over the whole timeline. */
-function gather(features: Float64Array, rows: readonly number[]): Float64Array {
-  const out = new Float64Array(rows.length * FEATURE_COUNT);
+/** Rows × inputs of the selected rows, from features computed once over the whole timeline. */
+function gather(features: Float64Array, rows: readonly number[], width: number): Float64Array {
+  const out = new Float64Array(rows.length * width);
   rows.forEach((row, i) => {
-    out.set(features.subarray(row * FEATURE_COUNT, (row + 1) * FEATURE_COUNT), i * FEATURE_COUNT);
+    out.set(features.subarray(row * width, (row + 1) * width), i * width);
   });
   return out;
 }
@@ -96,7 +101,7 @@ export function timelineFeatures(data: LabelledTransactions, end: number, labelD
   return computeColumnFeatures(data, n, labelDelayDays);
 }
 
-/** Raw features (rows × FEATURE_COUNT) and labels of one split. */
+/** Raw features (rows × the feature set's inputs) and labels of one split. */
 export interface SplitPart {
   rows: number;
   x: Float64Array;
@@ -105,19 +110,30 @@ export interface SplitPart {
 
 /** The three splits of the protocol with their raw features: what the features step hands on. */
 export interface SplitFeatures {
+  /** The inputs of every row of x. */
+  features: FeatureSet;
   periods: ProtocolSplit['periods'];
   train: SplitPart;
   validation: SplitPart;
-  /** Test rows also carry the card and the test day, for card precision@100. */
-  test: SplitPart & { customerId: Float64Array; day: Uint16Array };
+  /** Test rows also carry the card (its id as a string) and the test day, for card precision@100. */
+  test: SplitPart & { customerId: string[]; day: Uint16Array };
   removedKnownCompromised: number;
 }
 
-/** Features over the timeline, then the protocol's time split (never random; features before splitting). */
-export function splitFeatures(data: LabelledTransactions, protocol: ProtocolOptions): SplitFeatures {
+/**
+ * Features over the timeline, then the protocol's time split (never random; features before splitting). The inputs
+ * are the feature set's: the 15 handbook features, then those of the declared columns found in `data.extras`.
+ */
+export function splitFeatures(
+  data: LabelledTransactions & { extras?: Record<string, ArrayLike<Scalar>> },
+  protocol: ProtocolOptions,
+  set: FeatureSet = HANDBOOK_FEATURE_SET,
+): SplitFeatures {
   const split = protocolSplit(data, protocol);
-  const features = timelineFeatures(data, split.end, protocol.delayDays);
-  const part = (rows: readonly number[]): SplitPart => ({ rows: rows.length, x: gather(features, rows), y: labelsOf(data, rows) });
+  const core = timelineFeatures(data, split.end, protocol.delayDays);
+  const features = widenFeatures(set, core, core.length / FEATURE_COUNT, data.extras ?? {});
+  const width = set.names.length;
+  const part = (rows: readonly number[]): SplitPart => ({ rows: rows.length, x: gather(features, rows, width), y: labelsOf(data, rows) });
   const train = part(split.train);
   const frauds = count(train.y);
   if (frauds === 0 || frauds === train.rows) {
@@ -127,12 +143,13 @@ export function splitFeatures(data: LabelledTransactions, protocol: ProtocolOpti
     );
   }
   return {
+    features: set,
     periods: split.periods,
     train,
     validation: part(split.validation),
     test: {
       ...part(split.test),
-      customerId: Float64Array.from(split.test, (row) => data.customerId[row]),
+      customerId: split.test.map((row) => data.customerId[row]),
       day: Uint16Array.from(split.testDay),
     },
     removedKnownCompromised: split.removedKnownCompromised,
@@ -155,13 +172,13 @@ export interface BalancedTraining {
 export type BalanceOptions = Pick<ExperimentOptions, 'balance' | 'smoteRatio' | 'smoteK' | 'transform' | 'seed' | 'dp'>;
 
 /** Fits the input transform on the training split, applies it, and balances the classes (SMOTE adds synthetic rows). */
-export function balanceTraining(train: SplitPart, options: BalanceOptions): BalancedTraining {
-  const transform = fitTransform(options.transform, train.x, train.rows);
+export function balanceTraining(train: SplitPart, options: BalanceOptions, set: FeatureSet = HANDBOOK_FEATURE_SET): BalancedTraining {
+  const transform = fitTransform(options.transform, train.x, train.rows, set);
   const preprocessing: PreprocessingStep[] = [transformStep(transform)];
   const x = applyTransform(transform, train.x, train.rows);
   if (options.balance !== 'smote') return { x, y: train.y, rows: train.rows, records: train.rows, transform, preprocessing };
   const balanced = smote(
-    { x: Float64Array.from(x), y: train.y, rows: train.rows, cols: FEATURE_COUNT },
+    { x: Float64Array.from(x), y: train.y, rows: train.rows, cols: set.names.length },
     { ratio: options.smoteRatio, k: options.smoteK, seed: options.seed },
   );
   preprocessing.push({
@@ -257,13 +274,14 @@ export async function runExperiment(
 ): Promise<ExperimentResult> {
   checkOptions(options);
   const started = nowSeconds();
-  const splits = splitFeatures(data, options.protocol);
+  const set = options.features ?? HANDBOOK_FEATURE_SET;
+  const splits = splitFeatures(data, options.protocol, set);
   const featuresDone = nowSeconds();
-  const training = balanceTraining(splits.train, options);
+  const training = balanceTraining(splits.train, options, set);
   const balanceDone = nowSeconds();
 
   const trainer = DpSgdTrainer.create(
-    { x: training.x, y: training.y, rows: training.rows, cols: FEATURE_COUNT },
+    { x: training.x, y: training.y, rows: training.rows, cols: set.names.length },
     trainerOptionsFor(options, count(training.y), training.rows - count(training.y)),
   );
   let parameters: MlpParameters;
@@ -289,7 +307,13 @@ export async function runExperiment(
     test: evaluation.test,
     validation: evaluation.validation,
     privacy: evaluation.privacy,
-    model: { parameters, transform: training.transform, threshold: evaluation.test.threshold, labelDelayDays: options.protocol.delayDays },
+    model: {
+      parameters,
+      transform: training.transform,
+      features: set,
+      threshold: evaluation.test.threshold,
+      labelDelayDays: options.protocol.delayDays,
+    },
     testScores: { labels: splits.test.y, scores: evaluation.testScores },
     seconds: {
       features: featuresDone - started,

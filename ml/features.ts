@@ -20,12 +20,13 @@ export const FEATURE_NAMES = [
 export type FeatureName = (typeof FEATURE_NAMES)[number];
 export const FEATURE_COUNT = FEATURE_NAMES.length;
 
+/** A transaction as the feature code sees it (records/ reads it from any declared feed). Ids are strings. */
 export interface FeatureInput {
-  transactionId: number;
+  transactionId: string;
   /** Seconds since the Unix epoch (UTC). */
   timestamp: number;
-  customerId: number;
-  terminalId: number;
+  customerId: string;
+  terminalId: string;
   amount: number;
 }
 
@@ -38,7 +39,7 @@ class EventLog {
   times: number[] = [];
   amounts: number[] = [];
   labels: number[] = [];
-  ids: number[] = [];
+  ids: string[] = [];
 
   /** A log holding entries `base` … `base + times.length − 1` (the columns must have equal lengths). */
   static restore(base: number, columns: Pick<EventLog, 'times' | 'amounts' | 'labels' | 'ids'>): EventLog {
@@ -57,7 +58,7 @@ class EventLog {
     return this.base + this.times.length;
   }
 
-  push(time: number, amount: number, id: number): number {
+  push(time: number, amount: number, id: string): number {
     this.times.push(time);
     this.amounts.push(amount);
     this.labels.push(0);
@@ -77,7 +78,7 @@ class EventLog {
     return this.labels[index - this.base];
   }
 
-  id(index: number): number {
+  id(index: number): string {
     return this.ids[index - this.base];
   }
 
@@ -86,7 +87,7 @@ class EventLog {
   }
 
   /** Drops entries before `keep`; returns the ids dropped. */
-  compact(keep: number): number[] {
+  compact(keep: number): string[] {
     const drop = keep - this.base;
     if (drop < 1024 || drop * 2 < this.times.length) return [];
     const dropped = this.ids.slice(0, drop);
@@ -149,7 +150,7 @@ export class CustomerState {
       times: Array.from(record.subarray(body, body + count)),
       amounts: Array.from(record.subarray(body + count, body + 2 * count)),
       labels: new Array<number>(count).fill(0),
-      ids: new Array<number>(count).fill(0),
+      ids: new Array<string>(count).fill(''),
     });
     return state;
   }
@@ -157,7 +158,8 @@ export class CustomerState {
   observe(tx: FeatureInput, out: Float64Array, offset: number): void {
     const { log } = this;
     this.lastTime = tx.timestamp;
-    log.push(tx.timestamp, tx.amount, tx.transactionId);
+    // A customer's entries need no id: only a terminal's labels are looked up by transaction.
+    log.push(tx.timestamp, tx.amount, '');
     for (let w = 0; w < WINDOW_DAYS.length; w += 1) {
       this.sum[w] += tx.amount;
       const from = tx.timestamp - WINDOW_DAYS[w] * DAY_SECONDS;
@@ -189,27 +191,28 @@ export class TerminalState {
 
   /**
    * The state as numbers (see CustomerState.encode): [kind, lastTime, first, count, lower…, upper…, frauds…, times…,
-   * ids…, labels…, labels as read (NaN: not read yet)…], from the first entry a window still needs. `dropped` lists
-   * the ids of the entries left out, whose labels can no longer matter.
+   * labels…, labels as read (NaN: not read yet)…], from the first entry a window still needs, and the entries'
+   * transaction ids beside it. `dropped` lists the ids of the entries left out, whose labels can no longer matter.
    */
-  encode(): { record: Float64Array; dropped: number[] } {
+  encode(): { record: Float64Array; ids: string[]; dropped: string[] } {
     const first = Math.min(...this.lower);
     const count = this.log.end - first;
     const body = 4 + 3 * WINDOWS;
-    const record = new Float64Array(body + 4 * count);
+    const record = new Float64Array(body + 3 * count);
     record.set([TERMINAL_RECORD, this.lastTime, first, count, ...this.lower, ...this.upper, ...this.frauds]);
+    const ids = new Array<string>(count);
     for (let i = 0; i < count; i++) {
       const index = first + i;
       record[body + i] = this.log.time(index);
-      record[body + count + i] = this.log.id(index);
-      record[body + 2 * count + i] = this.log.label(index);
-      record[body + 3 * count + i] = this.read.get(index) ?? Number.NaN;
+      ids[i] = this.log.id(index);
+      record[body + count + i] = this.log.label(index);
+      record[body + 2 * count + i] = this.read.get(index) ?? Number.NaN;
     }
     const dropped = this.log.ids.slice(0, Math.max(0, first - this.log.first));
-    return { record, dropped };
+    return { record, ids, dropped };
   }
 
-  static decode(record: Float64Array, delaySeconds: number): TerminalState {
+  static decode(record: Float64Array, ids: string[], delaySeconds: number): TerminalState {
     if (record[0] !== TERMINAL_RECORD) throw new InvalidInputError(`not a terminal state record (kind ${record[0]})`);
     const state = new TerminalState(delaySeconds);
     const [lastTime, first, count] = [record[1], record[2], record[3]];
@@ -219,21 +222,22 @@ export class TerminalState {
     state.upper = Array.from(record.subarray(4 + WINDOWS, 4 + 2 * WINDOWS));
     state.frauds = Array.from(record.subarray(4 + 2 * WINDOWS, body));
     const column = (c: number) => Array.from(record.subarray(body + c * count, body + (c + 1) * count));
+    if (ids.length !== count) throw new InvalidInputError(`terminal state record: ${ids.length} ids for ${count} entries`);
     state.log = EventLog.restore(first, {
       times: column(0),
       amounts: new Array<number>(count).fill(0),
-      ids: column(1),
-      labels: column(2),
+      ids,
+      labels: column(1),
     });
     // Ascending insertion, as observe builds it: the pruning loop relies on that order.
-    column(3).forEach((label, i) => {
+    column(2).forEach((label, i) => {
       if (!Number.isNaN(label)) state.read.set(first + i, label);
     });
     return state;
   }
 
   /** Writes the terminal features of a transaction at `tx.timestamp`, records it, returns its index and the ids no window needs any more. */
-  observe(tx: FeatureInput, out: Float64Array, offset: number): { index: number; dropped: number[] } {
+  observe(tx: FeatureInput, out: Float64Array, offset: number): { index: number; dropped: string[] } {
     const { log } = this;
     this.lastTime = tx.timestamp;
     const delayEdge = tx.timestamp - this.delaySeconds;
@@ -280,9 +284,9 @@ export class TerminalState {
  * order) and records it; `label` records a fraud label whenever it arrives.
  */
 export class FeatureState {
-  private readonly customers = new Map<number, CustomerState>();
-  private readonly terminals = new Map<number, TerminalState>();
-  private readonly pending = new Map<number, { terminal: TerminalState; index: number }>();
+  private readonly customers = new Map<string, CustomerState>();
+  private readonly terminals = new Map<string, TerminalState>();
+  private readonly pending = new Map<string, { terminal: TerminalState; index: number }>();
   private readonly delaySeconds: number;
   private lastTimestamp = Number.NEGATIVE_INFINITY;
 
@@ -308,7 +312,7 @@ export class FeatureState {
   }
 
   /** Records the label of an observed transaction; returns false for an unknown transaction id. */
-  label(transactionId: number, fraud: 0 | 1): boolean {
+  label(transactionId: string, fraud: 0 | 1): boolean {
     const entry = this.pending.get(transactionId);
     if (!entry) return false;
     entry.terminal.setLabel(entry.index, fraud);
@@ -337,21 +341,30 @@ export function observeTransaction(
   terminal: TerminalState,
   out: Float64Array,
   offset: number,
-): { index: number; dropped: number[] } {
-  const date = new Date(tx.timestamp * 1000);
-  const weekday = date.getUTCDay();
+): { index: number; dropped: string[] } {
   out[offset] = tx.amount;
-  out[offset + 1] = weekday === 0 || weekday === 6 ? 1 : 0;
-  out[offset + 2] = date.getUTCHours() <= 6 ? 1 : 0;
+  calendarFeatures(tx.timestamp, out, offset);
   customer.observe(tx, out, offset + 3);
   return terminal.observe(tx, out, offset + 3 + 2 * WINDOWS);
 }
 
+/** TX_DURING_WEEKEND and TX_DURING_NIGHT (UTC) of an event time, at out[offset + 1], out[offset + 2]. */
+export function calendarFeatures(timestamp: number, out: Float64Array, offset: number): void {
+  const date = new Date(timestamp * 1000);
+  const weekday = date.getUTCDay();
+  out[offset + 1] = weekday === 0 || weekday === 6 ? 1 : 0;
+  out[offset + 2] = date.getUTCHours() <= 6 ? 1 : 0;
+}
+
 /** Throws InvalidInputError naming the field when a transaction cannot have features (non-finite field, negative amount). */
 export function validateFeatureInput(tx: FeatureInput): void {
-  for (const field of ['transactionId', 'timestamp', 'customerId', 'terminalId', 'amount'] as const) {
+  for (const field of ['timestamp', 'amount'] as const) {
     if (!Number.isFinite(tx[field]))
       throw new InvalidInputError(`transaction ${tx.transactionId}: ${field} must be a finite number, got ${tx[field]}`);
+  }
+  for (const field of ['transactionId', 'customerId', 'terminalId'] as const) {
+    if (typeof tx[field] !== 'string' || tx[field] === '')
+      throw new InvalidInputError(`transaction ${tx.transactionId}: ${field} must be a non-empty string`);
   }
   if (tx.amount < 0) throw new InvalidInputError(`transaction ${tx.transactionId}: amount must be >= 0, got ${tx.amount}`);
 }
@@ -377,10 +390,10 @@ export function computeFeatures(
 
 /** Transactions column by column; `fraud` is 1 for fraud, anything else counts as genuine (e.g. -1: no label yet). */
 export interface FeatureColumns {
-  transactionId: ArrayLike<number>;
+  transactionId: ArrayLike<string>;
   timestamp: ArrayLike<number>;
-  customerId: ArrayLike<number>;
-  terminalId: ArrayLike<number>;
+  customerId: ArrayLike<string>;
+  terminalId: ArrayLike<string>;
   amount: ArrayLike<number>;
   fraud: ArrayLike<number>;
 }

@@ -276,7 +276,13 @@ export function cardPrecisionAtK(rows: readonly CardScore[], k = 100): CardPreci
   return { k, mean: days.reduce((sum, d) => sum + d.precision, 0) / days.length, days };
 }
 
+/** A whole-number id (or its decimal string, as records/ keeps ids) by value; NaN for any other string. */
+const numericId = (id: number | string): number => (typeof id === 'number' ? id : /^(0|[1-9]\d{0,14})$/.test(id) ? Number(id) : Number.NaN);
+
+/** Ties between cards: numeric ids by value (the handbook's), then other strings by code unit. */
 function compareIds(a: number | string, b: number | string): number {
-  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  const [x, y] = [numericId(a), numericId(b)];
+  if (!Number.isNaN(x) && !Number.isNaN(y)) return x - y;
+  if (!Number.isNaN(x) || !Number.isNaN(y)) return Number.isNaN(x) ? 1 : -1;
   return String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0;
 }

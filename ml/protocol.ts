@@ -19,6 +19,7 @@ export interface ProtocolOptions {
   validationDays: number;
 }
 
+/** The handbook's split of its simulated data (2018-04-01 to 2018-09-30); other data gets dates that fit it (protocolFor). */
 export const HANDBOOK_PROTOCOL: ProtocolOptions = {
   trainStart: '2018-07-25',
   trainDays: 7,
@@ -70,7 +71,7 @@ export function protocolSplit(data: LabelledTransactions, options: ProtocolOptio
   const train: number[] = [];
   const validation: number[] = [];
   const testCandidates: number[] = [];
-  const fraudCustomersByDay = new Map<number, Set<number>>();
+  const fraudCustomersByDay = new Map<number, Set<string>>();
   for (let i = 0; i < data.rows; i++) {
     const t = data.timestamp[i];
     if (t < validationFrom || t >= end) continue;
@@ -82,7 +83,7 @@ export function protocolSplit(data: LabelledTransactions, options: ProtocolOptio
     }
     if (data.fraud[i] === 1) {
       const day = Math.floor(t / DAY_SECONDS);
-      const set = fraudCustomersByDay.get(day) ?? new Set<number>();
+      const set = fraudCustomersByDay.get(day) ?? new Set<string>();
       set.add(data.customerId[i]);
       fraudCustomersByDay.set(day, set);
     }
@@ -94,7 +95,7 @@ export function protocolSplit(data: LabelledTransactions, options: ProtocolOptio
   if (!testCandidates.length) throw new InvalidInputError(`no transaction in the test period ${isoDay(testFrom)} to ${isoDay(end - 1)}`);
 
   // Known compromised cards: frauds of the training set, then for test day i the frauds of training day + trainDays + i − 1.
-  const known = new Set<number>();
+  const known = new Set<string>();
   for (const i of train) if (data.fraud[i] === 1) known.add(data.customerId[i]);
   const test: number[] = [];
   const testDay: number[] = [];
@@ -153,4 +154,25 @@ export function latestProtocol(data: LabelledTransactions, shape: Omit<ProtocolO
     );
   }
   return { ...shape, trainStart: isoDay(trainStartDay * DAY_SECONDS) };
+}
+
+/** Where a protocol's dates came from. */
+export type ProtocolPlacement = 'given' | 'handbook' | 'latest';
+
+/**
+ * The protocol of an experiment: `trainStart` when given; otherwise the handbook's dates when the data covers their
+ * whole span (validation start to test end), so the handbook's figures stay comparable; otherwise, for data of other
+ * dates, the protocol placed at the end of the labelled data, as the pipeline does (latestProtocol).
+ */
+export function protocolFor(
+  data: LabelledTransactions,
+  shape: Omit<ProtocolOptions, 'trainStart'>,
+  trainStart?: string,
+): { protocol: ProtocolOptions; placement: ProtocolPlacement } {
+  if (trainStart !== undefined) return { protocol: { ...shape, trainStart }, placement: 'given' };
+  const handbook = { ...shape, trainStart: HANDBOOK_PROTOCOL.trainStart };
+  const from = dayStart(handbook.trainStart) - shape.validationDays * DAY_SECONDS;
+  const to = dayStart(handbook.trainStart) + (shape.trainDays + shape.delayDays + shape.testDays) * DAY_SECONDS;
+  const covered = data.rows > 0 && data.timestamp[0] < from + DAY_SECONDS && data.timestamp[data.rows - 1] >= to - DAY_SECONDS;
+  return covered ? { protocol: handbook, placement: 'handbook' } : { protocol: latestProtocol(data, shape), placement: 'latest' };
 }

@@ -1,11 +1,13 @@
 // Preprocessing of the 15 model inputs before the MLP: y = (f(x) − center) / scale per feature, f = log1p or identity.
 //
-// `fixed` is data-independent (its constants are derived analytically from the simulator's published parameters, no
-// statistic of any data set is read), so it costs no privacy and is the default for DP training. `standard` is the
+// `fixed` is data-independent, so it costs no privacy and is the default for DP training: its constants come from
+// public knowledge only, either the analytic moments of the handbook simulator's published parameters (records.moments:
+// simulator, for simulated data) or the declared public bounds (records.bounds and the numeric columns' ranges). `standard` is the
 // handbook's scaler (mean / std fitted on the training rows without noise): its statistics leak outside the DP budget,
 // so it is for non-private runs only and the privacy report says so.
 import { InvalidInputError } from './errors';
-import { FEATURE_COUNT, FEATURE_NAMES, type FeatureName, WINDOW_DAYS } from './features';
+import { type FeatureSet, HANDBOOK_FEATURE_SET } from './feature-set';
+import { FEATURE_NAMES, type FeatureName, WINDOW_DAYS } from './features';
 import type { PreprocessingStep } from './privacy/report';
 import { normCdf } from './privacy/special';
 
@@ -14,17 +16,19 @@ export const TRANSFORM_KINDS = ['fixed', 'standard'] as const;
 export type TransformKind = (typeof TRANSFORM_KINDS)[number];
 
 export interface FeatureTransform {
-  feature: FeatureName;
+  feature: string;
   /** Apply log1p before the affine step. */
   log1p: boolean;
   center: number;
   scale: number;
 }
 
-/** Serialisable (JSON) preprocessing of the model inputs, one entry per feature in FEATURE_NAMES order. */
+/** Serialisable (JSON) preprocessing of the model inputs, one entry per input of the feature set, in its order. */
 export interface TransformSpec {
   format: typeof TRANSFORM_FORMAT;
   kind: TransformKind;
+  /** fixed: the public knowledge its constants come from (records.moments). */
+  basis?: FeatureSet['moments'];
   features: FeatureTransform[];
 }
 
@@ -118,7 +122,7 @@ export function fixedFeatureMoments(p: SimulatorParameters = SIMULATOR_PARAMETER
   const bernoulli = (q: number): FeatureMoments => ({ mean: q, std: Math.sqrt(q * (1 - q)) });
   const night = (normCdf((p.nightEndsSeconds - todMean) / todStd) - normCdf(-todMean / todStd)) / keep;
 
-  return FEATURE_NAMES.map((feature): FeatureMoments => {
+  return FEATURE_NAMES.map((feature: FeatureName): FeatureMoments => {
     if (feature === 'TX_AMOUNT') return { mean: amountMean, std: Math.sqrt(amountVarM + withinVar) };
     if (feature === 'TX_DURING_WEEKEND') return bernoulli(2 / 7);
     if (feature === 'TX_DURING_NIGHT') return bernoulli(night);
@@ -144,31 +148,62 @@ export function fixedFeatureMoments(p: SimulatorParameters = SIMULATOR_PARAMETER
   });
 }
 
-/** The data-independent transform: y = (x − mean) / std with the analytic moments of fixedFeatureMoments(). */
-export function fixedTransform(): TransformSpec {
-  const moments = fixedFeatureMoments();
-  const features = FEATURE_NAMES.map(
-    (feature, j): FeatureTransform => ({ feature, log1p: false, center: moments[j].mean, scale: moments[j].std }),
-  );
-  return { format: TRANSFORM_FORMAT, kind: 'fixed', features };
+/** Maps a public range [lo, hi] onto [−1, 1], through log1p (for skewed amounts and counts) or linearly. */
+function rangeTransform(feature: string, [lo, hi]: readonly [number, number], log: boolean): FeatureTransform {
+  const [a, b] = log ? [Math.log1p(lo), Math.log1p(hi)] : [lo, hi];
+  return { feature, log1p: log, center: (a + b) / 2, scale: (b - a) / 2 };
 }
 
-function checkMatrix(x: ArrayLike<number>, rows: number): void {
+/** A core feature under records.bounds: amounts and per-window counts through log1p, 0/1 flags and risks linearly. */
+function coreTransform(feature: FeatureName, bounds: FeatureSet['bounds']): FeatureTransform {
+  if (feature === 'TX_AMOUNT' || feature.startsWith('CUSTOMER_ID_AVG_AMOUNT_')) return rangeTransform(feature, bounds.amount, true);
+  const n = WINDOW_DAYS.find((days) => feature.endsWith(`_${days}DAY_WINDOW`)) ?? 1;
+  if (feature.startsWith('CUSTOMER_ID_NB_TX_')) return rangeTransform(feature, [0, bounds.cardTxPerDay * n], true);
+  if (feature.startsWith('TERMINAL_ID_NB_TX_')) return rangeTransform(feature, [0, bounds.terminalTxPerDay * n], true);
+  return rangeTransform(feature, [0, 1], false);
+}
+
+/**
+ * The data-independent transform of a feature set: the core features standardised with the simulator's analytic
+ * moments (fixedFeatureMoments) or mapped from their public bounds (records.moments), each extra input from its
+ * declared range (numeric) or as it is (a categorical column's 0/1 indicators).
+ */
+export function fixedTransform(set: FeatureSet = HANDBOOK_FEATURE_SET): TransformSpec {
+  const moments = set.moments === 'simulator' ? fixedFeatureMoments() : undefined;
+  const core = FEATURE_NAMES.map(
+    (feature, j): FeatureTransform =>
+      moments ? { feature, log1p: false, center: moments[j].mean, scale: moments[j].std } : coreTransform(feature, set.bounds),
+  );
+  const extras = set.extras.flatMap((extra): FeatureTransform[] => {
+    // A non-negative range (amounts, populations, counts) is mapped through log1p, any other linearly.
+    if (extra.kind === 'numeric') {
+      const range = extra.range ?? [-1, 1];
+      return [rangeTransform(extra.column, range, range[0] >= 0)];
+    }
+    return set.names
+      .filter((name) => name.startsWith(`${extra.column}#`))
+      .map((feature) => ({ feature, log1p: false, center: 0, scale: 1 }));
+  });
+  return { format: TRANSFORM_FORMAT, kind: 'fixed', basis: set.moments, features: [...core, ...extras] };
+}
+
+function checkMatrix(x: ArrayLike<number>, rows: number, width: number): void {
   if (!Number.isInteger(rows) || rows < 0) throw new InvalidInputError(`rows = ${rows}: rows must be a whole number >= 0`);
-  if (x.length !== rows * FEATURE_COUNT) {
-    throw new InvalidInputError(`x has ${x.length} values: it must hold rows × ${FEATURE_COUNT} features = ${rows * FEATURE_COUNT}`);
+  if (x.length !== rows * width) {
+    throw new InvalidInputError(`x has ${x.length} values: it must hold rows × ${width} features = ${rows * width}`);
   }
 }
 
 /** The handbook's StandardScaler: population mean and std per feature (scale 1 for a constant feature, as scikit-learn). */
-function standardTransform(x: ArrayLike<number>, rows: number): TransformSpec {
+function standardTransform(x: ArrayLike<number>, rows: number, names: readonly string[]): TransformSpec {
   if (rows < 1) throw new InvalidInputError(`rows = ${rows}: the standard transform needs at least one training row`);
-  const features = FEATURE_NAMES.map((feature, j): FeatureTransform => {
+  const width = names.length;
+  const features = names.map((feature, j): FeatureTransform => {
     let sum = 0;
-    for (let i = 0; i < rows; i++) sum += x[i * FEATURE_COUNT + j];
+    for (let i = 0; i < rows; i++) sum += x[i * width + j];
     const mean = sum / rows;
     let squares = 0;
-    for (let i = 0; i < rows; i++) squares += (x[i * FEATURE_COUNT + j] - mean) ** 2;
+    for (let i = 0; i < rows; i++) squares += (x[i * width + j] - mean) ** 2;
     const std = Math.sqrt(squares / rows);
     if (!Number.isFinite(std)) throw new InvalidInputError(`feature ${feature}: the training values must be finite numbers`);
     return { feature, log1p: false, center: mean, scale: std > 0 ? std : 1 };
@@ -178,32 +213,38 @@ function standardTransform(x: ArrayLike<number>, rows: number): TransformSpec {
 
 /**
  * The transform of `kind`. `fixed` never reads `x` (it is data-independent by construction); `standard` fits on
- * `x` (rows × FEATURE_COUNT, row-major), which must be the training split only.
+ * `x` (rows × the set's inputs, row-major), which must be the training split only.
  */
-export function fitTransform(kind: TransformKind, x: ArrayLike<number>, rows: number): TransformSpec {
-  if (kind === 'fixed') return fixedTransform();
+export function fitTransform(
+  kind: TransformKind,
+  x: ArrayLike<number>,
+  rows: number,
+  set: FeatureSet = HANDBOOK_FEATURE_SET,
+): TransformSpec {
+  if (kind === 'fixed') return fixedTransform(set);
   if (kind === 'standard') {
-    checkMatrix(x, rows);
-    return standardTransform(x, rows);
+    checkMatrix(x, rows, set.names.length);
+    return standardTransform(x, rows, set.names);
   }
   throw new InvalidInputError(`transform kind = ${JSON.stringify(kind)}: it must be one of ${TRANSFORM_KINDS.join(', ')}`);
 }
 
-/** Transformed inputs (rows × FEATURE_COUNT, row-major, float32 for the model); throws when a result is not finite. */
+/** Transformed inputs (rows × inputs, row-major, float32 for the model); throws when a result is not finite. */
 export function applyTransform(spec: TransformSpec, x: ArrayLike<number>, rows: number): Float32Array {
-  checkMatrix(x, rows);
-  const out = new Float32Array(rows * FEATURE_COUNT);
-  for (let j = 0; j < FEATURE_COUNT; j++) {
+  const width = spec.features.length;
+  checkMatrix(x, rows, width);
+  const out = new Float32Array(rows * width);
+  for (let j = 0; j < width; j++) {
     const { log1p, center, scale } = spec.features[j];
-    for (let k = j; k < out.length; k += FEATURE_COUNT) out[k] = ((log1p ? Math.log1p(x[k]) : x[k]) - center) / scale;
+    for (let k = j; k < out.length; k += width) out[k] = ((log1p ? Math.log1p(x[k]) : x[k]) - center) / scale;
   }
   // x·0 is 0 for finite x and NaN otherwise: one branch-free pass, then a search only on failure.
   let probe = 0;
   for (let k = 0; k < out.length; k++) probe += out[k] * 0;
   if (probe !== 0) {
     const bad = out.findIndex((value) => !Number.isFinite(value));
-    const row = Math.floor(bad / FEATURE_COUNT);
-    const { feature, log1p } = spec.features[bad - row * FEATURE_COUNT];
+    const row = Math.floor(bad / width);
+    const { feature, log1p } = spec.features[bad - row * width];
     throw new InvalidInputError(
       `row ${row}, ${feature} = ${x[bad]}: features must be finite${log1p ? ' and > -1 (log1p)' : ''}, the transformed value is ${out[bad]}`,
     );
@@ -213,9 +254,10 @@ export function applyTransform(spec: TransformSpec, x: ArrayLike<number>, rows: 
 
 /** The privacy treatment of the transform, in one sentence. */
 export function describeTransform(spec: TransformSpec): string {
-  return spec.kind === 'fixed'
-    ? "data-independent: standardised with analytic moments of the simulator's published parameters, no statistics of the data"
-    : 'fitted on the training data without DP noise: NOT covered by the privacy guarantee';
+  if (spec.kind !== 'fixed') return 'fitted on the training data without DP noise: NOT covered by the privacy guarantee';
+  return spec.basis === 'bounds'
+    ? 'data-independent: each input mapped from its declared public bounds (records.bounds, column ranges), no statistics of the data'
+    : "data-independent: standardised with analytic moments of the simulator's published parameters, no statistics of the data";
 }
 
 /** The transform as a preprocessing step of the privacy report. */
@@ -228,10 +270,10 @@ export function transformStep(spec: TransformSpec): PreprocessingStep {
 }
 
 /**
- * Checks a transform read back from JSON. A `fixed` spec must equal fixedTransform() exactly, so that the label
- * "data-independent" can only be carried by the documented constants.
+ * Checks a transform read back from JSON against the feature set it transforms. A `fixed` spec must equal
+ * fixedTransform(set) exactly, so that the label "data-independent" can only be carried by the documented constants.
  */
-export function parseTransformSpec(value: unknown): TransformSpec {
+export function parseTransformSpec(value: unknown, set: FeatureSet = HANDBOOK_FEATURE_SET): TransformSpec {
   const spec = value as TransformSpec;
   if (typeof spec !== 'object' || spec === null || spec.format !== TRANSFORM_FORMAT) {
     throw new InvalidInputError(`transform spec: format must be "${TRANSFORM_FORMAT}"`);
@@ -239,32 +281,34 @@ export function parseTransformSpec(value: unknown): TransformSpec {
   if (!TRANSFORM_KINDS.includes(spec.kind)) {
     throw new InvalidInputError(`transform spec: kind = ${JSON.stringify(spec.kind)} must be one of ${TRANSFORM_KINDS.join(', ')}`);
   }
-  if (!Array.isArray(spec.features) || spec.features.length !== FEATURE_COUNT) {
-    throw new InvalidInputError(`transform spec: features must list the ${FEATURE_COUNT} features in FEATURE_NAMES order`);
+  const names = set.names;
+  if (!Array.isArray(spec.features) || spec.features.length !== names.length) {
+    throw new InvalidInputError(`transform spec: features must list the ${names.length} inputs of the feature set in its order`);
   }
   spec.features.forEach((entry, j) => {
     const where = `transform spec: features[${j}]`;
-    if (entry?.feature !== FEATURE_NAMES[j])
-      throw new InvalidInputError(`${where}.feature = ${JSON.stringify(entry?.feature)}: expected ${FEATURE_NAMES[j]}`);
+    if (entry?.feature !== names[j])
+      throw new InvalidInputError(`${where}.feature = ${JSON.stringify(entry?.feature)}: expected ${names[j]}`);
     if (typeof entry.log1p !== 'boolean') throw new InvalidInputError(`${where}.log1p must be a boolean`);
     if (!Number.isFinite(entry.center)) throw new InvalidInputError(`${where}.center = ${entry.center}: must be a finite number`);
     if (!(Number.isFinite(entry.scale) && entry.scale > 0))
       throw new InvalidInputError(`${where}.scale = ${entry.scale}: must be a finite number > 0`);
   });
   if (spec.kind === 'fixed') {
-    const expected = fixedTransform().features;
+    const expected = fixedTransform(set).features;
     const j = spec.features.findIndex(
       (e, i) => e.log1p !== expected[i].log1p || e.center !== expected[i].center || e.scale !== expected[i].scale,
     );
     if (j >= 0) {
       throw new InvalidInputError(
-        `transform spec: features[${j}] (${FEATURE_NAMES[j]}) differs from the documented fixed constants; kind "fixed" must equal fixedTransform()`,
+        `transform spec: features[${j}] (${names[j]}) differs from the documented fixed constants; kind "fixed" must equal fixedTransform()`,
       );
     }
   }
   return {
     format: TRANSFORM_FORMAT,
     kind: spec.kind,
+    ...(spec.kind === 'fixed' ? { basis: set.moments } : {}),
     features: spec.features.map(({ feature, log1p, center, scale }) => ({ feature, log1p, center, scale })),
   };
 }

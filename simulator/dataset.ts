@@ -1,9 +1,9 @@
 // The simulation as a whole: profiles, genuine transactions in time order, frauds; read back row by row or day by day.
+import { addDays, DatetimeFormatter, parseUtcDatetime, SECONDS_PER_DAY, type TxRecord } from '../records';
 import { resolveSimulatorConfig, type SimulatorConfig } from './config';
-import { addDays, DatetimeFormatter, SECONDS_PER_DAY } from './datetime';
 import { type FraudLog, injectFrauds } from './frauds';
 import { type CustomerProfiles, generateCustomerProfiles, generateTerminalProfiles, type TerminalProfiles } from './profiles';
-import type { FraudScenario, Transaction } from './schema';
+import type { FraudScenario, Transaction } from './record';
 import { generateTransactions, sortByTime, type TransactionColumns } from './transactions';
 
 export interface SimulationProgress {
@@ -24,6 +24,11 @@ export interface DayBatch {
 
 export class SimulatedDataset {
   private readonly formatter: DatetimeFormatter;
+  /** Epoch seconds of the start date, 00:00:00 UTC. */
+  private readonly start: number;
+  /** Id texts, made once per customer and terminal: records share them. */
+  private readonly customerText: string[];
+  private readonly terminalText: string[];
 
   constructor(
     readonly config: SimulatorConfig,
@@ -36,6 +41,9 @@ export class SimulatedDataset {
     readonly frauds: FraudLog,
   ) {
     this.formatter = new DatetimeFormatter(config.startDate);
+    this.start = parseUtcDatetime(`${config.startDate} 00:00:00`);
+    this.customerText = Array.from({ length: customers.count }, (_, c) => String(c));
+    this.terminalText = Array.from({ length: terminals.count }, (_, t) => String(t));
   }
 
   get size(): number {
@@ -57,6 +65,27 @@ export class SimulatedDataset {
       TX_FRAUD: c.fraud[row] as 0 | 1,
       TX_FRAUD_SCENARIO: c.scenario[row] as FraudScenario,
     };
+  }
+
+  /** Row `row` as a record of the handbook declaration (the default `records:`), labelled. */
+  record(row: number): TxRecord {
+    const c = this.columns;
+    const time = c.timeSeconds[row];
+    return {
+      id: String(row),
+      time: this.start + time,
+      timeValue: this.formatter.format(time),
+      customer: this.customerText[c.customerId[row]],
+      terminal: this.terminalText[c.terminalId[row]],
+      amount: c.amountCents[row] / 100,
+      label: c.fraud[row] as 0 | 1,
+      extras: { TX_TIME_SECONDS: time, TX_TIME_DAYS: Math.floor(time / SECONDS_PER_DAY), TX_FRAUD_SCENARIO: c.scenario[row] },
+    };
+  }
+
+  /** Every row as a handbook record, in time order. */
+  *records(): Generator<TxRecord> {
+    for (let row = 0; row < this.size; row++) yield this.record(row);
   }
 
   /** Day after day (empty days included) from `fromDay`, each day's transactions in time order, labels included. */

@@ -2,7 +2,7 @@
 // the scenario code of an earlier one. Compromised terminals and customers come from per-day streams of the seed.
 
 import { Rng } from '../ml/random';
-import { SECONDS_PER_DAY } from './datetime';
+import { SECONDS_PER_DAY } from '../records';
 import { STREAM } from './streams';
 import type { TransactionColumns } from './transactions';
 

@@ -1,9 +1,11 @@
-// Public API of the transaction simulator (Handbook chapter 3): simulate, read back by row or by day, write CSV.
+// Public API of the transaction simulator (Handbook chapter 3): simulate, read back by row or by day, write CSV;
+// and the producer that publishes records (simulated or not) through the record contract.
 export { CONFIG_RULES, HANDBOOK_DEFAULTS, resolveSimulatorConfig, type SimulatorConfig } from './config';
-export { CSV_HEADER, csvLines, parseTransactionsCsv, writeCsv } from './csv';
+export { CSV_HEADER, csvLines, writeCsv } from './csv';
 export { type DayBatch, type ProgressListener, SimulatedDataset, type SimulationProgress, simulate } from './dataset';
 export type { FraudLog } from './frauds';
 export {
+  ADMITTED_HEADERS,
   type OutgoingMessage,
   Pacer,
   type Pacing,
@@ -11,19 +13,7 @@ export {
   type PublishOptions,
   publicationOrder,
   publish,
+  TimeOrder,
 } from './producer';
-export {
-  type CheckedTransaction,
-  checkLabel,
-  checkTransaction,
-  describeProblems,
-  type FieldProblem,
-  type FraudScenario,
-  featureInputOf,
-  type LabelMessage,
-  type LabelRule,
-  parseTxDatetime,
-  TRANSACTION_COLUMNS,
-  type Transaction,
-} from './schema';
+export { type FraudScenario, TRANSACTION_COLUMNS, type Transaction } from './record';
 export { type SimulationSummary, summarize } from './summary';

@@ -1,54 +1,82 @@
-// Replays transactions as a card network would emit them: each transaction on `transactions` (no label)
-// at its own time, and its label on `transaction-labels` once the chargeback delay has passed. Pacing
-// follows simulated time (`speedup`) and/or a message rate; with neither, it publishes as fast as it can.
+// Replays records as a card network would emit them: each transaction on `transactions` (no label) at its own
+// time, and its label on `transaction-labels` once the chargeback delay has passed, both written by the record
+// contract and marked as admitted. Pacing follows event time (`speedup`) and/or a message rate; with neither, it
+// publishes as fast as it can.
+
 import { InvalidInputError } from '../ml/errors';
-import { type LabelMessage, parseTxDatetime, type Transaction } from './schema';
+import { ADMITTED_HEADER, type RecordContract, SECONDS_PER_DAY, type TxRecord } from '../records';
 
 export interface OutgoingMessage {
   stream: 'transactions' | 'labels';
   key: string;
   value: string;
-  /** Simulated time (epoch seconds) at which the message happens. */
+  /** Event time (epoch seconds) at which the message happens. */
   time: number;
 }
 
-/** Transactions and their delayed labels, merged in simulated time order. Input must be sorted by time. */
-export function* publicationOrder(transactions: Iterable<Transaction>, labelDelayDays: number): Generator<OutgoingMessage> {
-  const delay = labelDelayDays * 86_400;
+/** Headers of every message fraudops publishes: the record passed the contract (dropped columns gone, pseudonyms set). */
+export const ADMITTED_HEADERS: Readonly<Record<string, string>> = { [ADMITTED_HEADER]: '1' };
+
+/**
+ * Event-time order with a tolerance: a record may come up to `latenessSeconds` after a later one (a real feed's
+ * disorder); one further behind is out of order.
+ */
+export class TimeOrder {
+  private latest = Number.NEGATIVE_INFINITY;
+
+  constructor(readonly latenessSeconds: number) {}
+
+  /** 0 when `time` is accepted (it is then counted); otherwise how many seconds it lies behind the latest accepted time. */
+  behind(time: number): number {
+    if (time > this.latest) this.latest = time;
+    const behind = this.latest - time;
+    return behind > this.latenessSeconds ? behind : 0;
+  }
+
+  /** The rule an out-of-order record breaks, for a problem. */
+  rule(behind: number): string {
+    return `is ${behind} s earlier than an earlier row's time; rows must be in time order, disordered by at most records.lateness (${this.latenessSeconds} s)`;
+  }
+}
+
+/**
+ * The messages of labelled or unlabelled records, keyed by card, with the labels after `labelDelayDays`, merged in
+ * event-time order. Records must be in time order within the declared lateness; those are published as given.
+ */
+export function* publicationOrder(
+  records: Iterable<TxRecord>,
+  contract: RecordContract,
+  labelDelayDays: number,
+): Generator<OutgoingMessage> {
+  const delay = labelDelayDays * SECONDS_PER_DAY;
+  const order = new TimeOrder(contract.declaration.latenessSeconds);
   const pending: OutgoingMessage[] = [];
   let head = 0;
-  let last = Number.NEGATIVE_INFINITY;
-  for (const tx of transactions) {
-    const time = parseTxDatetime(tx.TX_DATETIME);
-    if (!Number.isFinite(time))
-      throw new InvalidInputError(`transaction ${tx.TRANSACTION_ID}: TX_DATETIME "${tx.TX_DATETIME}" is not a UTC date`);
-    if (time < last) {
-      throw new InvalidInputError(
-        `transaction ${tx.TRANSACTION_ID}: TX_DATETIME ${tx.TX_DATETIME} is earlier than the previous one; input must be sorted by time`,
-      );
-    }
-    last = time;
-    while (head < pending.length && pending[head].time <= time) yield pending[head++];
+  for (const record of records) {
+    const behind = order.behind(record.time);
+    if (behind) throw new InvalidInputError(`transaction ${record.id}: ${contract.declaration.time.column} ${order.rule(behind)}`);
+    while (head < pending.length && pending[head].time <= record.time) yield pending[head++];
     if (head > 4096 && head * 2 > pending.length) {
       pending.splice(0, head);
       head = 0;
     }
-    const { TX_FRAUD, TX_FRAUD_SCENARIO, ...unlabelled } = tx;
-    yield { stream: 'transactions', key: String(tx.CUSTOMER_ID), value: JSON.stringify(unlabelled), time };
-    const label: LabelMessage = { TRANSACTION_ID: tx.TRANSACTION_ID, CUSTOMER_ID: tx.CUSTOMER_ID, TX_FRAUD, TX_FRAUD_SCENARIO };
-    pending.push({ stream: 'labels', key: String(tx.CUSTOMER_ID), value: JSON.stringify(label), time: time + delay });
+    yield { stream: 'transactions', key: record.customer, value: JSON.stringify(contract.transactionMessage(record)), time: record.time };
+    if (record.label !== undefined) {
+      const label = JSON.stringify(contract.labelMessage(record));
+      pending.push({ stream: 'labels', key: record.customer, value: label, time: record.time + delay });
+    }
   }
   while (head < pending.length) yield pending[head++];
 }
 
 export interface Pacing {
-  /** Simulated seconds per real second; undefined: no time pacing. */
+  /** Event-time seconds per real second; undefined: no time pacing. */
   speedup?: number;
   /** At most this many messages per real second; undefined: no limit. */
   rate?: number;
 }
 
-/** Milliseconds to wait before the `index`-th message (simulated `time`) may go out. */
+/** Milliseconds to wait before the `index`-th message (event `time`) may go out. */
 export class Pacer {
   private startReal?: number;
   private startSim?: number;

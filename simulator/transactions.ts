@@ -1,7 +1,7 @@
 // Genuine transactions (Handbook chapter 3), generated customer by customer into typed columns, then put in time order.
 
 import { Rng } from '../ml/random';
-import { SECONDS_PER_DAY } from './datetime';
+import { SECONDS_PER_DAY } from '../records';
 import type { CustomerProfiles } from './profiles';
 import { STREAM } from './streams';
 

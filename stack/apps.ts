@@ -46,7 +46,7 @@ export async function appsUp(config: Config, say: (line: string) => void = conso
     launch({
       executable: process.execPath,
       args: [cli, ...app.args],
-      env: { ...process.env, FRAUDOPS_CONFIG: path.join(config.root, 'config.yaml') },
+      env: { ...process.env, FRAUDOPS_CONFIG: config.file ?? path.join(config.root, 'config.yaml') },
       cwd: projectRoot(),
       logFile: paths.log(app.name),
       pidFile: paths.pid(app.name),

@@ -2,13 +2,13 @@
 // counted in the reference's decile bins (reference.json in the model bundle, written by `referenceStatistics`), and
 // the PSI of those counts against the reference's is exported as the gauge fraudops_feature_psi{feature}.
 import { Gauge, type Registry } from 'prom-client';
-import type { ServingModel } from '../clients/champion-watcher';
 import { bundleOfVersion } from '../clients/model-registry';
 import type { S3 } from '../clients/s3';
 import { REFERENCE_FILE } from '../ml/bundle';
 import { FEATURE_COUNT, FEATURE_NAMES } from '../ml/features';
 import { parseReferenceStatistics, populationStabilityIndex, type ReferenceStatistics } from '../ml/validation';
 import type { Logger } from '../observability/log';
+import type { ServingModel } from '../serving/champion-watcher';
 
 /** The bundle file holding the training data's statistics. */
 export const DEFAULT_DRIFT_WINDOW = 10_000;
@@ -111,10 +111,10 @@ export class DriftMonitor {
     this.log.info({ modelVersion, features: this.bins.length, window: this.window }, 'drift monitoring against the champion reference');
   }
 
-  /** Counts scored feature rows (rows × FEATURE_COUNT, row-major). */
-  observe(features: ArrayLike<number>, rows: number): void {
+  /** Counts scored feature rows (rows × width, row-major; the 15 handbook features first). */
+  observe(features: ArrayLike<number>, rows: number, width = FEATURE_COUNT): void {
     for (const bins of this.bins) {
-      for (let r = 0; r < rows; r++) bins.add(features[r * FEATURE_COUNT + bins.column]);
+      for (let r = 0; r < rows; r++) bins.add(features[r * width + bins.column]);
     }
   }
 

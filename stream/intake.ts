@@ -5,23 +5,26 @@
 // partitions, and a partition read ahead of the others would feed its terminals out of time order. Labels travel
 // on their own topic, and a transaction may be scored only once every label published before it has been applied.
 //
-// The rule: the producer publishes in time order (TX_DATETIME, then TRANSACTION_ID: the merge key). A target is
-// taken by noting the largest key staged so far, K, then asking the broker for every partition's high-water mark.
-// Once each partition has been staged up to its mark, everything published before the question is staged, so no
-// unseen transaction has a key below K and every label published with or before those transactions is staged:
-// transactions up to K are released, merged across partitions by key.
+// The rule: the producer publishes about in time order (event time, then transaction id: the merge key). A target
+// is taken by noting the largest key staged so far, K, then asking the broker for every partition's high-water mark.
+// Once each partition has been staged up to its mark, everything published before the question is staged, so every
+// label published with or before those transactions is staged and, from an in-order producer, no unseen transaction
+// has a key below K: transactions up to K are released, merged across partitions by key. A partition keeps its own
+// offset order, so a transaction published late stays behind its predecessors and reaches the online store late
+// (records.lateness decides whether it is still scored).
+import { compareIds } from '../dataset/snapshot';
 
 export interface MergeKey {
-  /** TX_DATETIME, seconds since the epoch. */
+  /** Event time, seconds since the epoch. */
   time: number;
-  /** TRANSACTION_ID: breaks ties as batch order does. */
-  id: number;
+  /** The transaction id: breaks ties as batch order (a snapshot's) does. */
+  id: string;
 }
 
-export const MIN_KEY: MergeKey = { time: Number.NEGATIVE_INFINITY, id: Number.NEGATIVE_INFINITY };
+export const MIN_KEY: MergeKey = { time: Number.NEGATIVE_INFINITY, id: '' };
 
 export function compareKeys(a: MergeKey, b: MergeKey): number {
-  return a.time - b.time || a.id - b.id;
+  return a.time - b.time || compareIds(a.id, b.id);
 }
 
 /** "topic:partition", as offsets are named in commits and in the online store. */
@@ -162,13 +165,12 @@ export class StreamIntake<Tx, Label> {
     return queue;
   }
 
-  /** True when transactions wait beyond the release bound and no target is pending: time to ask for high-water marks. */
+  /**
+   * True when transactions wait beyond the release bound and no target is pending: time to ask for high-water marks.
+   * (A staged key above the bound was never released; it may sit before a smaller key in an out-of-order partition.)
+   */
   wantsTarget(): boolean {
-    if (this.target) return false;
-    for (const queue of this.transactionQueues.values()) {
-      if (queue.size && compareKeys(queue.entries[queue.entries.length - 1].key, this.bound) > 0) return true;
-    }
-    return false;
+    return !this.target && compareKeys(this.maxStaged, this.bound) > 0;
   }
 
   /** Call right before asking for the high-water marks; pass its result to setTarget with them. */

@@ -1,13 +1,26 @@
-// The scorer's messages: decoding the input topics (schema-checked, as ingest does), and writing the output records.
+// The scorer's messages: the input topics decoded by the record contract (as ingest and the API read them), and the
+// output records: predictions, review cases, dead letters.
 import type { KafkaMessage } from '../clients/kafka';
-import { FEATURE_COUNT, FEATURE_NAMES, type FeatureInput } from '../ml/features';
-import { checkLabel, checkTransaction, describeProblems, featureInputOf } from '../simulator/schema';
+import { ADMITTED_HEADER, describeProblems, type FieldProblem, type RecordContract, type TxRecord } from '../records';
+import type { LabelEvent, Refusal } from '../serving/online-features';
+import type { PredictionRecord } from '../serving/prediction';
 import type { StagedItem } from './intake';
-import type { LabelEvent } from './online-features';
+
+/** Why an input message has no prediction: it breaks the record contract, or the online store refused it. */
+export type RejectionKind = 'malformed' | Refusal;
+
+export interface Rejection {
+  kind: RejectionKind;
+  reason: string;
+  problems?: FieldProblem[];
+  /** The message made safe to keep (RecordContract.scrub): null when it is not a JSON object. */
+  value: Record<string, unknown> | null;
+}
 
 export interface TransactionValue {
-  tx?: FeatureInput;
-  problem?: string;
+  record?: TxRecord;
+  /** A malformed message: why, and what of it may be kept. */
+  rejected?: Rejection;
   /** Kafka timestamp of the input message (ms). */
   producedAt: number;
   /** False for a message whose output was already committed: it only rebuilds the state. */
@@ -16,18 +29,13 @@ export interface TransactionValue {
 
 export interface LabelValue {
   label?: LabelEvent;
-  problem?: string;
+  rejected?: Rejection;
+  /** False for a message whose output (a dead letter, for a malformed one) was already committed. */
+  emit: boolean;
 }
 
-export interface PredictionRecord {
-  TRANSACTION_ID: number;
-  score: number;
-  decision: 'fraud' | 'legit';
-  model_version: string;
-  features: Record<string, number>;
-}
-
-export interface ReviewRecord extends PredictionRecord {
+/** A prediction with what an investigator needs to look the case up (declared names: card, terminal, amount, time). */
+export type ReviewRecord = PredictionRecord & {
   threshold: number;
   /** |score − threshold|: the smaller, the more an investigator's label teaches the model. */
   distance: number;
@@ -35,75 +43,106 @@ export interface ReviewRecord extends PredictionRecord {
   rank: number;
   /** The scoring step the rank is relative to. */
   step: string;
-  CUSTOMER_ID: number;
-  TERMINAL_ID: number;
-  TX_AMOUNT: number;
-  TX_DATETIME: number;
+};
+
+/** True when fraudops' own producer published the message: its declared roles are pseudonyms already. */
+function admitted(message: KafkaMessage): boolean {
+  const header = message.headers?.[ADMITTED_HEADER];
+  return header !== undefined && String(header) === '1';
 }
 
-/** A transactions-topic message as the intake stages it: merge key (TX_DATETIME, TRANSACTION_ID), or the problem. */
-export function parseTransaction(message: KafkaMessage, emitFrom: number): StagedItem<TransactionValue> {
+/** The message value as JSON, or the rejection of a message that is not JSON. */
+function decode(message: KafkaMessage): { value: unknown } | { rejected: Rejection } {
+  try {
+    return { value: JSON.parse(String(message.value)) };
+  } catch {
+    return { rejected: { kind: 'malformed', reason: 'the message is not JSON', value: null } };
+  }
+}
+
+function malformed(contract: RecordContract, value: unknown, isAdmitted: boolean, problems: FieldProblem[]): Rejection {
+  return { kind: 'malformed', reason: describeProblems(problems), problems, value: contract.scrub(value, isAdmitted) };
+}
+
+/**
+ * A transactions-topic message as the intake stages it: merge key (event time, id), or the rejection. A record
+ * timed after `maxKeyTime` (records.maxFuture past the wall clock: it will be refused) gets no key, as a malformed
+ * message: ordered by it, its partition would wait behind it and everything after it there would arrive late.
+ */
+export function parseTransaction(
+  contract: RecordContract,
+  message: KafkaMessage,
+  emitFrom: number,
+  maxKeyTime = Number.POSITIVE_INFINITY,
+): StagedItem<TransactionValue> {
   const offset = Number(message.offset);
   const base = { producedAt: Number(message.timestamp), emit: offset >= emitFrom };
-  let decoded: unknown;
-  try {
-    decoded = JSON.parse(String(message.value));
-  } catch {
-    return { offset, value: { ...base, problem: 'the message is not JSON' } };
-  }
-  const checked = checkTransaction(decoded);
-  if (!checked.record) return { offset, value: { ...base, problem: describeProblems(checked.problems) } };
-  const r = checked.record;
-  const tx = featureInputOf(r);
-  return { offset, key: { time: tx.timestamp, id: tx.transactionId }, value: { ...base, tx } };
+  const decoded = decode(message);
+  if ('rejected' in decoded) return { offset, value: { ...base, rejected: decoded.rejected } };
+  const isAdmitted = admitted(message);
+  const read = contract.readTransaction(decoded.value, { labels: 'absent', admitted: isAdmitted });
+  if (!read.value) return { offset, value: { ...base, rejected: malformed(contract, decoded.value, isAdmitted, read.problems) } };
+  const record = read.value;
+  const key = record.time <= maxKeyTime ? { time: record.time, id: record.id } : undefined;
+  return { offset, key, value: { ...base, record } };
 }
 
-/** A labels-topic message: the label, or the problem. */
-export function parseLabel(message: KafkaMessage): LabelValue {
-  let decoded: unknown;
-  try {
-    decoded = JSON.parse(String(message.value));
-  } catch {
-    return { problem: 'the message is not JSON' };
-  }
-  const checked = checkLabel(decoded);
-  if (!checked.label) return { problem: describeProblems(checked.problems) };
-  return { label: { transactionId: checked.label.TRANSACTION_ID, fraud: checked.label.TX_FRAUD } };
-}
-
-/** FEATURE_NAMES as JSON keys, ready to splice: `"TX_AMOUNT":`. */
-const FEATURE_KEYS = FEATURE_NAMES.map((name) => `${JSON.stringify(name)}:`);
-
-/** The prediction record's JSON, written directly (JSON.stringify of a fresh object per record costs more). */
-export function predictionJson(
-  id: number,
-  score: number,
-  decision: string,
-  versionJson: string,
-  rows: Float64Array,
-  offset: number,
-): string {
-  let out = `{"TRANSACTION_ID":${id},"score":${score},"decision":"${decision}","model_version":${versionJson},"features":{`;
-  for (let j = 0; j < FEATURE_COUNT; j++) out += `${j ? ',' : ''}${FEATURE_KEYS[j]}${rows[offset + j]}`;
-  return `${out}}}`;
+/** A labels-topic message: the label, or the rejection. */
+export function parseLabel(contract: RecordContract, message: KafkaMessage, emitFrom: number): StagedItem<LabelValue> {
+  const offset = Number(message.offset);
+  const emit = offset >= emitFrom;
+  const decoded = decode(message);
+  if ('rejected' in decoded) return { offset, value: { emit, rejected: decoded.rejected } };
+  const isAdmitted = admitted(message);
+  const read = contract.readLabel(decoded.value, { admitted: isAdmitted });
+  if (!read.value) return { offset, value: { emit, rejected: malformed(contract, decoded.value, isAdmitted, read.problems) } };
+  return { offset, value: { emit, label: { transactionId: read.value.id, fraud: read.value.label } } };
 }
 
 export interface OutputRecord {
   topic: string;
   key: string;
   value: string;
+  headers?: Record<string, string>;
+}
+
+/** Where an input message came from: `topic/partition/offset`. */
+export const sourceOf = (entry: { topic: string; partition: number; offset: number }): string =>
+  `${entry.topic}/${entry.partition}/${entry.offset}`;
+
+/**
+ * The dead letter of an input message without a prediction: the reason in the headers and the value, and the
+ * message as it may be kept. Keyed by the transaction id when it was read, by the source otherwise.
+ */
+export function deadLetter(
+  topic: string,
+  entry: { topic: string; partition: number; offset: number },
+  rejection: Rejection,
+  id?: string,
+): OutputRecord {
+  const source = sourceOf(entry);
+  const { kind, reason, problems, value } = rejection;
+  return {
+    topic,
+    key: id ?? source,
+    value: JSON.stringify({ origin: 'score-stream', source, kind, reason, ...(problems ? { problems } : {}), value }),
+    headers: { origin: 'score-stream', source, kind, reason },
+  };
 }
 
 /** Bytes per send: Kafka refuses a record batch above message.max.bytes (1 MiB by default). */
 const SEND_BYTES = 900_000;
 
+type SendMessage = Omit<OutputRecord, 'topic'>;
+
 /** The records in sends of at most SEND_BYTES, each grouped by topic. */
-export function* sendChunks(records: OutputRecord[]): Generator<{ topic: string; messages: { key: string; value: string }[] }[]> {
-  let chunk = new Map<string, { key: string; value: string }[]>();
+export function* sendChunks(records: OutputRecord[]): Generator<{ topic: string; messages: SendMessage[] }[]> {
+  let chunk = new Map<string, SendMessage[]>();
   let bytes = 0;
   const grouped = () => [...chunk].map(([topic, messages]) => ({ topic, messages }));
-  for (const { topic, key, value } of records) {
-    if (bytes + value.length > SEND_BYTES && chunk.size) {
+  for (const { topic, ...message } of records) {
+    const size = message.key.length + message.value.length + (message.headers ? JSON.stringify(message.headers).length : 0);
+    if (bytes + size > SEND_BYTES && chunk.size) {
       yield grouped();
       chunk = new Map();
       bytes = 0;
@@ -113,8 +152,8 @@ export function* sendChunks(records: OutputRecord[]): Generator<{ topic: string;
       messages = [];
       chunk.set(topic, messages);
     }
-    messages.push({ key, value });
-    bytes += key.length + value.length;
+    messages.push(message);
+    bytes += size;
   }
   if (chunk.size) yield grouped();
 }

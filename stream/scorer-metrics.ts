@@ -27,7 +27,15 @@ export function createMetrics(registry: Registry, lag: () => PartitionLag[]) {
     }),
     rejected: new Counter({
       name: 'fraudops_scorer_rejected_total',
-      help: 'Input messages that cannot be scored (logged with the reason)',
+      help:
+        'Input messages without a prediction, each sent to the DLQ with the reason, by kind: malformed (breaks the record ' +
+        'contract), lateness (older than records.lateness allows), maxFuture (too far past the wall clock), input (no features)',
+      labelNames: ['kind'],
+      registers,
+    }),
+    late: new Counter({
+      name: 'fraudops_scorer_late_total',
+      help: "Transactions scored late: older than their card's or terminal's latest, within records.lateness",
       registers,
     }),
     labels: new Counter({

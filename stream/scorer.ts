@@ -1,26 +1,31 @@
-// The stream scorer: transactions in, fraud predictions out, features from the online store (stream/online-features.ts).
+// The stream scorer: transactions in, fraud predictions out, features from the online store (serving/online-features.ts).
 //
-// Loop: Kafka delivers both input topics into the intake (stream/intake.ts), which releases labels and transactions in
+// Messages are read by the record contract (records/): a transaction or a label that breaks it is malformed. Loop:
+// Kafka delivers both input topics into the intake (stream/intake.ts), which releases labels and transactions in
 // the order batch features assume. Each released batch is one step:
 //   1. load the touched customers and terminals (kept in memory, the scorer being their only writer; Redis for the
 //      ones not seen yet), apply the labels, compute the transactions' features with the training code;
 //   2. score them with the serving model (read once per step);
-//   3. in ONE Kafka transaction: the prediction records, the review-queue records, and the input offsets;
+//   3. in ONE Kafka transaction: the prediction records, the review-queue records, a dead letter for each input
+//      message without a prediction (malformed, or refused by the store: older than records.lateness allows behind
+//      its card's or terminal's latest, or more than records.maxFuture ahead of the wall clock), and the input offsets;
 //   4. write the new state to Redis with the input positions it now reflects (one MULTI), in flight while the next
 //      step computes.
 //
-// Exactly one prediction per TRANSACTION_ID, even across crashes: a crash before 3 commits leaves nothing visible to a
-// read_committed reader (the transaction is aborted when the scorer restarts with the same transactional id) and the
-// batch is read again. A crash between 3 and 4 leaves the state behind the committed offsets: on start the scorer
-// seeks to the state's positions and replays those messages into the state only, without output. So every message
-// reaches the state once and the outputs once. (Redis SET NX markers cannot do this: a marker written before the send
-// loses the prediction on a crash, one written after duplicates it.)
+// Late events: a transaction older than its card's or terminal's latest by at most records.lateness is scored with
+// the state as it stands, and its prediction says so (late, late_seconds).
+//
+// Exactly one output (a prediction or a dead letter) per input message, even across crashes: a crash before 3
+// commits leaves nothing visible to a read_committed reader (the transaction is aborted when the scorer restarts with
+// the same transactional id) and the batch is read again. A crash between 3 and 4 leaves the state behind the
+// committed offsets: on start the scorer seeks to the state's positions and replays those messages into the state
+// only, without output. So every message reaches the state once and the outputs once. (Redis SET NX markers cannot do
+// this: a marker written before the send loses the prediction on a crash, one written after duplicates it.)
 //
 // One scorer per consumer group: the intake orders messages across all partitions, so the scorer waits for the group
 // to be empty before joining, and stops (to be restarted) when a rebalance takes partitions from it.
 import { randomUUID } from 'node:crypto';
 import { Registry } from 'prom-client';
-import type { ServingModel } from '../clients/champion-watcher';
 import {
   type Admin,
   type Consumer,
@@ -35,22 +40,28 @@ import {
 } from '../clients/kafka';
 import type { Redis } from '../clients/redis';
 import type { Config } from '../config';
-import { FEATURE_COUNT, FEATURE_NAMES, type FeatureInput } from '../ml/features';
+import { encodeExtras, type FeatureSet, featureSetOf } from '../ml/feature-set';
+import { FEATURE_COUNT } from '../ml/features';
 import type { ReferenceStatistics } from '../ml/validation';
 import type { Logger } from '../observability/log';
+import { type RecordContract, recordContract, type TxRecord } from '../records';
+import type { ServingModel } from '../serving/champion-watcher';
+import { featureInputOf, OnlineFeatureStore } from '../serving/online-features';
+import { featureObject, lateFields, PredictionJsonWriter, predictionRecord } from '../serving/prediction';
 import { DriftMonitor } from './drift';
 import { type IntakeEntry, type IntakeWork, type MergeKey, positionKey, StreamIntake } from './intake';
 import {
+  deadLetter,
   type LabelValue,
   type OutputRecord,
   parseLabel,
   parseTransaction,
-  predictionJson,
+  type Rejection,
   type ReviewRecord,
   sendChunks,
+  sourceOf,
   type TransactionValue,
 } from './messages';
-import { OnlineFeatureStore } from './online-features';
 import { createMetrics, type PartitionLag, type ScorerMetrics } from './scorer-metrics';
 
 export interface ScorerTopics {
@@ -58,6 +69,8 @@ export interface ScorerTopics {
   labels: string;
   predictions: string;
   reviewQueue: string;
+  /** Dead letters: input messages without a prediction, with the reason. */
+  dlq: string;
 }
 
 export interface StreamScorerOptions {
@@ -65,6 +78,8 @@ export interface StreamScorerOptions {
   kafka: Kafka;
   redis: Redis;
   log: Logger;
+  /** The record contract the input topics follow; recordContract(config) by default. */
+  contract?: RecordContract;
   /** The serving model, read once per step (ChampionWatcher.current, or a fixed model in tests). */
   model: () => ServingModel | undefined;
   /** The training statistics of a model, for the drift gauges; none by default. */
@@ -98,7 +113,11 @@ export class StreamScorer {
   /** Settles when the scorer stops: resolves after stop(), rejects on a fatal error. */
   readonly done: Promise<void>;
 
+  private readonly contract: RecordContract;
   private readonly store: OnlineFeatureStore;
+  private readonly predictionWriter: PredictionJsonWriter;
+  /** The model inputs the declaration gives (the champion must take exactly these). */
+  private readonly featureSet: FeatureSet;
   private readonly drift: DriftMonitor;
   private readonly metrics: ScorerMetrics;
   private readonly reviewBand: number;
@@ -132,17 +151,24 @@ export class StreamScorer {
       labels: config.topics.labels,
       predictions: config.topics.predictions,
       reviewQueue: config.topics.reviewQueue,
+      dlq: config.topics.dlq,
       ...options.topics,
     };
     this.groupId = options.groupId ?? config.stream.consumerGroup;
     this.reviewBand = options.reviewBand ?? config.stream.reviewBand;
     this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
     this.registry = options.registry ?? new Registry();
+    this.contract = options.contract ?? recordContract(config);
+    const { declaration } = this.contract;
     this.store = new OnlineFeatureStore(options.redis, {
       labelDelayDays: options.labelDelayDays ?? config.producer.labelDelayDays,
       prefix: options.redisPrefix,
       cacheEntities: CACHED_ENTITIES,
+      latenessSeconds: declaration.latenessSeconds,
+      maxFutureSeconds: declaration.maxFutureSeconds,
     });
+    this.featureSet = featureSetOf(declaration);
+    this.predictionWriter = new PredictionJsonWriter(declaration.id, this.featureSet.names);
     this.drift = new DriftMonitor(this.registry, options.log);
     this.metrics = createMetrics(this.registry, () => this.lag());
     this.admin = options.kafka.admin();
@@ -230,7 +256,11 @@ export class StreamScorer {
     await consumer.run({ autoCommit: false, eachBatch: (payload) => this.onBatch(payload, ready) });
     await ready;
     this.loop = this.process().catch((err: Error) => this.fail(err));
-    log.info({ group: this.groupId, topics: this.topics, labelDelayDays: this.store.labelDelayDays }, 'stream scorer started');
+    const { latenessSeconds, maxFutureSeconds } = this.contract.declaration;
+    log.info(
+      { group: this.groupId, topics: this.topics, labelDelayDays: this.store.labelDelayDays, latenessSeconds, maxFutureSeconds },
+      'stream scorer started',
+    );
   }
 
   /**
@@ -288,16 +318,17 @@ export class StreamScorer {
     if (!intake || isStale() || !isRunning() || !this.running) return;
     const { topic, partition } = batch;
     this.highWatermarks.set(positionKey(topic, partition), Number(batch.highWatermark));
+    const emitFrom = this.emitFrom.get(positionKey(topic, partition)) ?? 0;
     if (topic === this.topics.transactions) {
-      const emitFrom = this.emitFrom.get(positionKey(topic, partition)) ?? 0;
+      const maxKeyTime = Date.now() / 1000 + this.contract.declaration.maxFutureSeconds;
       intake.stageTransactions(
         partition,
-        batch.messages.map((m) => parseTransaction(m, emitFrom)),
+        batch.messages.map((m) => parseTransaction(this.contract, m, emitFrom, maxKeyTime)),
       );
     } else {
       intake.stageLabels(
         partition,
-        batch.messages.map((m) => ({ offset: Number(m.offset), value: parseLabel(m) })),
+        batch.messages.map((m) => parseLabel(this.contract, m, emitFrom)),
       );
     }
     intake.skipTo(topic, partition, Number(batch.lastOffset()) + 1);
@@ -352,68 +383,95 @@ export class StreamScorer {
     const started = performance.now();
     const { log } = this.options;
     const stepId = `${this.runId}-${++this.steps}`;
-    const valid = work.transactions.filter((e) => e.value.tx);
+    const valid = work.transactions.filter((e) => e.value.record);
+    const records = valid.map((e) => e.value.record as TxRecord);
     const labels = work.labels.flatMap((e) => (e.value.label ? [e.value.label] : []));
-    const update = await this.store.prepare(
-      valid.map((e) => e.value.tx as FeatureInput),
-      labels,
-      { skipInvalid: true },
-    );
+    const update = await this.store.prepare(records.map(featureInputOf), labels, { skipInvalid: true });
     const featured = performance.now();
 
-    // Score the rows that get a prediction (not the state-only replays, not the rejected).
+    // Score the rows that get a prediction (not the state-only replays, not the refused).
     const scored: number[] = [];
+    let replayed = 0;
     valid.forEach((entry, row) => {
-      if (entry.value.emit && !update.rejected.has(row)) scored.push(row);
+      if (!entry.value.emit) replayed += update.rejected.has(row) ? 0 : 1;
+      else if (!update.rejected.has(row)) scored.push(row);
     });
-    const matrix = new Float64Array(scored.length * FEATURE_COUNT);
+    const set = this.featureSet;
+    const width = set.names.length;
+    const served = model.loaded.features.names;
+    if (served.length !== width || served.some((name, j) => name !== set.names[j])) {
+      throw new Error(
+        `the champion (version ${model.version}) takes the inputs ${served.join(', ')}, not those of the records: declaration`,
+      );
+    }
+    const matrix = new Float64Array(scored.length * width);
     for (let k = 0; k < scored.length; k++) {
-      for (let j = 0; j < FEATURE_COUNT; j++) matrix[k * FEATURE_COUNT + j] = update.features[scored[k] * FEATURE_COUNT + j];
+      const row = scored[k];
+      matrix.set(update.features.subarray(row * FEATURE_COUNT, (row + 1) * FEATURE_COUNT), k * width);
+      if (width > FEATURE_COUNT) encodeExtras(set, (column) => records[row].extras[column], matrix, k * width);
     }
     const scores = scored.length ? model.loaded.predict(matrix, scored.length) : new Float32Array(0);
     const { threshold } = model.loaded;
+    const declared = this.contract.declaration;
 
-    const predictions: OutputRecord[] = [];
+    const outputs: OutputRecord[] = [];
     const review: ReviewRecord[] = [];
-    const version = JSON.stringify(model.version);
+    let late = 0;
     scored.forEach((row, k) => {
-      const tx = valid[row].value.tx as FeatureInput;
+      const record = records[row];
       const score = scores[k];
       const decision = score >= threshold ? 'fraud' : 'legit';
-      predictions.push({
+      const lateSeconds = update.late.get(row);
+      if (lateSeconds !== undefined) late += 1;
+      const offset = k * width;
+      outputs.push({
         topic: this.topics.predictions,
-        key: String(tx.transactionId),
-        value: predictionJson(tx.transactionId, score, decision, version, matrix, k * FEATURE_COUNT),
+        key: record.id,
+        value: this.predictionWriter.write(record.id, score, decision, model.version, matrix, offset, lateSeconds),
       });
       const distance = Math.abs(score - threshold);
       if (distance <= this.reviewBand) {
-        review.push({
-          TRANSACTION_ID: tx.transactionId,
+        const prediction = predictionRecord(declared.id, record.id, {
           score,
           decision,
           model_version: model.version,
-          features: Object.fromEntries(FEATURE_NAMES.map((name, j) => [name, matrix[k * FEATURE_COUNT + j]])),
+          features: featureObject(matrix, offset, set.names),
+          ...lateFields(lateSeconds),
+        });
+        review.push({
+          ...prediction,
           threshold,
           distance,
           rank: 0,
           step: stepId,
-          CUSTOMER_ID: tx.customerId,
-          TERMINAL_ID: tx.terminalId,
-          TX_AMOUNT: tx.amount,
-          TX_DATETIME: tx.timestamp,
+          [declared.customer]: record.customer,
+          [declared.terminal]: record.terminal,
+          [declared.amount]: record.amount,
+          [declared.time.column]: record.timeValue,
         });
       }
     });
     review.sort((a, b) => a.distance - b.distance);
     review.forEach((r, i) => {
       r.rank = i + 1;
+      outputs.push({ topic: this.topics.reviewQueue, key: r[declared.id] as string, value: JSON.stringify(r) });
     });
 
+    // Every input message without a prediction gets one dead letter, in the same Kafka transaction.
+    const rejections: { entry: IntakeEntry<{ emit: boolean }>; rejection: Rejection; id?: string }[] = [];
+    for (const entry of [...work.labels, ...work.transactions]) {
+      if (entry.value.rejected) rejections.push({ entry, rejection: entry.value.rejected });
+    }
+    for (const [row, reason] of update.rejected) {
+      const record = records[row];
+      const kind = update.rejectedBy.get(row) ?? 'input';
+      rejections.push({ entry: valid[row], rejection: { kind, reason, value: this.contract.transactionMessage(record) }, id: record.id });
+    }
+    const letters = rejections.filter((r) => r.entry.value.emit);
+    for (const { entry, rejection, id } of letters) outputs.push(deadLetter(this.topics.dlq, entry, rejection, id));
+
     const scoredAt = performance.now();
-    await this.publish(
-      [...predictions, ...review.map((r) => ({ topic: this.topics.reviewQueue, key: String(r.TRANSACTION_ID), value: JSON.stringify(r) }))],
-      work.positions,
-    );
+    await this.publish(outputs, work.positions);
     const published = performance.now();
     for (const [position, offset] of work.positions) this.committed.set(position, offset);
     // Only after the Kafka commit (the state must never be ahead of the committed offsets), in commit order; the
@@ -432,7 +490,7 @@ export class StreamScorer {
     // Metrics and logs, after both commits.
     const now = Date.now();
     const m = this.metrics;
-    this.drift.observe(matrix, scored.length);
+    this.drift.observe(matrix, scored.length, width);
     m.stepSeconds.observe((performance.now() - started) / 1000);
     let frauds = 0;
     for (let k = 0; k < scored.length; k++) {
@@ -441,18 +499,19 @@ export class StreamScorer {
     }
     m.predictions.inc({ decision: 'fraud' }, frauds);
     m.predictions.inc({ decision: 'legit' }, scored.length - frauds);
+    m.late.inc(late);
     m.review.inc(review.length);
-    m.transactions.inc({ outcome: 'replayed' }, valid.length - scored.length - update.rejected.size);
+    m.transactions.inc({ outcome: 'replayed' }, replayed);
     m.labels.inc({ outcome: 'applied' }, update.labelled);
     m.labels.inc({ outcome: 'early' }, update.early);
-    const rejected = [
-      ...work.transactions.filter((e) => e.value.problem).map((e) => describe(e, e.value.problem as string)),
-      ...[...update.rejected].map(([row, reason]) => describe(valid[row], reason)),
-      ...work.labels.filter((e) => e.value.problem).map((e) => describe(e, e.value.problem as string)),
-    ];
-    m.rejected.inc(rejected.length);
-    if (rejected.length) log.warn({ rejected: rejected.slice(0, 10), count: rejected.length }, 'messages without a prediction');
-    log.debug({ step: stepId, scored: scored.length, labels: labels.length, review: review.length }, 'step committed');
+    for (const { rejection } of letters) m.rejected.inc({ kind: rejection.kind });
+    if (letters.length) {
+      const first = letters
+        .slice(0, 10)
+        .map(({ entry, rejection }) => ({ source: sourceOf(entry), kind: rejection.kind, reason: rejection.reason }));
+      log.warn({ rejected: first, count: letters.length, dlq: this.topics.dlq }, 'messages without a prediction: dead letters sent');
+    }
+    log.debug({ step: stepId, scored: scored.length, late, labels: labels.length, review: review.length }, 'step committed');
   }
 
   /** The outputs and the input offsets in one Kafka transaction: all visible, or none. */
@@ -533,8 +592,4 @@ async function retryConcurrentTransactions<T>(call: () => Promise<T>, attempts =
       await new Promise((resolve) => setTimeout(resolve, 10 * 2 ** attempt));
     }
   }
-}
-
-function describe(entry: IntakeEntry<unknown>, reason: string) {
-  return { source: `${entry.topic}/${entry.partition}/${entry.offset}`, reason };
 }

@@ -1,36 +1,43 @@
 // Test and benchmark helper: a small deterministic model bundle (15-32-16-1 MLP, fixed transform), realistic feature
 // rows, and an in-memory ServingModel, so API tests need no training run.
-import type { ServingModel } from '../clients/champion-watcher';
+
 import type { ModelVersion } from '../clients/mlflow';
 import { loadBundle, type ModelBundleFiles, packBundle } from '../ml/bundle';
 import type { MlpParameters } from '../ml/dpsgd/types';
+import { type FeatureSet, HANDBOOK_FEATURE_SET } from '../ml/feature-set';
 import { FEATURE_COUNT, FEATURE_NAMES, type FeatureName } from '../ml/features';
 import { buildPrivacyReport } from '../ml/privacy';
 import { Rng } from '../ml/random';
 import { fixedTransform, transformStep } from '../ml/transforms';
+import type { ServingModel } from '../serving/champion-watcher';
 
 export const TEST_THRESHOLD = 0.5;
 export const TEST_EPSILON = 1;
 
-export function testMlp(seed: number, hidden = [32, 16]): MlpParameters {
+export function testMlp(seed: number, hidden = [32, 16], inputs = FEATURE_COUNT): MlpParameters {
   const rng = new Rng([seed]);
-  const widths = [FEATURE_COUNT, ...hidden, 1];
+  const widths = [inputs, ...hidden, 1];
   const layers = widths.slice(1).map((out, l) => ({
     weights: Float32Array.from({ length: widths[l] * out }, () => rng.normal(0, 1 / Math.sqrt(widths[l]))),
     bias: Float32Array.from({ length: out }, () => rng.normal(0, 0.1)),
   }));
-  return { inputs: FEATURE_COUNT, hidden, layers };
+  return { inputs, hidden, layers };
 }
 
-/** A verified bundle; a different seed gives different weights, a different createdAt a different bundle hash. */
+/**
+ * A verified bundle; a different seed gives different weights, a different createdAt a different bundle hash. The
+ * model takes the inputs of `features` (the handbook's 15 by default).
+ */
 export async function testBundle(
   seed = 1,
   createdAt = new Date(Date.UTC(2026, 0, 1, 0, 0, seed)).toISOString(),
+  features: FeatureSet = HANDBOOK_FEATURE_SET,
 ): Promise<ModelBundleFiles> {
-  const transform = fixedTransform();
+  const transform = fixedTransform(features);
   return packBundle({
-    model: testMlp(seed),
+    model: testMlp(seed, [32, 16], features.names.length),
     transform,
+    features,
     labelDelayDays: 7,
     threshold: TEST_THRESHOLD,
     metrics: { averagePrecision: 0.5 + seed / 100, rocAuc: 0.9 },
@@ -53,8 +60,8 @@ export async function testBundle(
 }
 
 /** A loaded test model as a watcher would serve it (registry fields made up). */
-export async function testServingModel(version = '1', seed = 1): Promise<ServingModel> {
-  const loaded = await loadBundle(await testBundle(seed));
+export async function testServingModel(version = '1', seed = 1, features?: FeatureSet): Promise<ServingModel> {
+  const loaded = await loadBundle(await testBundle(seed, undefined, features));
   const modelVersion: ModelVersion = {
     name: 'test-fraud-detector',
     version,

@@ -40,7 +40,10 @@ function list(items: string[], className: string, empty: string): string {
 
 function examples(items: RowExample[]): string {
   return items
-    .map((e) => `row ${e.row}${e.id === undefined ? '' : ` (id ${e.id})`}${e.value === undefined ? '' : `: ${JSON.stringify(e.value)}`}`)
+    .map(
+      (e) =>
+        `${e.line ? `line ${e.line}` : `row ${e.row}`}${e.id === undefined ? '' : ` (id ${e.id})`}${e.value === undefined ? '' : `: ${JSON.stringify(e.value)}`}`,
+    )
     .join('; ');
 }
 
@@ -98,19 +101,19 @@ function histogramSvg(feature: FeatureReport): string {
 
 /** The report as a standalone HTML page; every text from the data is escaped. */
 export function renderHtmlReport(report: ValidationReport): string {
-  const { rows } = report;
+  const { rows, fields } = report;
   const status = report.status.toUpperCase();
   const reference = report.reference
     ? `reference: ${report.reference.rows.toLocaleString('en-US')} rows`
     : 'no reference (drift not checked)';
-  const subtitle = `${rows.total.toLocaleString('en-US')} rows, ${rows.valid.toLocaleString('en-US')} pass the schema; ${report.failures.length} failures, ${report.warnings.length} warnings; now = ${report.now}; labels ${report.labels}; ${reference}`;
+  const subtitle = `${rows.total.toLocaleString('en-US')} rows, ${rows.valid.toLocaleString('en-US')} pass the record contract; ${report.failures.length} failures, ${report.warnings.length} warnings; now = ${report.now}; labels ${report.labels}; ${reference}`;
   const t = report.thresholds;
   const ruleRows = report.rules.map(
     (r) => `<tr>${cell(r.field, 'text')}${cell(r.rule, 'text')}${cell(r.rows)}${cell(examples(r.examples), 'text')}</tr>`,
   );
   const duplicateText = report.duplicates.examples.map((e) => `id ${e.id}: rows ${e.rows.join(', ')}`).join('; ');
   const statHeaders = ['column', 'count', 'missing', 'mean', 'std', 'min', 'p05', 'p50', 'p95', 'max', 'PSI', 'JS', 'KS', 'status'];
-  const rawAmount = `<tr>${cell('TX_AMOUNT (raw, every record)', 'text')}${statsCells(report.columns.TX_AMOUNT)}${cell('')}${cell('')}${cell('')}${cell('', 'text')}</tr>`;
+  const rawAmount = `<tr>${cell(`${fields.amount} (raw, every row)`, 'text')}${statsCells(report.columns[fields.amount])}${cell('')}${cell('')}${cell('')}${cell('', 'text')}</tr>`;
   const figures = report.features
     .filter((f) => f.stats.summary)
     .map((f) => `<figure>${histogramSvg(f)}</figure>`)
@@ -133,18 +136,18 @@ ${table(
   ['check', 'value', 'limit'],
   [
     `<tr>${cell('rows', 'text')}${cell(rows.total)}${cell('')}</tr>`,
-    `<tr>${cell('failing the schema', 'text')}${cell(`${rows.bad} (${num(100 * rows.badFraction)} %)`)}${cell(`${num(100 * t.maxBadRowFraction)} %`)}</tr>`,
-    `<tr>${cell('duplicated TRANSACTION_ID', 'text')}${cell(`${report.duplicates.ids} distinct, on ${report.duplicates.rows} rows`)}${cell(0)}</tr>`,
-    `<tr>${cell('TX_DATETIME in the future', 'text')}${cell(report.future.rows)}${cell(`after ${report.future.limit}`)}</tr>`,
+    `<tr>${cell('failing the record contract', 'text')}${cell(`${rows.bad} (${num(100 * rows.badFraction)} %)`)}${cell(`${num(100 * t.maxBadRowFraction)} %`)}</tr>`,
+    `<tr>${cell(`duplicated ${fields.id}`, 'text')}${cell(`${report.duplicates.ids} distinct, on ${report.duplicates.rows} rows`)}${cell(0)}</tr>`,
+    `<tr>${cell(`${fields.time} in the future`, 'text')}${cell(report.future.rows)}${cell(`after ${report.future.limit}`)}</tr>`,
     `<tr>${cell('rows in time order', 'text')}${cell(rows.timeOrdered ? 'yes' : 'no (sorted)')}${cell('')}</tr>`,
   ],
 )}
 ${duplicateText ? `<p>Duplicated ids: ${escapeHtml(duplicateText)}</p>` : ''}
 ${report.future.rows ? `<p>Future timestamps: ${escapeHtml(examples(report.future.examples))}</p>` : ''}
-<h2>Schema rules broken</h2>
-${ruleRows.length ? table(['field', 'rule', 'rows', 'examples (0-based row)'], ruleRows) : '<p>None.</p>'}
+<h2>Rules of the record contract broken</h2>
+${ruleRows.length ? table(['field', 'rule', 'rows', 'examples (0-based row, or line of the file)'], ruleRows) : '<p>None.</p>'}
 <h2>Feature statistics</h2>
-<p>Drift thresholds: PSI &gt; ${escapeHtml(String(t.drift.psi))}, Jensen–Shannon &gt; ${escapeHtml(String(t.drift.jensenShannon))} (bits), KS &gt; ${escapeHtml(String(t.drift.kolmogorovSmirnov))}. Features are computed over the rows that pass the schema, in time order.</p>
+<p>Drift thresholds: PSI &gt; ${escapeHtml(String(t.drift.psi))}, Jensen–Shannon &gt; ${escapeHtml(String(t.drift.jensenShannon))} (bits), KS &gt; ${escapeHtml(String(t.drift.kolmogorovSmirnov))}. Features are computed over the rows that pass the record contract, in time order.</p>
 ${table(statHeaders, [rawAmount, ...report.features.map(featureRow)])}
 <h2>Histograms</h2>
 <p>Share of rows per bin${report.reference ? ', reference (dashed) against current, on the reference bins' : ''}; values beyond the axis are counted in the end bins.</p>

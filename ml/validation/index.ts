@@ -21,5 +21,15 @@ export type {
   ValidationConfig,
   ValidationReport,
 } from './report';
+export type { ReadRow } from './rules';
 export { type Cdf, type ColumnStatistics, columnStatistics, type DriftBins, type Histogram, type Summary } from './stats';
-export { featureReports, isLabelDependent, MUST_VARY, type ValidationOptions, validateDataset } from './validate';
+export {
+  featureReports,
+  isLabelDependent,
+  MUST_VARY,
+  type ReadOptions,
+  type ValidationOptions,
+  validateDataset,
+  validateRecords,
+  validateRows,
+} from './validate';

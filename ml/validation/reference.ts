@@ -13,7 +13,7 @@ export interface ReferenceFeature extends Summary {
 export interface ReferenceStatistics {
   kind: 'fraudops.validation.reference';
   version: 1;
-  /** Schema-valid rows of the reference data. */
+  /** Valid rows of the reference data. */
   rows: number;
   labels: 'absent' | 'required';
   /** The checked features with values (label-dependent ones are left out when the reference had no labels). */
@@ -27,7 +27,9 @@ export function referenceStatistics(report: ValidationReport): ReferenceStatisti
     if (feature.checked && feature.stats.summary)
       features.push({ name: feature.name, count: feature.stats.count, ...feature.stats.summary });
   }
-  return { kind: 'fraudops.validation.reference', version: 1, rows: report.rows.valid, labels: report.labels, features };
+  // The label-dependent features are in the reference only when labels were required.
+  const labels = report.labels === 'required' ? 'required' : 'absent';
+  return { kind: 'fraudops.validation.reference', version: 1, rows: report.rows.valid, labels, features };
 }
 
 const ascending = (values: number[]) => values.every((v, i) => i === 0 || v > values[i - 1]);

@@ -1,26 +1,27 @@
 // The validation report: plain JSON (stored as an artifact beside its HTML rendering).
-import type { LabelRule } from '../../simulator/schema';
+import type { LabelRule } from '../../records';
 import type { ColumnDrift, DriftThresholds } from './drift';
 import type { ColumnStatistics } from './stats';
 
 /** `validation` in config.yaml. */
 export interface ValidationConfig {
-  /** A TX_DATETIME later than now + this many seconds fails. */
+  /** An event time later than now + this many seconds fails. */
   maxFutureSeconds: number;
-  /** Above this share of rows failing the schema, validation fails (below, each rule is a warning). */
+  /** Above this share of rows failing the record contract, validation fails (below, each rule is a warning). */
   maxBadRowFraction: number;
   /** A feature drifts when any of its scores exceeds its threshold. */
   drift: DriftThresholds;
 }
 
-/** One offending row: its 0-based position in the input, its TRANSACTION_ID and the offending value when known. */
+/** One offending row: its 0-based position in the input (and its line in a file), its transaction id and the offending value when known. */
 export interface RowExample {
   row: number;
-  id?: number | string;
+  line?: number;
+  id?: string;
   value?: number | string | boolean | null;
 }
 
-/** Rows breaking one schema rule (a field can break several rules across rows; a row can break several rules). */
+/** Rows breaking one rule of the contract, by declared field (a field can break several rules; a row several fields). */
 export interface RuleViolation {
   field: string;
   rule: string;
@@ -30,19 +31,19 @@ export interface RuleViolation {
 }
 
 export interface DuplicateIds {
-  /** Distinct TRANSACTION_IDs carried by more than one schema-valid row. */
+  /** Distinct transaction ids carried by more than one valid row. */
   ids: number;
   /** Rows carrying such an id (every copy). */
   rows: number;
-  /** Up to 5 ids (smallest first), each with up to 5 of its rows. */
-  examples: { id: number; rows: number[] }[];
+  /** Up to 5 ids (first in code-unit order), each with up to 5 of its rows. */
+  examples: { id: string; rows: number[] }[];
 }
 
 export interface FutureTimestamps {
   rows: number;
   /** now + maxFutureSeconds, ISO 8601 (UTC). */
   limit: string;
-  /** The latest TX_DATETIME seen, when any row is late. */
+  /** The latest event time (as written) among those rows. */
   latest?: string;
   examples: RowExample[];
 }
@@ -71,22 +72,24 @@ export interface ValidationReport {
   /** The time the future-timestamp rule was judged against, ISO 8601 (UTC). */
   now: string;
   labels: LabelRule;
+  /** The declared names of the fields the row rules speak of (records:). */
+  fields: { id: string; time: string; amount: string };
   thresholds: ValidationConfig;
   rows: {
     total: number;
-    /** Rows passing the schema; the features are computed over these, in time order. */
+    /** Rows passing the contract; the features are computed over these, in time order. */
     valid: number;
-    /** Rows failing the schema. */
+    /** Rows failing the contract. */
     bad: number;
     badFraction: number;
-    /** Whether the valid rows came in TX_DATETIME order (if not, they were sorted before computing features). */
+    /** Whether the valid rows came in time order (if not, they were sorted before computing features). */
     timeOrdered: boolean;
   };
   rules: RuleViolation[];
   duplicates: DuplicateIds;
   future: FutureTimestamps;
-  /** Raw columns over every record (`missing` counts values absent or not a finite number). */
-  columns: { TX_AMOUNT: ColumnStatistics };
+  /** Raw columns over every row, by declared name: the amount (`missing` counts values absent or not a finite number). */
+  columns: Record<string, ColumnStatistics>;
   features: FeatureReport[];
-  reference?: { rows: number; labels: LabelRule };
+  reference?: { rows: number; labels: 'absent' | 'required' };
 }

@@ -1,36 +1,44 @@
-// Row-level rules: the record schema (simulator/schema.ts), duplicated TRANSACTION_IDs and future timestamps.
-import { checkTransaction, type LabelRule, parseTxDatetime, TRANSACTION_COLUMNS } from '../../simulator/schema';
+// Row-level rules: the declared record contract (records/: fields, types, ranges, labels), duplicated transaction
+// ids and future timestamps. Rows arrive already read by the contract (a record, or its problems).
+import type { FieldProblem, RecordDeclaration, TxRecord } from '../../records';
 import type { DuplicateIds, FutureTimestamps, RowExample, RuleViolation } from './report';
 
 const MAX_EXAMPLES = 5;
 const MAX_TEXT = 40;
 
-/** The schema-valid rows, in input order, as columns. */
+/** One input row as the record contract read it: its record, or its problems and the values as given. */
+export type ReadRow =
+  | { record: TxRecord; problems?: undefined; line?: number }
+  | { record?: undefined; problems: readonly FieldProblem[]; values?: unknown; line?: number };
+
+/** The rows that pass the contract, in input order, as columns. */
 export interface ValidRows {
   count: number;
-  /** Position of each valid row in the input. */
+  /** Position of each valid row in the input (0-based). */
   row: Int32Array;
-  id: Float64Array;
-  /** TX_DATETIME in seconds since the Unix epoch. */
+  /** Line of each valid row in its file (0: not from a file). */
+  line: Int32Array;
+  id: string[];
+  /** Event time, seconds since the Unix epoch. */
   timestamp: Float64Array;
-  customer: Float64Array;
-  terminal: Float64Array;
+  /** The time as the input wrote it (for examples). */
+  timeValue: Array<string | number>;
+  customer: string[];
+  terminal: string[];
   amount: Float64Array;
-  /** TX_FRAUD, or 0 when labels are absent. */
+  /** The label, or 0 when the row has none. */
   fraud: Uint8Array;
 }
 
 export interface CheckedRecords {
   total: number;
-  /** Rows failing the schema. */
+  /** Rows failing the contract. */
   bad: number;
   /** Most-broken rule first. */
   rules: RuleViolation[];
   valid: ValidRows;
-  /** Raw TX_AMOUNT of every record: the finite numbers, and how many were absent or not a finite number. */
+  /** Raw amounts of every row: the finite numbers, and how many were absent or not a finite number. */
   amount: { values: Float64Array; missing: number };
-  /** Fields of the first record that the schema does not know (they are ignored). */
-  unknownFields: string[];
 }
 
 /** A JSON-friendly, short rendering of an offending value. */
@@ -40,57 +48,76 @@ function exampleValue(value: unknown): RowExample['value'] {
   return text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text;
 }
 
-function fieldOf(record: unknown, field: string): unknown {
-  return record !== null && typeof record === 'object' ? (record as Record<string, unknown>)[field] : undefined;
+function fieldOf(values: unknown, field: string): unknown {
+  return values !== null && typeof values === 'object' ? (values as Record<string, unknown>)[field] : undefined;
 }
 
-function example(records: readonly unknown[], row: number, field?: string): RowExample {
+/** A raw amount as a number: a JSON number, or the text of one (CSV); NaN otherwise. */
+function rawNumber(value: unknown): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'string' && value.trim() !== '') return Number(value);
+  return Number.NaN;
+}
+
+function example(row: number, line: number | undefined, id: unknown, value?: unknown): RowExample {
   const out: RowExample = { row };
-  const id = fieldOf(records[row], 'TRANSACTION_ID');
-  if (typeof id === 'number' || typeof id === 'string') out.id = exampleValue(id) as number | string;
-  if (field !== undefined) {
-    const value = fieldOf(records[row], field);
-    if (value !== undefined) out.value = exampleValue(value);
-  }
+  if (line) out.line = line;
+  if (typeof id === 'number' || typeof id === 'string') out.id = String(exampleValue(id));
+  if (value !== undefined) out.value = exampleValue(value);
   return out;
 }
 
-/** Checks every record against the schema and gathers the valid rows as columns. */
-export function checkRecords(records: readonly unknown[], labels: LabelRule): CheckedRecords {
-  const total = records.length;
-  const valid: ValidRows = {
-    count: 0,
-    row: new Int32Array(total),
-    id: new Float64Array(total),
-    timestamp: new Float64Array(total),
-    customer: new Float64Array(total),
-    terminal: new Float64Array(total),
-    amount: new Float64Array(total),
-    fraud: new Uint8Array(total),
+const NOT_SHOWN = '(pseudonymized field: value not shown)';
+
+/** The columns of the roles the declaration pseudonymizes: a row that failed the contract still holds them raw. */
+function rawPersonalColumns(declaration: RecordDeclaration): Set<string> {
+  const column = { id: declaration.id, customer: declaration.customer, terminal: declaration.terminal };
+  return new Set(declaration.pseudonymize.map((role) => column[role]));
+}
+
+/** Gathers the valid rows as columns and counts every broken rule, by declared field, with examples. */
+export function checkRows(rows: Iterable<ReadRow>, declaration: RecordDeclaration): CheckedRecords {
+  const valid = {
+    row: [] as number[],
+    line: [] as number[],
+    id: [] as string[],
+    timestamp: [] as number[],
+    timeValue: [] as Array<string | number>,
+    customer: [] as string[],
+    terminal: [] as string[],
+    amount: [] as number[],
+    fraud: [] as number[],
   };
-  const amounts = new Float64Array(total);
-  let amountCount = 0;
+  const amounts: number[] = [];
   const violations = new Map<string, RuleViolation>();
+  const personal = rawPersonalColumns(declaration);
+  const shown = (values: unknown, field: string) => {
+    const value = fieldOf(values, field);
+    return value !== undefined && personal.has(field) ? NOT_SHOWN : value;
+  };
+  let total = 0;
   let bad = 0;
-  for (let row = 0; row < total; row++) {
-    const record = records[row];
-    const amount = fieldOf(record, 'TX_AMOUNT');
-    if (typeof amount === 'number' && Number.isFinite(amount)) amounts[amountCount++] = amount;
-    const checked = checkTransaction(record, labels);
-    if (checked.record) {
-      const k = valid.count++;
-      const tx = checked.record;
-      valid.row[k] = row;
-      valid.id[k] = tx.TRANSACTION_ID;
-      valid.timestamp[k] = parseTxDatetime(tx.TX_DATETIME);
-      valid.customer[k] = tx.CUSTOMER_ID;
-      valid.terminal[k] = tx.TERMINAL_ID;
-      valid.amount[k] = tx.TX_AMOUNT;
-      valid.fraud[k] = tx.TX_FRAUD ?? 0;
+  for (const input of rows) {
+    const row = total++;
+    const tx = input.record;
+    if (tx) {
+      amounts.push(tx.amount);
+      valid.row.push(row);
+      valid.line.push(input.line ?? 0);
+      valid.id.push(tx.id);
+      valid.timestamp.push(tx.time);
+      valid.timeValue.push(tx.timeValue);
+      valid.customer.push(tx.customer);
+      valid.terminal.push(tx.terminal);
+      valid.amount.push(tx.amount);
+      valid.fraud.push(tx.label ?? 0);
       continue;
     }
     bad++;
-    for (const { field, rule } of checked.problems) {
+    const values = input.values;
+    const amount = rawNumber(fieldOf(values, declaration.amount));
+    if (Number.isFinite(amount)) amounts.push(amount);
+    for (const { field, rule } of input.problems) {
       const key = `${field}\u0000${rule}`;
       let violation = violations.get(key);
       if (!violation) {
@@ -98,37 +125,38 @@ export function checkRecords(records: readonly unknown[], labels: LabelRule): Ch
         violations.set(key, violation);
       }
       violation.rows++;
-      if (violation.examples.length < MAX_EXAMPLES) violation.examples.push(example(records, row, field));
+      if (violation.examples.length < MAX_EXAMPLES) {
+        const id = personal.has(declaration.id) ? undefined : fieldOf(values, declaration.id);
+        violation.examples.push(example(row, input.line, id, shown(values, field)));
+      }
     }
   }
-  const first = records.find((r) => r !== null && typeof r === 'object' && !Array.isArray(r));
-  const known = new Set<string>(TRANSACTION_COLUMNS);
-  const { count } = valid;
   return {
     total,
     bad,
     rules: [...violations.values()].sort((a, b) => b.rows - a.rows),
     valid: {
-      count,
-      row: valid.row.subarray(0, count),
-      id: valid.id.subarray(0, count),
-      timestamp: valid.timestamp.subarray(0, count),
-      customer: valid.customer.subarray(0, count),
-      terminal: valid.terminal.subarray(0, count),
-      amount: valid.amount.subarray(0, count),
-      fraud: valid.fraud.subarray(0, count),
+      count: valid.row.length,
+      row: Int32Array.from(valid.row),
+      line: Int32Array.from(valid.line),
+      id: valid.id,
+      timestamp: Float64Array.from(valid.timestamp),
+      timeValue: valid.timeValue,
+      customer: valid.customer,
+      terminal: valid.terminal,
+      amount: Float64Array.from(valid.amount),
+      fraud: Uint8Array.from(valid.fraud),
     },
-    amount: { values: amounts.subarray(0, amountCount), missing: total - amountCount },
-    unknownFields: first ? Object.keys(first).filter((key) => !known.has(key)) : [],
+    amount: { values: Float64Array.from(amounts), missing: total - amounts.length },
   };
 }
 
-/** TRANSACTION_IDs carried by more than one valid row (found by sorting a copy of the ids: no per-row allocation). */
+/** Transaction ids carried by more than one valid row (found by sorting a copy of the ids: no per-row allocation). */
 export function findDuplicateIds(valid: ValidRows): DuplicateIds {
   const sorted = valid.id.slice().sort();
   let ids = 0;
   let rows = 0;
-  const repeated: number[] = [];
+  const repeated: string[] = [];
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i] !== sorted[i - 1]) continue;
     const first = i === 1 || sorted[i - 2] !== sorted[i];
@@ -149,8 +177,8 @@ export function findDuplicateIds(valid: ValidRows): DuplicateIds {
   return { ids, rows, examples };
 }
 
-/** Valid rows whose TX_DATETIME is later than `limit` (seconds since the Unix epoch). */
-export function findFutureTimestamps(records: readonly unknown[], valid: ValidRows, limit: number): FutureTimestamps {
+/** Valid rows whose event time is later than `limit` (seconds since the Unix epoch). */
+export function findFutureTimestamps(valid: ValidRows, limit: number): FutureTimestamps {
   let rows = 0;
   let latest = -1;
   const examples: RowExample[] = [];
@@ -158,9 +186,9 @@ export function findFutureTimestamps(records: readonly unknown[], valid: ValidRo
     if (!(valid.timestamp[k] > limit)) continue;
     rows++;
     if (latest < 0 || valid.timestamp[k] > valid.timestamp[latest]) latest = k;
-    if (examples.length < MAX_EXAMPLES) examples.push(example(records, valid.row[k], 'TX_DATETIME'));
+    if (examples.length < MAX_EXAMPLES) examples.push(example(valid.row[k], valid.line[k], valid.id[k], valid.timeValue[k]));
   }
   const result: FutureTimestamps = { rows, limit: new Date(limit * 1000).toISOString(), examples };
-  if (latest >= 0) result.latest = String(fieldOf(records[valid.row[latest]], 'TX_DATETIME'));
+  if (latest >= 0) result.latest = String(valid.timeValue[latest]);
   return result;
 }

@@ -1,35 +1,47 @@
-// The report builder: row rules, feature statistics, drift, and the pass/fail decision.
+// The report builder: row rules, feature statistics, drift, and the pass/fail decision. Rows are read by the
+// declared record contract (records/), so every rule names the declared field.
 //
 // Failures (status 'fail'):
 //   - no records at all;
-//   - the share of rows failing the schema is above maxBadRowFraction (then every broken rule is listed);
-//   - any duplicated TRANSACTION_ID, or any TX_DATETIME later than now + maxFutureSeconds (among schema-valid rows);
+//   - the share of rows failing the contract is above maxBadRowFraction (then every broken rule is listed);
+//   - any duplicated transaction id, or any event time later than now + maxFutureSeconds (among valid rows);
 //   - a constant feature column whose reference varies; without a reference, a constant column among
 //     MUST_VARY (the amount features: constant amounts mean a broken feed, whatever the batch size);
 //   - a drifted feature (any of PSI, JS, KS above its threshold).
-// Warnings (reported, not failing): schema rules broken by a share of rows within maxBadRowFraction; other
-// constant columns without a reference (a small batch can legitimately be all-weekday, all-daytime, or have no
-// terminal history yet); fields outside the schema; rows not in time order; features missing from the
-// reference; label-dependent features skipped because labels are absent.
-import type { LabelRule } from '../../simulator/schema';
+// Warnings (reported, not failing): rules broken by a share of rows within maxBadRowFraction; other constant
+// columns without a reference (a small batch can legitimately be all-weekday, all-daytime, or have no terminal
+// history yet); fields outside the declaration; rows not in time order; features missing from the reference;
+// label-dependent features skipped because labels are not required.
+import type { LabelRule, RecordContract, RecordDeclaration, TxRecord } from '../../records';
 import { InvalidInputError } from '../errors';
 import { computeColumnFeatures, DEFAULT_LABEL_DELAY_DAYS, FEATURE_COUNT, FEATURE_NAMES } from '../features';
 import { columnDrift, type DriftThresholds, exceeded } from './drift';
 import type { ReferenceStatistics } from './reference';
 import type { FeatureReport, RowExample, ValidationConfig, ValidationReport } from './report';
-import { checkRecords, findDuplicateIds, findFutureTimestamps, type ValidRows } from './rules';
+import { checkRows, findDuplicateIds, findFutureTimestamps, type ReadRow, type ValidRows } from './rules';
 import { columnStatistics } from './stats';
 
 export interface ValidationOptions {
+  /** The record contract (config `records:`) that reads every row. */
+  contract: RecordContract;
   /** The current time, seconds since the Unix epoch (UTC). */
   now: number;
   /** Statistics to check drift against (see referenceStatistics). */
   reference?: ReferenceStatistics;
   thresholds: ValidationConfig;
-  /** 'required': records carry TX_FRAUD / TX_FRAUD_SCENARIO (a labelled snapshot); 'absent': they must not. */
+  /** 'required': rows carry the declared label (a labelled snapshot); 'absent': they must not; 'optional': either. */
   labels: LabelRule;
   /** The label delay of the terminal features (default 7 days, as in training). */
   labelDelayDays?: number;
+  /** The input's field names (a CSV header), for the warning on undeclared fields; default: the first object's keys. */
+  fields?: readonly string[];
+}
+
+export interface ReadOptions {
+  /** Values are text (CSV cells): numeric strings count as numbers. */
+  text?: boolean;
+  /** Values already passed fraudops' boundary (its own messages, a snapshot): declared roles are pseudonyms already. */
+  admitted?: boolean;
 }
 
 /** Features that read labels: with labels absent they are 0 by construction, so they are not checked. */
@@ -51,13 +63,14 @@ const fmt = (value: number): string => String(Number(value.toPrecision(3)));
 const percent = (share: number): string => `${fmt(100 * share)} %`;
 const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
-function describeExample(e: RowExample, field: string): string {
-  const id = e.id === undefined || (field === 'TRANSACTION_ID' && e.value !== undefined) ? '' : ` (id ${e.id})`;
+/** `row 7 (id 7) amt = "x"`, or `line 9 …` for a row of a file; the id is left out when it is the value shown. */
+function describeExample(e: RowExample, field: string, idField: string): string {
+  const id = e.id === undefined || (field === idField && e.value !== undefined) ? '' : ` (id ${e.id})`;
   const value = e.value === undefined ? '' : ` ${field} = ${JSON.stringify(e.value)}`;
-  return `row ${e.row}${id}${value}`;
+  return `${e.line ? `line ${e.line}` : `row ${e.row}`}${id}${value}`;
 }
 
-/** Valid-row positions in TX_DATETIME order (ties keep input order), or undefined when already in order. */
+/** Valid-row positions in time order (ties keep input order), or undefined when already in order. */
 function timeOrder(valid: ValidRows): Int32Array | undefined {
   const t = valid.timestamp;
   let ordered = true;
@@ -99,27 +112,30 @@ export function featureReports(
 }
 
 function rowFindings(
-  checked: ReturnType<typeof checkRecords>,
+  checked: ReturnType<typeof checkRows>,
   duplicates: ValidationReport['duplicates'],
   future: ValidationReport['future'],
   thresholds: ValidationConfig,
+  declaration: RecordDeclaration,
 ): Finding[] {
+  const idField = declaration.id;
+  const timeField = declaration.time.column;
   const { total, bad } = checked;
   if (total === 0) return [{ failure: true, severity: Number.POSITIVE_INFINITY, text: 'dataset has no records' }];
   const rowSeverity = (rows: number) => rows / total / Math.max(thresholds.maxBadRowFraction, 1 / total);
   const findings: Finding[] = [];
   if (checked.valid.count === 0)
-    findings.push({ failure: true, severity: Number.POSITIVE_INFINITY, text: `none of the ${total} rows passes the schema` });
+    findings.push({ failure: true, severity: Number.POSITIVE_INFINITY, text: `none of the ${total} rows passes the record contract` });
   const schemaFails = bad / total > thresholds.maxBadRowFraction;
   if (schemaFails) {
     findings.push({
       failure: true,
       severity: rowSeverity(bad),
-      text: `${bad} of ${total} rows (${percent(bad / total)}) fail the schema, above maxBadRowFraction ${percent(thresholds.maxBadRowFraction)}`,
+      text: `${bad} of ${total} rows (${percent(bad / total)}) fail the record contract, above maxBadRowFraction ${percent(thresholds.maxBadRowFraction)}`,
     });
   }
   for (const rule of checked.rules) {
-    const examples = rule.examples.slice(0, 2).map((e) => describeExample(e, rule.field));
+    const examples = rule.examples.slice(0, 2).map((e) => describeExample(e, rule.field, idField));
     findings.push({
       failure: schemaFails,
       severity: rowSeverity(rule.rows),
@@ -131,7 +147,7 @@ function rowFindings(
     findings.push({
       failure: true,
       severity: rowSeverity(duplicates.rows),
-      text: `TRANSACTION_ID duplicated: ${count(duplicates.ids, 'id')} on ${duplicates.rows} rows, e.g. id ${first.id} at rows ${first.rows.join(', ')}`,
+      text: `${idField} duplicated: ${count(duplicates.ids, 'id')} on ${duplicates.rows} rows, e.g. id ${first.id} at rows ${first.rows.join(', ')}`,
     });
   }
   if (future.rows > 0) {
@@ -139,14 +155,19 @@ function rowFindings(
       failure: true,
       severity: rowSeverity(future.rows),
       text:
-        `TX_DATETIME in the future: ${count(future.rows, 'row')} after ${future.limit} (now + ${thresholds.maxFutureSeconds} s), ` +
-        `latest ${future.latest}, e.g. ${describeExample(future.examples[0], 'TX_DATETIME')}`,
+        `${timeField} in the future: ${count(future.rows, 'row')} after ${future.limit} (now + ${thresholds.maxFutureSeconds} s), ` +
+        `latest ${future.latest}, e.g. ${describeExample(future.examples[0], timeField, idField)}`,
     });
   }
   return findings;
 }
 
-function featureFindings(features: FeatureReport[], reference: ReferenceStatistics | undefined, thresholds: DriftThresholds): Finding[] {
+function featureFindings(
+  features: FeatureReport[],
+  reference: ReferenceStatistics | undefined,
+  thresholds: DriftThresholds,
+  labels: LabelRule,
+): Finding[] {
   const findings: Finding[] = [];
   for (const feature of features) {
     if (!feature.checked || !feature.stats.summary) continue;
@@ -177,28 +198,74 @@ function featureFindings(features: FeatureReport[], reference: ReferenceStatisti
   }
   const skipped = features.filter((f) => !f.checked).map((f) => f.name);
   if (skipped.length)
-    findings.push({ failure: false, severity: 0, text: `labels absent: ${skipped.join(', ')} read labels and are not checked` });
+    findings.push({ failure: false, severity: 0, text: `labels ${labels}: ${skipped.join(', ')} read labels and are not checked` });
   return findings;
 }
 
-/** Validates records (typed objects from a snapshot, or CSV rows with numbers converted) and builds the report. */
-export function validateDataset(records: readonly unknown[], options: ValidationOptions): ValidationReport {
-  const { now, thresholds, labels, reference } = options;
+/** The field names of the first object, for the warning on undeclared fields. */
+function firstFields(values: Iterable<unknown>): string[] {
+  for (const value of values) if (value !== null && typeof value === 'object' && !Array.isArray(value)) return Object.keys(value);
+  return [];
+}
+
+function* readAll(values: Iterable<unknown>, contract: RecordContract, labels: LabelRule, options: ReadOptions): Generator<ReadRow> {
+  for (const value of values) {
+    const read = contract.readTransaction(value, { labels, ...options });
+    yield read.value ? { record: read.value } : { problems: read.problems, values: value };
+  }
+}
+
+/** Validates values (messages, request items, CSV rows as text with `text`) by reading each with the contract. */
+export function validateDataset(values: readonly unknown[], options: ValidationOptions & ReadOptions): ValidationReport {
+  const { contract, labels, text, admitted } = options;
+  return validateRows(readAll(values, contract, labels, { text, admitted }), { ...options, fields: options.fields ?? firstFields(values) });
+}
+
+/**
+ * Validates records that already passed the boundary (a snapshot's rows): each is read again, as the messages it came
+ * in (transaction and label), by the contract as it stands, so ranges or labels declared since are checked too.
+ */
+export function validateRecords(records: Iterable<TxRecord>, options: ValidationOptions): ValidationReport {
+  const { contract } = options;
+  function* messages() {
+    for (const record of records) {
+      yield record.label === undefined
+        ? contract.transactionMessage(record)
+        : { ...contract.transactionMessage(record), ...contract.labelMessage(record) };
+    }
+  }
+  return validateRows(readAll(messages(), contract, options.labels, { admitted: true }), { ...options, fields: options.fields ?? [] });
+}
+
+/** Validates rows already read by the contract (e.g. records/csv.ts `csvRecords`) and builds the report. */
+export function validateRows(rows: Iterable<ReadRow>, options: ValidationOptions): ValidationReport {
+  const { now, thresholds, labels, reference, contract } = options;
+  const declaration = contract.declaration;
   if (!Number.isFinite(now)) throw new InvalidInputError(`now must be a finite number of seconds since the epoch, got ${now}`);
-  const checked = checkRecords(records, labels);
+  const checked = checkRows(rows, declaration);
   const { valid } = checked;
   const duplicates = findDuplicateIds(valid);
-  const future = findFutureTimestamps(records, valid, now + thresholds.maxFutureSeconds);
+  const future = findFutureTimestamps(valid, now + thresholds.maxFutureSeconds);
   const order = timeOrder(valid);
   const matrix = featureMatrix(valid, order, options.labelDelayDays ?? DEFAULT_LABEL_DELAY_DAYS);
   const features = featureReports(matrix, { labels, reference, drift: thresholds.drift });
 
-  const findings = [...rowFindings(checked, duplicates, future, thresholds), ...featureFindings(features, reference, thresholds.drift)];
-  if (checked.unknownFields.length) {
-    findings.push({ failure: false, severity: 0, text: `fields outside the schema are ignored: ${checked.unknownFields.join(', ')}` });
+  const findings = [
+    ...rowFindings(checked, duplicates, future, thresholds, declaration),
+    ...featureFindings(features, reference, thresholds.drift, labels),
+  ];
+  const declared = new Set([...contract.fields, ...declaration.drop]);
+  const unknown = (options.fields ?? []).filter((name) => !declared.has(name));
+  if (unknown.length) {
+    findings.push({ failure: false, severity: 0, text: `fields outside the records: declaration are ignored: ${unknown.join(', ')}` });
   }
-  if (order)
-    findings.push({ failure: false, severity: 0, text: 'rows are not in TX_DATETIME order: features were computed after sorting them' });
+  if (order) {
+    findings.push({
+      failure: false,
+      severity: 0,
+      text: `rows are not in ${declaration.time.column} order: features were computed after sorting them`,
+    });
+  }
   const failures = findings.filter((f) => f.failure).sort((a, b) => b.severity - a.severity);
   return {
     kind: 'fraudops.validation.report',
@@ -208,6 +275,7 @@ export function validateDataset(records: readonly unknown[], options: Validation
     warnings: findings.filter((f) => !f.failure).map((f) => f.text),
     now: new Date(now * 1000).toISOString(),
     labels,
+    fields: { id: declaration.id, time: declaration.time.column, amount: declaration.amount },
     thresholds,
     rows: {
       total: checked.total,
@@ -219,7 +287,7 @@ export function validateDataset(records: readonly unknown[], options: Validation
     rules: checked.rules,
     duplicates,
     future,
-    columns: { TX_AMOUNT: columnStatistics(checked.amount.values, checked.amount.missing) },
+    columns: { [declaration.amount]: columnStatistics(checked.amount.values, checked.amount.missing) },
     features,
     ...(reference ? { reference: { rows: reference.rows, labels: reference.labels } } : {}),
   };

@@ -13,7 +13,6 @@ import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { type RunningServer, startServer } from '../../api/server';
-import { ChampionWatcher, type ServingModel } from '../../clients/champion-watcher';
 import { createKafka, ensureTopics } from '../../clients/kafka';
 import { MlflowClient } from '../../clients/mlflow';
 import { bundleKeyFor, CHAMPION, promoteVersion, registerBundleVersion } from '../../clients/model-registry';
@@ -23,7 +22,9 @@ import { loadConfig, projectRoot } from '../../config';
 import { BUNDLE_FILES, loadBundle, type ModelBundleFiles, verifyBundle } from '../../ml/bundle';
 import { computeFeatures, FEATURE_COUNT, FEATURE_NAMES, type FeatureInput } from '../../ml/features';
 import { selectBackend } from '../../ml/tensorflow';
-import { OnlineFeatureStore } from '../../stream/online-features';
+import { formatUtc } from '../../records';
+import { ChampionWatcher, type ServingModel } from '../../serving/champion-watcher';
+import { OnlineFeatureStore } from '../../serving/online-features';
 import { featuresObject, testBundle, testFeatureRows } from '../api-model';
 
 const config = loadConfig();
@@ -177,15 +178,16 @@ describe('API on the real stack: champion, hot swap, corrupt bundle, approvals',
       const day = 86_400;
       const start = Date.UTC(2026, 2, 1) / 1000;
       const history: FeatureInput[] = Array.from({ length: 12 }, (_, i) => ({
-        transactionId: i,
+        transactionId: String(i),
         timestamp: start + i * 0.6 * day,
-        customerId: 4,
-        terminalId: i % 2 ? 9 : 8,
+        customerId: '4',
+        terminalId: i % 2 ? '9' : '8',
         amount: 10 + i,
       }));
       await store.observe(history);
+      // Integer ids are read as their decimal strings: the same Redis entities as the history's.
       const raw = { TRANSACTION_ID: 100, TX_DATETIME: '2026-03-09 10:00:00', CUSTOMER_ID: 4, TERMINAL_ID: 9, TX_AMOUNT: 42.5 };
-      const tx = { transactionId: 100, timestamp: Date.UTC(2026, 2, 9, 10) / 1000, customerId: 4, terminalId: 9, amount: 42.5 };
+      const tx = { transactionId: '100', timestamp: Date.UTC(2026, 2, 9, 10) / 1000, customerId: '4', terminalId: '9', amount: 42.5 };
       const batch = computeFeatures(
         [...history, tx].map((t) => ({ ...t, fraud: 0 as const })),
         config.producer.labelDelayDays,
@@ -199,19 +201,46 @@ describe('API on the real stack: champion, hot swap, corrupt bundle, approvals',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify(raw),
         });
-        const body = (await response.json()) as { TRANSACTION_ID: number; score: number; features: Record<string, number> };
+        const body = (await response.json()) as { TRANSACTION_ID: string; score: number; features: Record<string, number> };
         assert.equal(response.status, 200, JSON.stringify(body));
-        assert.equal(body.TRANSACTION_ID, 100);
+        assert.equal(body.TRANSACTION_ID, '100');
         assert.deepEqual(body.features, expected, `attempt ${attempt}: the same features as the batch code, and peek changed nothing`);
       }
+    } finally {
+      redis.disconnect();
+    }
+  });
 
-      const late = await fetch(`${server.url}/predict`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ ...raw, TX_DATETIME: '2026-03-01 00:00:00' }),
-      });
-      assert.equal(late.status, 400);
-      assert.match(((await late.json()) as { error: string }).error, /earlier than its customer's latest transaction/);
+  it('event time: a transaction late within records.lateness is scored and marked; later, or 2 days ahead of the clock, is a 400', async () => {
+    const redis = createRedis(config);
+    const store = new OnlineFeatureStore(redis, { labelDelayDays: config.producer.labelDelayDays, prefix: featurePrefix });
+    try {
+      const latest = Date.UTC(2026, 3, 2, 12) / 1000;
+      await store.observe([{ transactionId: 'h-1', timestamp: latest, customerId: 'C17', terminalId: 'T-9f1c', amount: 20 }]);
+      const post = async (seconds: number) => {
+        const tx = { TRANSACTION_ID: '9f1c2a', TX_DATETIME: formatUtc(seconds), CUSTOMER_ID: 'C17', TERMINAL_ID: 'T-9f1c', TX_AMOUNT: 12 };
+        const response = await fetch(`${server.url}/predict`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(tx),
+        });
+        return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+      };
+      const late = await post(latest - 60);
+      assert.equal(late.status, 200, JSON.stringify(late.body));
+      assert.deepEqual([late.body.TRANSACTION_ID, late.body.late, late.body.late_seconds], ['9f1c2a', true, 60]);
+      assert.match(await (await fetch(`${server.url}/metrics`)).text(), /fraudops_api_late_transactions_total 1\b/);
+
+      const tooLate = await post(latest - 3600);
+      assert.equal(tooLate.status, 400);
+      assert.match(
+        String(tooLate.body.error),
+        /TX_DATETIME it is 3600 s older than its card's latest transaction, more than records\.lateness/,
+      );
+
+      const ahead = await post(Date.now() / 1000 + 2 * 86_400);
+      assert.equal(ahead.status, 400);
+      assert.match(String(ahead.body.error), /TX_DATETIME its time is \d+ s past the wall clock, more than records\.maxFuture/);
     } finally {
       redis.disconnect();
     }
@@ -386,7 +415,7 @@ describe('API on the real stack: champion, hot swap, corrupt bundle, approvals',
       inFlight.end(body.slice(half));
       const { status, text } = await answered;
       assert.equal(status, 200, text);
-      assert.deepEqual([JSON.parse(text).TRANSACTION_ID, JSON.parse(text).model_version], [99, versions[0]]);
+      assert.deepEqual([JSON.parse(text).TRANSACTION_ID, JSON.parse(text).model_version], ['99', versions[0]]);
       assert.equal(await exited, 0, output);
       assert.match(output, /"msg":"api stopped"/);
     } finally {

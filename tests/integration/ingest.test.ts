@@ -1,17 +1,22 @@
-// produce → ingest → snapshot on the real Kafka and S3: the DLQ path, idempotent re-runs, a crash drill.
+// produce → ingest → snapshot on the real Kafka and S3: the DLQ path, idempotent re-runs, a crash drill, and a
+// declared (non-handbook) card export through `produce --csv --skip-bad` and ingest.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { committedOffsets, createKafka, partitionRanges } from '../../clients/kafka';
-import { createS3, ensureBucket } from '../../clients/s3';
+import { createS3, ensureBucket, getObjectBuffer } from '../../clients/s3';
 import { loadSnapshot, snapshotKey } from '../../clients/snapshot-store';
 import { loadConfig, projectRoot } from '../../config';
 import { type IngestOptions, ingest } from '../../dataset/ingest';
-import { DATA_FILE, labelledRecords, MANIFEST_FILE } from '../../dataset/snapshot';
-import { validateDataset } from '../../ml/validation';
+import { DATA_FILE, labelledRecords, MANIFEST_FILE, REJECTS_FILE } from '../../dataset/snapshot';
+import { validateRecords } from '../../ml/validation';
+import { recordContract } from '../../records';
 import { simulate } from '../../simulator';
+import { CARDS_RECORDS, cardsFeed } from '../cards-feed';
 import { readTopic } from './read-topic';
 
 const config = loadConfig();
@@ -20,6 +25,7 @@ const s3 = createS3(config);
 const bucket = config.stack.s3.bucket;
 const run = randomUUID().slice(0, 8);
 const CLI = path.join(projectRoot(), 'bin', 'fraudops.cjs');
+const contract = recordContract(config);
 
 function topicsFor(name: string) {
   return { transactions: `${name}-tx-${run}`, labels: `${name}-labels-${run}`, dlq: `${name}-dlq-${run}` };
@@ -27,6 +33,7 @@ function topicsFor(name: string) {
 
 function options(name: string, overrides: Partial<IngestOptions> = {}): IngestOptions {
   return {
+    contract,
     topics: topicsFor(name),
     groupId: `${name}-group-${run}`,
     from: 'earliest',
@@ -46,9 +53,9 @@ interface Finished {
 }
 
 /** Runs the CLI; `onStderr` may kill the child. */
-function cli(args: string[], onStderr?: (text: string, child: ChildProcess) => void): Promise<Finished> {
+function cli(args: string[], onStderr?: (text: string, child: ChildProcess) => void, env: NodeJS.ProcessEnv = {}): Promise<Finished> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: projectRoot(), env: { ...process.env } });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: projectRoot(), env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => {
@@ -113,14 +120,16 @@ describe('ingest (real Kafka + S3)', () => {
       assert.equal(columns.rows, dataset.size);
       assert.equal(manifest.labelled, dataset.size);
       assert.equal(manifest.labelCoverage, 1);
-      const expected = new Map(Array.from({ length: dataset.size }, (_, i) => [i, dataset.transaction(i)]));
+      const expected = new Map(Array.from({ length: dataset.size }, (_, i) => [String(i), dataset.transaction(i)]));
       assert.equal(new Set(columns.transactionId).size, dataset.size, 'no id twice');
       for (let row = 0; row < columns.rows; row++) {
         const tx = expected.get(columns.transactionId[row]);
         assert.ok(tx, `unknown id ${columns.transactionId[row]}`);
         assert.equal(columns.amount[row], tx.TX_AMOUNT);
         assert.equal(columns.fraud[row], tx.TX_FRAUD);
-        assert.equal(columns.scenario[row], tx.TX_FRAUD_SCENARIO);
+        assert.equal(columns.extras.TX_FRAUD_SCENARIO[row], tx.TX_FRAUD_SCENARIO);
+        assert.equal(columns.customerId[row], String(tx.CUSTOMER_ID));
+        assert.equal(columns.time[row], tx.TX_DATETIME);
         if (row > 0) assert.ok(columns.timestamp[row] >= columns.timestamp[row - 1], 'sorted by time');
       }
       assert.equal(manifest.frauds, Array.from(expected.values()).filter((t) => t.TX_FRAUD === 1).length);
@@ -138,15 +147,20 @@ describe('ingest (real Kafka + S3)', () => {
       assert.equal(report.status, 'pass');
       assert.equal(report.rows.total, dataset.size);
 
-      const { columns } = await loadSnapshot(s3, first.location);
-      const records = labelledRecords(columns);
-      records[3] = { ...records[3], TX_AMOUNT: -1 };
-      records[4] = { ...records[4], TRANSACTION_ID: records[5].TRANSACTION_ID };
-      const broken = validateDataset(records, { now: Date.parse('2019-01-01') / 1000, thresholds: config.validation, labels: 'required' });
+      const { columns } = await loadSnapshot(s3, first.location, contract.declaration);
+      const records = [...labelledRecords(columns)];
+      records[3] = { ...records[3], amount: -1 };
+      records[4] = { ...records[4], id: records[5].id };
+      const broken = validateRecords(records, {
+        contract,
+        now: Date.parse('2019-01-01') / 1000,
+        thresholds: config.validation,
+        labels: 'required',
+      });
       assert.equal(broken.status, 'fail');
       assert.ok(broken.failures.some((f) => /TRANSACTION_ID duplicated/.test(f)));
       // One bad row in ~1,300 is under validation.maxBadRowFraction: named, as a warning.
-      assert.ok([...broken.failures, ...broken.warnings].some((f) => /TX_AMOUNT must be a finite number >= 0/.test(f)));
+      assert.ok([...broken.failures, ...broken.warnings].some((f) => /TX_AMOUNT must be a number in \[0, 100000\]/.test(f)));
     });
 
     it('counts every malformed message by reason and sends each to the DLQ with it', async () => {
@@ -164,10 +178,11 @@ describe('ingest (real Kafka + S3)', () => {
       const reasons = dlq.map((m) => JSON.parse(m.value));
       const byProblem = (field: string) => reasons.find((r) => r.problems?.some((p: { field: string }) => p.field === field));
       assert.match(byProblem('TERMINAL_ID').problems[0].rule, /required/);
-      assert.match(reasons.find((r) => r.key === 'typed').problems[0].rule, /finite number/);
+      assert.match(reasons.find((r) => r.key === 'typed').problems[0].rule, /must be a number in \[0, 100000\]/);
       assert.equal(reasons.find((r) => r.key === 'negative').problems[0].field, 'TX_AMOUNT');
+      assert.equal(JSON.parse(reasons.find((r) => r.key === 'negative').value).TRANSACTION_ID, 900003, 'the scrubbed value');
       assert.equal(reasons.find((r) => r.key === 'bad-label').reason, 'label-schema');
-      assert.equal(reasons.find((r) => r.key === 'bad-json').value, '{"TRANSACTION_ID": 1,');
+      assert.equal(reasons.find((r) => r.key === 'bad-json').value, null, 'text that is not JSON is not kept');
       for (const message of dlq) {
         assert.equal(message.headers.reason, JSON.parse(message.value).reason);
         assert.equal(JSON.parse(message.value).snapshot, manifest.sha256);
@@ -267,13 +282,104 @@ describe('ingest (real Kafka + S3)', () => {
 
       const { columns } = await loadSnapshot(s3, uninterrupted.location);
       assert.equal(columns.rows, dataset.size);
-      const ids = [...columns.transactionId].sort((a, b) => a - b);
+      const ids = columns.transactionId.map(Number).sort((a, b) => a - b);
       assert.deepEqual(
         ids,
         Array.from({ length: dataset.size }, (_, i) => i),
         'the produced ids, each once',
       );
       assert.equal(resumed.manifest.rejected.total, 0);
+    });
+  });
+
+  describe('a declared card export: produce --csv --skip-bad, then ingest', () => {
+    const feed = cardsFeed({ customers: 40, terminals: 80, days: 12, seed: 5 });
+    const directory = mkdtempSync(path.join(tmpdir(), 'fraudops-cards-'));
+    const env = { FRAUDOPS_CONFIG: path.join(directory, 'config.yaml'), RECORDS_PSEUDONYM_KEY: 'c'.repeat(64) };
+    writeFileSync(env.FRAUDOPS_CONFIG, `${JSON.stringify({ records: CARDS_RECORDS }, null, 2)}\n`);
+    const cardsConfig = loadConfig({ ...process.env, ...env });
+    const cards = recordContract(cardsConfig);
+    const lines = feed.csv.trimEnd().split('\n');
+    // Two bad rows: an amount out of its declared bounds (line 6), and a row a day behind the latest (the last line).
+    const fields = lines[5].split(',');
+    const amt = fields.findIndex((f) => /^\d+\.\d\d$/.test(f));
+    lines[5] = [...fields.slice(0, amt), '20000.00', ...fields.slice(amt + 1)].join(',');
+    const early = lines[10].replace(/^(\w+),/, 'f00dbad0f00dbad0,').replace(/\d{4}-\d\d-\d\dT/, '2018-12-30T');
+    lines.push(early);
+    const file = path.join(directory, 'cards.csv');
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const args = (name: string) => {
+      const t = topicsFor(name);
+      return ['produce', '--csv', file, '--transactions-topic', t.transactions, '--labels-topic', t.labels, '--dlq-topic', t.dlq, '--json'];
+    };
+    after(() => rmSync(directory, { recursive: true, force: true }));
+
+    it('without --skip-bad stops at the first bad row, naming line, column and rule, and publishes nothing', async () => {
+      const stopped = await cli(args('cards-strict'), undefined, env);
+      assert.equal(stopped.code, 1, stopped.stderr);
+      assert.match(stopped.stderr, /cards\.csv line 6: amt must be a number in \[0, 10000\] \(records\.bounds\.amount\)/);
+      const admin = kafka.admin();
+      await admin.connect();
+      const topics = await admin.listTopics();
+      await admin.disconnect();
+      assert.ok(!topics.includes(topicsFor('cards-strict').transactions), 'nothing was published');
+    });
+
+    it('with --skip-bad publishes the good rows and exactly one DLQ record per bad row, with the reason, scrubbed', async () => {
+      const produced = await cli([...args('cards'), '--skip-bad'], undefined, env);
+      assert.equal(produced.code, 0, produced.stderr);
+      const counts = JSON.parse(produced.stdout);
+      assert.equal(counts.transactions, feed.rows - 1);
+      assert.equal(counts.labels, feed.rows - 1);
+      assert.equal(counts.rejected, 2);
+      const dlq = await readTopic(kafka, topicsFor('cards').dlq);
+      assert.equal(dlq.length, 2);
+      const bad = dlq.map((m) => JSON.parse(m.value)).sort((a, b) => a.line - b.line);
+      assert.deepEqual(
+        bad.map((b) => [b.line, b.reason, b.problems[0].field]),
+        [
+          [6, 'schema', 'amt'],
+          [lines.length, 'out-of-order', 'trans_date_trans_time'],
+        ],
+      );
+      assert.match(bad[1].problems[0].rule, /earlier than an earlier row's time; .*records\.lateness \(300 s\)/);
+      assert.match(bad[0].value.cc_num, /^[0-9a-f]{32}$/);
+      const text = dlq.map((m) => m.key + m.value).join('\n');
+      for (const secret of feed.secrets) assert.ok(!text.includes(secret), 'no card number or personal value in the DLQ');
+      for (const column of ['"first"', '"last"', '"street"', '"dob"']) assert.ok(!text.includes(column), `no ${column} in the DLQ`);
+    });
+
+    it('ingests into a snapshot with the declared columns, string ids, pseudonymized cards and nothing dropped', async () => {
+      const result = await ingest({ kafka, s3 }, { ...options('cards'), contract: cards });
+      const { manifest, columns } = await loadSnapshot(s3, result.location, cards.declaration);
+      assert.equal(manifest.rows, feed.rows - 1);
+      assert.equal(manifest.labelled, feed.rows - 1);
+      assert.equal(manifest.rejected.total, 0);
+      assert.deepEqual(manifest.schema.declaration, cards.declaration);
+      assert.deepEqual(
+        manifest.schema.columns.map((c) => c.name),
+        ['trans_num', 'trans_date_trans_time', 'cc_num', 'merchant', 'amt', 'is_fraud', 'category', 'city_pop'],
+      );
+      for (let row = 0; row < columns.rows; row++) {
+        assert.match(columns.transactionId[row], /^[0-9a-f]{16}$/);
+        assert.match(columns.customerId[row], /^[0-9a-f]{32}$/);
+        if (row > 0) assert.ok(columns.timestamp[row] >= columns.timestamp[row - 1], 'sorted by event time');
+      }
+      assert.ok(
+        columns.terminalId.some((m) => /, "Mann" & /.test(m)),
+        'merchant names as given',
+      );
+      assert.equal(await loadSnapshot(s3, result.location).then((s) => s.manifest.sha256), manifest.sha256);
+      await assert.rejects(
+        loadSnapshot(s3, result.location, contract.declaration),
+        /ingested under another records: declaration \(records\.id/,
+      );
+      const stored = [
+        JSON.stringify(manifest),
+        JSON.stringify([columns.transactionId, columns.time, columns.customerId, columns.terminalId, columns.extras]),
+      ].join('\n');
+      for (const secret of feed.secrets) assert.ok(!stored.includes(secret), 'no card number or personal value in the snapshot');
+      assert.equal((await getObjectBuffer(s3, bucket, snapshotKey(result.location, REJECTS_FILE))).length, 0);
     });
   });
 
@@ -341,6 +447,12 @@ describe('ingest (real Kafka + S3)', () => {
       }
       const csv = await cli(['produce', '--csv', '/nonexistent.csv']);
       assert.match(csv.stderr, /--csv \/nonexistent.csv: no such file/);
+      const skip = await cli(['produce', '--simulate', '--skip-bad']);
+      assert.match(skip.stderr, /--skip-bad applies to --csv only/);
+      const produceHelp = (await cli(['produce', '--help'])).stdout;
+      for (const flag of ['--csv', '--skip-bad', '--simulate', '--dlq-topic', '--label-delay-days']) {
+        assert.ok(produceHelp.includes(flag), `produce --help explains ${flag}`);
+      }
     });
   });
 

@@ -1,9 +1,9 @@
 // The API's plain-JS forward pass scores exactly like the bundle's TensorFlow.js model.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { mlpScorer, scorerFor } from '../../api/forward';
-import type { ServingModel } from '../../clients/champion-watcher';
 import { selectBackend } from '../../ml/tensorflow';
+import type { ServingModel } from '../../serving/champion-watcher';
+import { mlpScorer, scorerFor } from '../../serving/forward';
 import { testFeatureRows, testServingModel } from '../api-model';
 
 const maxDifference = (a: ArrayLike<number>, b: ArrayLike<number>): number => {

@@ -11,10 +11,12 @@ import type { ApprovalDecider } from '../../api/approvals';
 import { createApiMetrics } from '../../api/metrics';
 import type { OnlineFeatures } from '../../api/predict';
 import { createHttpServer } from '../../api/server';
-import type { ServingModel } from '../../clients/champion-watcher';
 import { loadConfig } from '../../config';
+import { categoryBucket, featureSetOf } from '../../ml/feature-set';
 import { FEATURE_COUNT, FEATURE_NAMES, type FeatureInput } from '../../ml/features';
 import { selectBackend } from '../../ml/tensorflow';
+import { pseudonymizer, RecordContract, recordsSchema, resolveDeclaration } from '../../records';
+import type { ServingModel } from '../../serving/champion-watcher';
 import { featuresObject, TEST_EPSILON, testFeatureRows, testServingModel } from '../api-model';
 
 const base = loadConfig();
@@ -26,7 +28,7 @@ const features = featuresObject(rows, 0);
 const transaction = { TRANSACTION_ID: 17, TX_DATETIME: '2026-03-01 10:20:30', CUSTOMER_ID: 4, TERMINAL_ID: 9, TX_AMOUNT: 31.5 };
 
 interface Prediction {
-  TRANSACTION_ID?: number;
+  TRANSACTION_ID?: string;
   score: number;
   decision: string;
   features: Record<string, number>;
@@ -59,6 +61,7 @@ const withFeatures = (patch: Record<string, unknown>, drop: string[] = []) => {
   return { features: out };
 };
 const auth = { authorization: `Bearer ${TOKEN}` };
+const AMOUNT_BOUND = /must be a number in \[0, 100000\] \(records\.bounds\.amount\)/;
 const decision = { version: '3', approver: 'alice', reason: 'beats the champion' };
 
 const CASES: Case[] = [
@@ -133,15 +136,22 @@ const CASES: Case[] = [
     name: 'negative amount',
     body: withFeatures({ TX_AMOUNT: -1 }),
     status: 400,
-    error: /TX_AMOUNT must be a finite number >= 0/,
-    problems: [['features.TX_AMOUNT', /must be a finite number >= 0/]],
+    error: /TX_AMOUNT must be a number in \[0, 100000\]/,
+    problems: [['features.TX_AMOUNT', AMOUNT_BOUND]],
   },
   {
     name: 'amount overflows to Infinity',
     body: `{"features": ${JSON.stringify(features).replace(/"TX_AMOUNT":[0-9.]+/, '"TX_AMOUNT":1e999')}}`,
     status: 400,
     error: /invalid request/,
-    problems: [['features.TX_AMOUNT', /must be a finite number >= 0/]],
+    problems: [['features.TX_AMOUNT', AMOUNT_BOUND]],
+  },
+  {
+    name: 'average amount beyond the declared bound',
+    body: withFeatures({ CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW: 1e308 }),
+    status: 400,
+    error: /invalid request/,
+    problems: [['features.CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW', AMOUNT_BOUND]],
   },
   {
     name: 'weekend flag 2',
@@ -194,7 +204,7 @@ const CASES: Case[] = [
     status: 400,
     error: /5 problems/,
     problems: [
-      ['TRANSACTION_ID', /must be an integer >= 0/],
+      ['TRANSACTION_ID', /must be a non-empty string .* or a whole number >= 0 below 2\^53/],
       ['features.TX_AMOUNT', /must be a number/],
       ['features.TX_DURING_NIGHT', /must be 0 or 1/],
       ['features.CUSTOMER_ID_AVG_AMOUNT_7DAY_WINDOW', /is required/],
@@ -207,56 +217,70 @@ const CASES: Case[] = [
     body: {},
     status: 400,
     error: /5 problems/,
-    problems: ['TRANSACTION_ID', 'TX_DATETIME', 'CUSTOMER_ID', 'TERMINAL_ID', 'TX_AMOUNT'].map((f) => [f, /is required/]),
+    problems: ['TRANSACTION_ID', 'CUSTOMER_ID', 'TERMINAL_ID', 'TX_DATETIME', 'TX_AMOUNT'].map((f) => [f, /is required/]),
   },
   {
     name: 'date not in the calendar',
     body: { ...transaction, TX_DATETIME: '2026-02-30 10:00:00' },
     status: 400,
     error: /invalid request/,
-    problems: [['TX_DATETIME', /must be a UTC date 'YYYY-MM-DD HH:MM:SS'/]],
+    problems: [['TX_DATETIME', /must be a date and time 'YYYY-MM-DD HH:MM:SS' in UTC/]],
   },
   {
-    name: 'ISO date with T and Z',
+    name: 'ISO date with T and Z (not the declared format)',
     body: { ...transaction, TX_DATETIME: '2026-03-01T10:20:30Z' },
     status: 400,
     error: /invalid request/,
-    problems: [['TX_DATETIME', /must be a UTC date/]],
+    problems: [['TX_DATETIME', /must be a date and time 'YYYY-MM-DD HH:MM:SS'/]],
   },
   {
     name: 'date as a number',
     body: { ...transaction, TX_DATETIME: 1767225600 },
     status: 400,
     error: /invalid request/,
-    problems: [['TX_DATETIME', /must be a UTC date/]],
+    problems: [['TX_DATETIME', /must be a date and time/]],
   },
   {
     name: 'negative customer id',
     body: { ...transaction, CUSTOMER_ID: -4 },
     status: 400,
     error: /invalid request/,
-    problems: [['CUSTOMER_ID', /must be an integer >= 0/]],
+    problems: [['CUSTOMER_ID', /must be a non-empty string .* or a whole number >= 0/]],
   },
   {
     name: 'fractional transaction id',
     body: { ...transaction, TRANSACTION_ID: 1.5 },
     status: 400,
     error: /invalid request/,
-    problems: [['TRANSACTION_ID', /must be an integer >= 0/]],
+    problems: [['TRANSACTION_ID', /or a whole number >= 0/]],
   },
   {
-    name: 'terminal id as a string',
-    body: { ...transaction, TERMINAL_ID: '9' },
+    name: 'transaction id as a JSON number above 2^53 (digits already lost)',
+    body: JSON.stringify(transaction).replace('"TRANSACTION_ID":17', '"TRANSACTION_ID":9007199254740993'),
     status: 400,
     error: /invalid request/,
-    problems: [['TERMINAL_ID', /must be a number \(got string\)/]],
+    problems: [['TRANSACTION_ID', /below 2\^53 \(send longer numbers, e\.g\. card numbers, as strings\)/]],
+  },
+  {
+    name: 'amount 1e308',
+    body: { ...transaction, TX_AMOUNT: 1e308 },
+    status: 400,
+    error: /TX_AMOUNT must be a number in \[0, 100000\] \(records\.bounds\.amount\)/,
+    problems: [['TX_AMOUNT', AMOUNT_BOUND]],
   },
   {
     name: 'label in a transaction',
     body: { ...transaction, TX_FRAUD: 0 },
     status: 400,
     error: /invalid request/,
-    problems: [['TX_FRAUD', /is not allowed \(a transaction has: TRANSACTION_ID, TX_DATETIME, CUSTOMER_ID, TERMINAL_ID, TX_AMOUNT\)/]],
+    problems: [['TX_FRAUD', /must be absent: labels travel on the label topic/]],
+  },
+  {
+    name: 'undeclared field in a transaction',
+    body: { ...transaction, MERCHANT: 'x' },
+    status: 400,
+    error: /invalid request/,
+    problems: [['MERCHANT', /is not a declared field \(records: TRANSACTION_ID, TX_DATETIME, CUSTOMER_ID, TERMINAL_ID, TX_AMOUNT/]],
   },
   { name: 'valid transaction without a feature store', body: transaction, status: 503, error: /online feature store/ },
   // Batches
@@ -297,12 +321,12 @@ const CASES: Case[] = [
   },
   {
     name: 'problems in several batch items, each with its path',
-    body: { transactions: [withFeatures({ TX_AMOUNT: -2 }), { features }, { ...transaction, CUSTOMER_ID: 'c' }] },
+    body: { transactions: [withFeatures({ TX_AMOUNT: -2 }), { features }, { ...transaction, CUSTOMER_ID: true }] },
     status: 400,
     error: /2 problems/,
     problems: [
-      ['transactions[0].features.TX_AMOUNT', /must be a finite number >= 0/],
-      ['transactions[2].CUSTOMER_ID', /must be a number \(got string\)/],
+      ['transactions[0].features.TX_AMOUNT', AMOUNT_BOUND],
+      ['transactions[2].CUSTOMER_ID', /must be a non-empty string/],
     ],
   },
   {
@@ -394,6 +418,20 @@ const CASES: Case[] = [
   },
 ];
 
+/** The app on an ephemeral port, behind the server `fraudops serve` uses. */
+async function listen(app: ReturnType<typeof createApp>): Promise<{ server: Server; url: string }> {
+  const server = createHttpServer(app).listen(0);
+  await new Promise((resolve) => server.once('listening', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+const postJson = (url: string, body: unknown) =>
+  fetch(`${url}/predict`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+
 /** Stands in for Temporal: throws what the client throws for a refused update and for an unknown workflow. */
 const decided: Array<{ workflowId: string; input: unknown }> = [];
 const approvals: ApprovalDecider = {
@@ -426,9 +464,9 @@ describe('API: bad requests and the basics of good ones (in-memory model)', () =
   const logLines: Array<Record<string, unknown>> = [];
   const peeked: FeatureInput[][] = [];
   const store: OnlineFeatures = {
-    async peek(txs) {
+    async lookup(txs) {
       peeked.push(txs);
-      return rows.slice(0, txs.length * FEATURE_COUNT);
+      return { features: rows.slice(0, txs.length * FEATURE_COUNT), late: new Map(), rejected: new Map() };
     },
   };
   let withStore = false;
@@ -453,9 +491,7 @@ describe('API: bad requests and the basics of good ones (in-memory model)', () =
         return withStore ? store : undefined;
       },
     });
-    server = createHttpServer(app).listen(0); // the server `fraudops serve` uses
-    await new Promise((resolve) => server.once('listening', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ server, url } = await listen(app));
   });
   after(async () => {
     await new Promise((resolve) => server.close(resolve));
@@ -525,7 +561,7 @@ describe('API: bad requests and the basics of good ones (in-memory model)', () =
     assert.ok(Math.abs(body.score - expected) <= 1e-6, `${body.score} vs ${expected}`);
     assert.equal(body.decision, body.score >= loaded.threshold ? 'fraud' : 'legit');
     assert.equal(body.model_version, '7');
-    assert.equal(body.TRANSACTION_ID, 5);
+    assert.equal(body.TRANSACTION_ID, '5');
     assert.deepEqual(body.features, features);
   });
 
@@ -539,7 +575,7 @@ describe('API: bad requests and the basics of good ones (in-memory model)', () =
       assert.equal(body.model_version, '7');
       assert.equal(peeked.length, 1);
       assert.deepEqual(peeked[0], [
-        { transactionId: 17, timestamp: Date.UTC(2026, 2, 1, 10, 20, 30) / 1000, customerId: 4, terminalId: 9, amount: 31.5 },
+        { transactionId: '17', timestamp: Date.UTC(2026, 2, 1, 10, 20, 30) / 1000, customerId: '4', terminalId: '9', amount: 31.5 },
       ]);
       const used = new Float64Array([...rows.subarray(45, 60), ...rows.subarray(0, 15), ...rows.subarray(60, 75)]);
       const expected = (model as ServingModel).loaded.predict(used, 3);
@@ -547,7 +583,7 @@ describe('API: bad requests and the basics of good ones (in-memory model)', () =
       body.predictions.forEach((p, i) => {
         assert.ok(Math.abs(p.score - expected[i]) <= 1e-6);
       });
-      assert.equal(body.predictions[1].TRANSACTION_ID, 17);
+      assert.equal(body.predictions[1].TRANSACTION_ID, '17');
       assert.deepEqual(body.predictions[1].features, featuresObject(rows, 0));
     } finally {
       withStore = false;
@@ -616,5 +652,172 @@ describe('API: bad requests and the basics of good ones (in-memory model)', () =
     );
     assert.equal(scored, 4, 'one single and one batch of three');
     assert.match(text, /fraudops_api_model_bundle_rejections_total/);
+  });
+});
+
+// A card-transaction export's declaration, not the handbook's: hex / integer ids, card numbers as strings, ISO-8601
+// times, extra columns, personal columns dropped, the card pseudonymized.
+const PSEUDONYM_KEY = 'k'.repeat(32);
+const cards = new RecordContract(
+  resolveDeclaration(
+    recordsSchema.parse({
+      id: 'trans_num',
+      time: { column: 'trans_date_trans_time', format: 'iso8601' },
+      customer: 'cc_num',
+      terminal: 'merchant',
+      amount: 'amt',
+      label: 'is_fraud',
+      columns: { category: 'categorical', city_pop: 'numeric' },
+      bounds: { amount: [0, 5000] },
+      drop: ['first', 'last'],
+      pseudonymize: ['customer'],
+    }),
+  ),
+  pseudonymizer(PSEUDONYM_KEY),
+);
+/** The declared columns' inputs of a {features} item: eight hashed category indicators and the city population. */
+const cardExtras: Record<string, number> = {
+  ...Object.fromEntries(Array.from({ length: 8 }, (_, b) => [`category#${b}`, b === 3 ? 1 : 0])),
+  city_pop: 100,
+};
+const CARD = '4539578763621486123'; // 19 digits: beyond 2^53 as a number
+const cardTx = {
+  trans_num: '0b5a3c9f2e7d41aa',
+  trans_date_trans_time: '2019-01-01T00:00:18+02:00',
+  cc_num: CARD,
+  merchant: 'fraud_Rippin, Kub and "Mann"',
+  amt: 4.97,
+  category: 'misc_net',
+  city_pop: 3495,
+};
+
+describe('API with a declared record contract (card export: string ids, ISO-8601 times, extra and dropped columns)', () => {
+  let server: Server;
+  let url: string;
+  let model: ServingModel;
+  const metrics = createApiMetrics(() => model);
+  const looked: FeatureInput[][] = [];
+  /** Stands in for the store's event-time rules: ids starting 'late-' are 42 s late, 'old-' ones too late. */
+  const store: OnlineFeatures = {
+    async lookup(txs) {
+      looked.push(txs);
+      const late = new Map<number, number>();
+      const rejected = new Map<number, string>();
+      txs.forEach((tx, i) => {
+        if (tx.transactionId.startsWith('late-')) late.set(i, 42);
+        if (tx.transactionId.startsWith('old-'))
+          rejected.set(
+            i,
+            `transaction ${tx.transactionId}: it is 900 s older than its card's latest transaction, more than records.lateness (300 s)`,
+          );
+      });
+      return { features: rows.slice(0, txs.length * FEATURE_COUNT), late, rejected };
+    },
+  };
+
+  before(async () => {
+    await selectBackend('tensorflow', () => undefined);
+    model = await testServingModel('4', 1, featureSetOf(cards.declaration));
+    const app = createApp({
+      config,
+      champion: { current: () => model },
+      metrics,
+      log: pino({ level: 'silent' }),
+      features: store,
+      contract: cards,
+    });
+    ({ server, url } = await listen(app));
+  });
+  after(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    model.loaded.dispose();
+  });
+
+  it('scores the declared fields: string and integer ids kept as strings, ISO times, a dropped field ignored, the card pseudonymized', async () => {
+    const items = [
+      { ...cardTx, first: 'Jennifer', last: 'Banks' },
+      { ...cardTx, trans_num: 12345, cc_num: '6011000990139424', trans_date_trans_time: '2019-01-01T00:00:19Z' },
+      { features: { ...features, ...cardExtras }, trans_num: 'f-1' },
+    ];
+    const response = await postJson(url, { transactions: items });
+    const body = (await response.json()) as { predictions: Array<Record<string, unknown>> };
+    assert.equal(response.status, 200, JSON.stringify(body));
+    assert.deepEqual(
+      body.predictions.map((p) => p.trans_num),
+      ['0b5a3c9f2e7d41aa', '12345', 'f-1'],
+    );
+    const extras = Object.keys(body.predictions[0].features as object).slice(FEATURE_COUNT);
+    assert.deepEqual(extras, Object.keys(cardExtras), 'the declared columns are inputs after the 15 features');
+    const firstFeatures = body.predictions[0].features as Record<string, number>;
+    assert.equal(firstFeatures.city_pop, 3495);
+    assert.equal(firstFeatures[`category#${categoryBucket('misc_net', 8)}`], 1);
+    const card = pseudonymizer(PSEUDONYM_KEY);
+    assert.deepEqual(looked.at(-1), [
+      {
+        transactionId: '0b5a3c9f2e7d41aa',
+        timestamp: Date.UTC(2018, 11, 31, 22, 0, 18) / 1000,
+        customerId: card(CARD),
+        terminalId: cardTx.merchant,
+        amount: 4.97,
+      },
+      {
+        transactionId: '12345',
+        timestamp: Date.UTC(2019, 0, 1, 0, 0, 19) / 1000,
+        customerId: card('6011000990139424'),
+        terminalId: cardTx.merchant,
+        amount: 4.97,
+      },
+    ]);
+    const info = (await (await fetch(`${url}/model`)).json()) as { records: { id: string; time: { column: string; format: string } } };
+    assert.deepEqual(
+      [info.records.id, info.records.time.column, info.records.time.format],
+      ['trans_num', 'trans_date_trans_time', 'iso8601'],
+    );
+  });
+
+  it('refuses bad values naming the declared field and its rule: a time without offset, a card as a long JSON number, amount 1e308, an undeclared field', async () => {
+    const items = [
+      { ...cardTx, trans_date_trans_time: '2019-01-01 00:00:18' },
+      { ...cardTx, cc_num: 0 },
+      { ...cardTx, amt: 1e308 },
+      { ...cardTx, street: '1 Main St' },
+    ];
+    const text = JSON.stringify({ transactions: items }).replace('"cc_num":0', `"cc_num":${CARD}`);
+    const response = await postJson(url, text);
+    const body = (await response.json()) as { error: string; problems: Array<{ field: string; rule: string }> };
+    assert.equal(response.status, 400);
+    const expected: Array<[string, RegExp]> = [
+      ['transactions[0].trans_date_trans_time', /must be an ISO-8601 date and time with an offset or Z/],
+      ['transactions[1].cc_num', /below 2\^53 \(send longer numbers, e\.g\. card numbers, as strings\)/],
+      ['transactions[2].amt', /must be a number in \[0, 5000\] \(records\.bounds\.amount\)/],
+      [
+        'transactions[3].street',
+        /is not a declared field \(records: trans_num, trans_date_trans_time, cc_num, merchant, amt, category, city_pop/,
+      ],
+    ];
+    assert.equal(body.problems.length, expected.length, JSON.stringify(body.problems));
+    expected.forEach(([field, rule], i) => {
+      assert.equal(body.problems[i].field, field);
+      assert.match(body.problems[i].rule, rule);
+    });
+    assert.doesNotMatch(JSON.stringify(body), new RegExp(CARD.slice(0, 12)), 'the card number is not echoed');
+  });
+
+  it('marks a transaction the store scored late (late, late_seconds, metric); one it refuses is a 400 naming the time field', async () => {
+    const response = await postJson(url, { ...cardTx, trans_num: 'late-1' });
+    const body = (await response.json()) as Record<string, unknown>;
+    assert.equal(response.status, 200, JSON.stringify(body));
+    assert.deepEqual([body.trans_num, body.late, body.late_seconds], ['late-1', true, 42]);
+    assert.match(await metrics.registry.metrics(), /fraudops_api_late_transactions_total 1\b/);
+
+    const refused = await postJson(url, { transactions: [cardTx, { ...cardTx, trans_num: 'old-1' }] });
+    const answer = (await refused.json()) as { problems: Array<{ field: string; rule: string }> };
+    assert.equal(refused.status, 400);
+    assert.deepEqual(answer.problems, [
+      {
+        field: 'transactions[1].trans_date_trans_time',
+        rule: "it is 900 s older than its card's latest transaction, more than records.lateness (300 s)",
+      },
+    ]);
   });
 });

@@ -11,7 +11,8 @@ import {
 } from '../../ml/bundle';
 import type { MlpParameters } from '../../ml/dpsgd/types';
 import { InvalidInputError } from '../../ml/errors';
-import { FEATURE_COUNT, FEATURE_NAMES } from '../../ml/features';
+import { HANDBOOK_FEATURE_SET } from '../../ml/feature-set';
+import { FEATURE_COUNT } from '../../ml/features';
 import { buildPrivacyReport, renderPrivacyReport } from '../../ml/privacy';
 import { selectBackend, tf } from '../../ml/tensorflow';
 import { applyTransform, fitTransform, fixedTransform, transformStep } from '../../ml/transforms';
@@ -101,7 +102,7 @@ describe('model bundle', () => {
       assert.ok(worst <= 1e-6, `largest difference ${worst}`);
       assert.ok(new Set(scores).size > rows / 2, 'the scores vary');
       assert.equal(loaded.threshold, p.threshold);
-      assert.deepEqual(loaded.features, { names: [...FEATURE_NAMES], labelDelayDays: 7 });
+      assert.deepEqual(loaded.features, { ...HANDBOOK_FEATURE_SET, labelDelayDays: 7 });
       assert.deepEqual(loaded.transform, p.transform);
       assert.deepEqual(loaded.metrics, p.metrics);
       assert.deepEqual(loaded.privacy, p.privacy);

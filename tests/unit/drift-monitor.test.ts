@@ -4,20 +4,23 @@ import { describe, it } from 'node:test';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { computeFeatures, FEATURE_COUNT, FEATURE_NAMES } from '../../ml/features';
-import { parseReferenceStatistics, populationStabilityIndex, referenceStatistics, validateDataset } from '../../ml/validation';
+import { parseReferenceStatistics, populationStabilityIndex, referenceStatistics, validateRecords } from '../../ml/validation';
 import { binCounts, sortValues } from '../../ml/validation/stats';
-import { featureInputOf, parseTxDatetime, simulate, type Transaction } from '../../simulator';
+import { HANDBOOK_DECLARATION, RecordContract, type TxRecord } from '../../records';
+import { featureInputOf } from '../../serving/online-features';
+import { simulate } from '../../simulator';
 import { binOf, DriftMonitor } from '../../stream/drift';
 
 const dataset = simulate({ customers: 300, terminals: 400, days: 20, seed: 9 });
-const rows: Transaction[] = Array.from({ length: dataset.size }, (_, i) => dataset.transaction(i));
-const now = parseTxDatetime(rows[rows.length - 1].TX_DATETIME) + 86_400;
+const rows: TxRecord[] = [...dataset.records()];
+const now = rows[rows.length - 1].time + 86_400;
 const thresholds = { maxFutureSeconds: 300, maxBadRowFraction: 0.001, drift: { psi: 0.2, jensenShannon: 0.1, kolmogorovSmirnov: 0.1 } };
+const contract = new RecordContract(HANDBOOK_DECLARATION);
 // As the training pipeline does: the reference of the training data, shipped in the bundle as JSON.
 const reference = parseReferenceStatistics(
-  JSON.parse(JSON.stringify(referenceStatistics(validateDataset(rows, { now, thresholds, labels: 'required' })))),
+  JSON.parse(JSON.stringify(referenceStatistics(validateRecords(rows, { contract, now, thresholds, labels: 'required' })))),
 );
-const features = computeFeatures(rows.map((tx) => ({ ...featureInputOf(tx), fraud: tx.TX_FRAUD })));
+const features = computeFeatures(rows.map((record) => ({ ...featureInputOf(record), fraud: record.label ?? 0 })));
 
 function monitor(window: number) {
   const lines: string[] = [];

@@ -4,12 +4,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { stringify } from 'yaml';
+import { decodeSplit, encodeSplit } from '../../activities/features';
 import { projectRoot } from '../../config';
-import { columnsFromTransactions } from '../../dataset/snapshot';
+import { splitFeatures } from '../../ml/experiment';
 import { DAY_SECONDS } from '../../ml/features';
-import { type LabelledTransactions, protocolSplit } from '../../ml/protocol';
-import { selectBackend } from '../../ml/tensorflow';
+import { HANDBOOK_PROTOCOL, type LabelledTransactions, protocolFor, protocolSplit } from '../../ml/protocol';
 import { simulate, writeCsv } from '../../simulator';
+import { CARDS_RECORDS, cardsFeed } from '../cards-feed';
 
 const DAY0 = Date.parse('2018-07-01T00:00:00Z') / 1000;
 
@@ -23,10 +25,10 @@ function grid(customers: number, days: number, frauds: Array<[number, number]>):
   }
   return {
     rows: rows.length,
-    transactionId: rows.map((r) => r.id),
+    transactionId: rows.map((r) => `tx-${r.id}`),
     timestamp: rows.map((r) => r.t),
-    customerId: rows.map((r) => r.c),
-    terminalId: rows.map(() => 0),
+    customerId: rows.map((r) => `card-${r.c}`),
+    terminalId: rows.map(() => 'shop'),
     amount: rows.map(() => 10),
     fraud: rows.map((r) => r.f),
   };
@@ -57,10 +59,34 @@ describe('handbook protocol split', () => {
     const split = protocolSplit(data, options);
     const testCustomersOnDay = (day: number) => split.test.filter((_, j) => split.testDay[j] === day).map((i) => data.customerId[i]);
     for (let day = 0; day < 7; day++) {
-      const expected = [1, 2, 3].filter((c) => !(c === 1 && day >= 3));
+      const expected = ['card-1', 'card-2', 'card-3'].filter((c) => !(c === 'card-1' && day >= 3));
       assert.deepEqual(testCustomersOnDay(day), expected, `test day ${day}`);
     }
     assert.equal(split.removedKnownCompromised, 7 + 4);
+  });
+
+  it('takes the handbook dates when the data covers them, else places the protocol at the end of the labelled data', () => {
+    const shape = { trainDays: 7, delayDays: 7, testDays: 7, validationDays: 7 };
+    const may = grid(2, 40, []); // 2018-07-01 to 2018-08-09: the handbook's test period ends 2018-08-14
+    assert.deepEqual(protocolFor(may, shape, '2018-07-08'), { protocol: { ...shape, trainStart: '2018-07-08' }, placement: 'given' });
+    // The last day (2018-08-09) is not known to be whole: the test period ends the day before (2018-08-02 to 2018-08-08).
+    assert.deepEqual(protocolFor(may, shape), { protocol: { ...shape, trainStart: '2018-07-19' }, placement: 'latest' });
+    const covering = grid(1, 60, []); // to 2018-08-29
+    const handbook = { ...shape, trainStart: HANDBOOK_PROTOCOL.trainStart };
+    assert.deepEqual(protocolFor(covering, shape), { protocol: handbook, placement: 'handbook' });
+  });
+
+  it("the features step hands the split on through S3 bytes with the test cards' string ids intact", () => {
+    const data = grid(5, 35, [
+      [0, 8],
+      [3, 9],
+      [4, 22],
+    ]);
+    const split = splitFeatures(data, options);
+    const decoded = decodeSplit(encodeSplit(split));
+    assert.deepEqual(decoded.test.customerId, split.test.customerId);
+    assert.ok(split.test.customerId.every((id) => id.startsWith('card-')));
+    assert.deepEqual(decoded, split);
   });
 
   it('rejects an unlabelled row in use, empty periods and bad lengths', () => {
@@ -142,7 +168,7 @@ describe('fraudops experiment (CLI, small simulated dataset)', () => {
             ),
           ),
         ],
-        /header lacks TX_AMOUNT/,
+        /header lacks "TX_AMOUNT" \(records\.amount\)/,
       ],
       [
         [
@@ -151,7 +177,7 @@ describe('fraudops experiment (CLI, small simulated dataset)', () => {
             rows.map((r, i) => (i === 9 ? r.replace(/,([\d.]+),(\d+),(\d+),([01]),([0-3])$/, ',NaN,$2,$3,$4,$5') : r)),
           ),
         ],
-        /line 10: TX_AMOUNT must be a finite number >= 0/,
+        /line 10: TX_AMOUNT must be a number in \[0, 100000\] \(records\.bounds\.amount\)/,
       ],
       [
         ['--data', variant('no-fraud.csv', (rows) => rows.map((r, i) => (i === 0 ? r : r.replace(/,[01],[0-3]$/, ',0,0'))))],
@@ -185,14 +211,57 @@ describe('fraudops experiment (CLI, small simulated dataset)', () => {
   });
 });
 
-describe('columnsFromTransactions', () => {
-  it('sorts rows by time then id', async () => {
-    await selectBackend('cpu', () => undefined);
-    const dataset = simulate({ customers: 20, terminals: 50, days: 3, seed: 1 });
-    const rows = Array.from({ length: dataset.size }, (_, i) => dataset.transaction(i)).reverse();
-    const columns = columnsFromTransactions(rows);
-    assert.equal(columns.rows, dataset.size);
-    for (let i = 1; i < columns.rows; i++) assert.ok(columns.timestamp[i] >= columns.timestamp[i - 1]);
-    assert.equal(columns.transactionId[0], 0);
+describe('fraudops experiment on a feed of another shape, declared under records: (FRAUDOPS_CONFIG overlay)', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'fraudops-experiment-cards-'));
+  const csv = path.join(dir, 'cards.csv');
+  const config = path.join(dir, 'config.yaml');
+  const handbookCsv = path.join(dir, 'handbook.csv');
+  const cli = (args: string[]) =>
+    spawnSync(process.execPath, [path.join(projectRoot(), 'bin', 'fraudops.cjs'), 'experiment', ...args], {
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, FRAUDOPS_CONFIG: config },
+    });
+
+  before(async () => {
+    // Only records: (the card number pseudonymized, its key generated into a .env beside this file); every other key
+    // comes from the repository's config.yaml.
+    writeFileSync(config, stringify({ records: CARDS_RECORDS }));
+    const feed = cardsFeed({ customers: 500, terminals: 1000, days: 60, seed: 2 }); // 2019-01-01 to 2019-03-01
+    writeFileSync(csv, feed.csv);
+    await writeCsv(simulate({ customers: 20, terminals: 40, days: 3, seed: 1 }), handbookCsv);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('runs end to end on its own header, string ids and offset times, placing the protocol at the end of its dates', () => {
+    const result = cli(['--data', csv, '--dp', 'off', '--epochs', '2', '--hidden', '16', '--json']);
+    assert.equal(result.status, 0, result.stderr);
+    const json = JSON.parse(result.stdout);
+    assert.match(
+      result.stderr,
+      /does not cover the handbook's protocol dates .*placed at the end of the labelled data: training from 2019-02-08/,
+    );
+    assert.equal(json.settings.protocol_placement, 'latest');
+    // The last day (2019-03-01) is not known to be whole: the test period ends the day before.
+    assert.deepEqual(json.data.periods, {
+      validation: { from: '2019-02-01', to: '2019-02-07' },
+      train: { from: '2019-02-08', to: '2019-02-14' },
+      test: { from: '2019-02-22', to: '2019-02-28' },
+    });
+    for (const key of ['auc_roc', 'average_precision', 'card_precision_at_100']) {
+      assert.ok(json.test[key] >= 0 && json.test[key] <= 1, `${key} = ${json.test[key]}`);
+    }
+    assert.ok(json.data.train.frauds > 0 && json.data.test.rows > 0);
+  });
+
+  it('takes --train-start as given, and names the declared column a CSV of another header lacks', () => {
+    const given = cli(['--data', csv, '--train-start', '2019-02-01', '--dp', 'on', '--epochs', '1', '--hidden', '8', '--json']);
+    assert.equal(given.status, 0, given.stderr);
+    const json = JSON.parse(given.stdout);
+    assert.equal(json.settings.protocol_placement, 'given');
+    assert.equal(json.data.periods.train.from, '2019-02-01');
+    const handbook = cli(['--data', handbookCsv]);
+    assert.notEqual(handbook.status, 0);
+    assert.match(handbook.stderr, /the header lacks "trans_num" \(records\.id\), "trans_date_trans_time" \(records\.time\.column\)/);
   });
 });

@@ -11,15 +11,16 @@ import {
   observeTransaction,
   TerminalState,
 } from '../../ml/features';
-import { featureInputOf, simulate } from '../../simulator';
+import { featureInputOf } from '../../serving/online-features';
+import { simulate } from '../../simulator';
 
 const DELAY_DAYS = 2;
 
 function transactions(): Array<FeatureInput & { fraud: 0 | 1 }> {
   const dataset = simulate({ customers: 40, terminals: 30, days: 45, radius: 50, seed: 4 });
   return Array.from({ length: dataset.size }, (_, i) => {
-    const tx = dataset.transaction(i);
-    return { ...featureInputOf(tx), fraud: tx.TX_FRAUD };
+    const record = dataset.record(i);
+    return { ...featureInputOf(record), fraud: record.label ?? 0 };
   });
 }
 
@@ -28,9 +29,9 @@ describe('feature state records', () => {
   const batch = computeFeatures(txs, DELAY_DAYS);
 
   it('features through an encode/decode round trip of every state after every transaction equal batch features', () => {
-    const customers = new Map<number, Float64Array>();
-    const terminals = new Map<number, Float64Array>();
-    const located = new Map<number, { terminalId: number; index: number }>();
+    const customers = new Map<string, Float64Array>();
+    const terminals = new Map<string, { record: Float64Array; ids: string[] }>();
+    const located = new Map<string, { terminalId: string; index: number }>();
     const out = new Float64Array(txs.length * FEATURE_COUNT);
     let dropped = 0;
     txs.forEach((tx, i) => {
@@ -38,7 +39,7 @@ describe('feature state records', () => {
       const terminalRecord = terminals.get(tx.terminalId);
       const customer = customerRecord ? CustomerState.decode(customerRecord) : new CustomerState();
       const terminal = terminalRecord
-        ? TerminalState.decode(terminalRecord, DELAY_DAYS * DAY_SECONDS)
+        ? TerminalState.decode(terminalRecord.record, terminalRecord.ids, DELAY_DAYS * DAY_SECONDS)
         : new TerminalState(DELAY_DAYS * DAY_SECONDS);
       const { index } = observeTransaction(tx, customer, terminal, out, i * FEATURE_COUNT);
       // As in batch, the label is known right after the transaction.
@@ -47,7 +48,7 @@ describe('feature state records', () => {
       const encoded = terminal.encode();
       dropped += encoded.dropped.length;
       customers.set(tx.customerId, customer.encode());
-      terminals.set(tx.terminalId, encoded.record);
+      terminals.set(tx.terminalId, { record: encoded.record, ids: encoded.ids });
     });
     for (let i = 0; i < out.length; i++)
       assert.equal(out[i], batch[i], `row ${Math.floor(i / FEATURE_COUNT)} feature ${i % FEATURE_COUNT}`);
@@ -61,15 +62,23 @@ describe('feature state records', () => {
     const terminal = new TerminalState(DELAY_DAYS * DAY_SECONDS);
     const start = 1_600_000_000;
     for (let day = 0; day < 100; day++) {
-      const tx = { transactionId: day, timestamp: start + day * DAY_SECONDS, customerId: 1, terminalId: 1, amount: 10 };
+      const tx = {
+        transactionId: `t${day}`,
+        timestamp: start + day * DAY_SECONDS,
+        customerId: 'card-1',
+        terminalId: 'shop, "one"',
+        amount: 10,
+      };
       observeTransaction(tx, customer, terminal, out, 0);
     }
     const header = 4 + 2 * 3;
     // The 30-day window holds 30 daily transactions: (t − 30 days, t].
     assert.equal((customer.encode().length - header) / 2, 30);
-    const { record } = terminal.encode();
+    const { record, ids } = terminal.encode();
+    assert.equal(ids.length, (record.length - (4 + 3 * 3)) / 3, 'one id per entry kept');
+    assert.deepEqual(TerminalState.decode(record, ids, DELAY_DAYS * DAY_SECONDS).encode().ids, ids, 'the string ids survive a round trip');
     assert.equal(CustomerState.decode(customer.encode()).lastTime, start + 99 * DAY_SECONDS);
     assert.throws(() => CustomerState.decode(record), /not a customer state record/);
-    assert.throws(() => TerminalState.decode(customer.encode(), DAY_SECONDS), /not a terminal state record/);
+    assert.throws(() => TerminalState.decode(customer.encode(), [], DAY_SECONDS), /not a terminal state record/);
   });
 });

@@ -9,7 +9,9 @@ import {
   FeatureState,
   WINDOW_DAYS,
 } from '../../ml/features';
-import { featureInputOf, publicationOrder, simulate, type Transaction } from '../../simulator';
+import { HANDBOOK_DECLARATION, RecordContract } from '../../records';
+import { featureInputOf } from '../../serving/online-features';
+import { publicationOrder, simulate } from '../../simulator';
 
 type Tx = FeatureInput & { fraud: 0 | 1 };
 
@@ -26,10 +28,10 @@ function syntheticTransactions(count: number, seed: number): Tx[] {
   const start = Date.UTC(2018, 3, 1) / 1000;
   const times = Array.from({ length: count }, () => start + Math.floor(random() * 45 * DAY_SECONDS)).sort((a, b) => a - b);
   return times.map((timestamp, i) => ({
-    transactionId: i,
+    transactionId: `tx${i.toString(16)}`,
     timestamp,
-    customerId: Math.floor(random() * 60),
-    terminalId: Math.floor(random() * 25),
+    customerId: `4000${String(Math.floor(random() * 60)).padStart(12, '0')}`,
+    terminalId: `shop ${Math.floor(random() * 25)}, "Main St"`,
     amount: Math.round(random() * 20000) / 100,
     fraud: random() < 0.1 ? 1 : 0,
   }));
@@ -99,21 +101,30 @@ describe('features', () => {
 
   it("on a simulated month, streaming the producer's messages (labels 7 days late) equals batch", () => {
     const dataset = simulate({ customers: 400, terminals: 800, days: 30, seed: 5 });
-    const rows: Transaction[] = Array.from({ length: dataset.size }, (_, i) => dataset.transaction(i));
-    const input = featureInputOf;
-    const batch = computeFeatures(rows.map((tx) => ({ ...input(tx), fraud: tx.TX_FRAUD })));
+    const contract = new RecordContract(HANDBOOK_DECLARATION);
+    const rows = Array.from(dataset.records());
+    const input = (message: unknown) => {
+      const { value, problems } = contract.readTransaction(message, { admitted: true });
+      assert.ok(value, JSON.stringify(problems));
+      return featureInputOf(value);
+    };
+    const batch = computeFeatures(rows.map((tx) => ({ ...featureInputOf(tx), fraud: tx.label ?? 0 })));
 
     const state = new FeatureState();
     const streamed = new Float64Array(rows.length * FEATURE_COUNT);
     let observed = 0;
     let labelled = 0;
-    for (const message of publicationOrder(rows, 7)) {
+    for (const message of publicationOrder(rows, contract, 7)) {
       const value = JSON.parse(message.value);
       if (message.stream === 'transactions') {
         assert.equal(value.TX_FRAUD, undefined, 'the transaction message carries no label');
         state.observe(input(value), streamed, observed * FEATURE_COUNT);
         observed += 1;
-      } else if (state.label(value.TRANSACTION_ID, value.TX_FRAUD)) labelled += 1;
+      } else {
+        const label = contract.readLabel(value, { admitted: true }).value;
+        assert.ok(label);
+        if (state.label(label.id, label.label)) labelled += 1;
+      }
     }
     assert.equal(observed, rows.length);
     assert.ok(labelled > rows.length / 2, 'most labels reach the stream state');
@@ -143,16 +154,16 @@ describe('features', () => {
     state.observe(txs[10]);
     assert.throws(() => state.observe(txs[0]), /time order/);
     assert.throws(() => state.observe({ ...txs[20], amount: -1 }), /amount must be >= 0/);
-    assert.throws(() => state.observe({ ...txs[20], customerId: Number.NaN }), /customerId must be a finite number/);
+    assert.throws(() => state.observe({ ...txs[20], customerId: '' }), /customerId must be a non-empty string/);
   });
 
   it('keeps memory bounded by compacting old entries without changing results', () => {
     // One busy customer and terminal over 90 days: compaction must kick in and stay exact.
     const busy: Tx[] = Array.from({ length: 9000 }, (_, i) => ({
-      transactionId: i,
+      transactionId: String(i),
       timestamp: 1_500_000_000 + i * 864,
-      customerId: 1,
-      terminalId: 1,
+      customerId: '1',
+      terminalId: '1',
       amount: (i % 97) + 1,
       fraud: i % 13 === 0 ? 1 : 0,
     }));

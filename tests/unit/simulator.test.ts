@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import { Command, CommanderError } from 'commander';
 import { registerSimulateCommands } from '../../cli/simulate';
 import { InvalidInputError } from '../../ml/errors';
+import { HANDBOOK_DECLARATION, RecordContract, readTransactionsCsv } from '../../records';
 import { CSV_HEADER, csvLines, resolveSimulatorConfig, type SimulatorConfig, simulate, summarize, writeCsv } from '../../simulator';
 import { SCENARIO2_WINDOW_DAYS, SCENARIO3_WINDOW_DAYS } from '../../simulator/frauds';
 import { generateCustomerProfiles, generateTerminalProfiles } from '../../simulator/profiles';
@@ -48,6 +49,26 @@ describe('simulator: determinism and layout', () => {
     assert.ok(content.equals(readFileSync(second)));
     assert.ok(!content.equals(readFileSync(other)));
     assert.equal(content.toString('latin1'), CSV_HEADER + csvLines(dataset));
+  });
+
+  it("writes records of the handbook declaration: the CSV reads back, by the contract, as the simulator's records", async () => {
+    const out = path.join(scratch, 'records.csv');
+    await writeCsv(dataset, out);
+    const contract = new RecordContract(HANDBOOK_DECLARATION);
+    const read = [...readTransactionsCsv(readFileSync(out, 'utf8'), out, contract, 'required')];
+    assert.equal(read.length, dataset.size);
+    assert.deepEqual(read, [...dataset.records()]);
+    const first = dataset.transaction(0);
+    assert.deepEqual(dataset.record(0), {
+      id: '0',
+      time: Date.parse(`${first.TX_DATETIME.replace(' ', 'T')}Z`) / 1000,
+      timeValue: first.TX_DATETIME,
+      customer: String(first.CUSTOMER_ID),
+      terminal: String(first.TERMINAL_ID),
+      amount: first.TX_AMOUNT,
+      label: first.TX_FRAUD,
+      extras: { TX_TIME_SECONDS: first.TX_TIME_SECONDS, TX_TIME_DAYS: first.TX_TIME_DAYS, TX_FRAUD_SCENARIO: first.TX_FRAUD_SCENARIO },
+    });
   });
 
   it('keeps the draws of existing customers when customers are added', () => {

@@ -11,8 +11,8 @@ const starts = new Map([
 ]);
 
 /** Transactions with merge keys (time, id), from offset `from`. */
-const txs = (from: number, ...keys: [number, number][]): StagedItem<string>[] =>
-  keys.map(([time, id], i) => ({ offset: from + i, key: { time, id }, value: `tx${id}` }));
+const txs = (from: number, ...keys: [number, string | number][]): StagedItem<string>[] =>
+  keys.map(([time, id], i) => ({ offset: from + i, key: { time, id: String(id) }, value: `tx${id}` }));
 const labels = (from: number, ...ids: number[]): StagedItem<string>[] => ids.map((id, i) => ({ offset: from + i, value: `label${id}` }));
 const marks = (tx0: number, tx1: number, labels0: number) =>
   new Map([
@@ -107,5 +107,37 @@ describe('stream intake', () => {
       ['tx1', 'tx2', 'tx3', 'malformed'],
     );
     assert.equal(intake.positions().get('tx:1'), 5);
+  });
+
+  it('breaks time ties by id as a snapshot does: numeric ids by value, other strings by code unit', () => {
+    const intake = new StreamIntake<string, string>(topics, starts);
+    intake.stageTransactions(0, txs(0, [10, 9], [10, 'b']));
+    intake.stageTransactions(1, txs(0, [10, 10], [10, 'a']));
+    intake.setTarget(intake.targetKey(), marks(2, 2, 0));
+    assert.deepEqual(
+      intake.take(10).transactions.map((e) => e.value),
+      ['tx9', 'tx10', 'txa', 'txb'],
+    );
+  });
+
+  it('keeps a partition in offset order when its keys go back in time, and still asks for the next target', () => {
+    const intake = new StreamIntake<string, string>(topics, starts);
+    intake.stageTransactions(0, txs(0, [10, 1]));
+    intake.stageTransactions(1, txs(0, [15, 2]));
+    intake.setTarget(intake.targetKey(), marks(1, 1, 0));
+    assert.deepEqual(
+      intake.take(10).transactions.map((e) => e.value),
+      ['tx1', 'tx2'],
+    );
+    // Partition 0 now holds a later transaction, then one published late: the last staged key is below the bound.
+    intake.stageTransactions(0, txs(1, [40, 4], [12, 3]));
+    assert.equal(intake.hasWork(), false);
+    assert.equal(intake.wantsTarget(), true, 'tx4 waits beyond the bound, though the last key staged is below it');
+    intake.setTarget(intake.targetKey(), marks(3, 1, 0));
+    assert.deepEqual(
+      intake.take(10).transactions.map((e) => e.value),
+      ['tx4', 'tx3'],
+      'the late one stays behind its predecessor: the store decides whether it is still scored',
+    );
   });
 });

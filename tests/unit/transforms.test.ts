@@ -13,6 +13,7 @@ import {
   SIMULATOR_PARAMETERS,
   transformStep,
 } from '../../ml/transforms';
+import { featureInputOf } from '../../serving/online-features';
 import { simulate } from '../../simulator';
 
 function randomRows(rows: number, seed: number): Float64Array {
@@ -31,19 +32,12 @@ const STEADY_FROM_DAY = 37;
 /** The simulator's features for the Handbook population (the derivation's parameters) over 45 days, steady-state rows only. */
 function simulatedFeatures(): { x: Float64Array; rows: number } {
   const dataset = simulate(POPULATION);
-  const start = Date.parse(`${dataset.config.startDate}T00:00:00Z`) / 1000;
+  const steadyFrom = Date.parse(`${dataset.config.startDate}T00:00:00Z`) / 1000 + STEADY_FROM_DAY * 86400;
   const txs: Array<FeatureInput & { fraud: 0 | 1 }> = [];
   let first = -1;
-  for (const t of dataset) {
-    if (first < 0 && t.TX_TIME_SECONDS >= STEADY_FROM_DAY * 86400) first = txs.length;
-    txs.push({
-      transactionId: t.TRANSACTION_ID,
-      timestamp: start + t.TX_TIME_SECONDS,
-      customerId: t.CUSTOMER_ID,
-      terminalId: t.TERMINAL_ID,
-      amount: t.TX_AMOUNT,
-      fraud: t.TX_FRAUD,
-    });
+  for (const record of dataset.records()) {
+    if (first < 0 && record.time >= steadyFrom) first = txs.length;
+    txs.push({ ...featureInputOf(record), fraud: record.label ?? 0 });
   }
   const x = computeFeatures(txs).subarray(first * FEATURE_COUNT);
   return { x, rows: txs.length - first };

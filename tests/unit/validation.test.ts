@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Command, CommanderError } from 'commander';
-import { csvRecords, registerValidateCommands } from '../../cli/validate';
+import { registerValidateCommands, type ValidateSettings } from '../../cli/validate';
 import { InvalidInputError } from '../../ml/errors';
 import { computeFeatures, FEATURE_COUNT, FEATURE_NAMES } from '../../ml/features';
 import { Rng } from '../../ml/random';
@@ -25,7 +25,9 @@ import {
   validateDataset,
 } from '../../ml/validation';
 import { sortValues } from '../../ml/validation/stats';
-import { CSV_HEADER, csvLines, featureInputOf, parseTxDatetime, simulate, type Transaction } from '../../simulator';
+import { HANDBOOK_DECLARATION, RecordContract, recordsSchema, resolveDeclaration } from '../../records';
+import { featureInputOf } from '../../serving/online-features';
+import { CSV_HEADER, csvLines, simulate, type Transaction } from '../../simulator';
 
 const thresholds: ValidationConfig = {
   maxFutureSeconds: 300,
@@ -37,13 +39,15 @@ const SIZES = { customers: 2000, terminals: 2000, days: 21 };
 const clean = simulate({ ...SIZES, seed: 11 });
 const other = simulate({ ...SIZES, seed: 12 });
 const cleanRecords: Transaction[] = Array.from(clean);
-const lastTime = parseTxDatetime(cleanRecords[cleanRecords.length - 1].TX_DATETIME);
+const contract = new RecordContract(HANDBOOK_DECLARATION);
+const lastTime = contract.readTime(cleanRecords[cleanRecords.length - 1].TX_DATETIME);
 const now = lastTime + 86_400;
-const baseline = validateDataset(cleanRecords, { now, thresholds, labels: 'required' });
+const baseline = validateDataset(cleanRecords, { contract, now, thresholds, labels: 'required' });
 const reference = referenceStatistics(baseline);
 
 const run = (records: readonly unknown[], withReference = true) =>
-  validateDataset(records, { now, thresholds, labels: 'required', reference: withReference ? reference : undefined });
+  validateDataset(records, { contract, now, thresholds, labels: 'required', reference: withReference ? reference : undefined });
+const AMOUNT_RULE = /TX_AMOUNT must be a number in \[0, 100000\] \(records\.bounds\.amount\)/.source;
 
 /** A copy of the clean records with `mutate` applied to each. */
 function mutated(mutate: (record: Record<string, unknown>, i: number) => void): Record<string, unknown>[] {
@@ -73,13 +77,15 @@ describe('validateDataset: each problem is detected and named', () => {
         records: () =>
           mutated((r, i) => {
             if (ampleBad(i)) r.TX_AMOUNT = '12.5x';
-            if (i === 3) r.CUSTOMER_ID = '17';
+            if (i === 3) r.CUSTOMER_ID = 1.5;
+            if (i === 4) r.TERMINAL_ID = 'T-17'; // a string id is an id
           }),
         expect: [
-          /^\d+ of \d+ rows \([\d.]+ %\) fail the schema, above maxBadRowFraction 0\.1 %$/,
-          /^TX_AMOUNT must be a finite number >= 0: \d+ rows, e\.g\. row 7 \(id 7\) TX_AMOUNT = "12\.5x"/,
-          /^CUSTOMER_ID must be an integer >= 0: 1 row, e\.g\. row 3 \(id 3\) CUSTOMER_ID = "17"/,
+          /^\d+ of \d+ rows \([\d.]+ %\) fail the record contract, above maxBadRowFraction 0\.1 %$/,
+          new RegExp(`^${AMOUNT_RULE}: \\d+ rows, e\\.g\\. row 7 \\(id 7\\) TX_AMOUNT = "12\\.5x"`),
+          /^CUSTOMER_ID must be a non-empty string .* or a whole number >= 0 below 2\^53 .*: 1 row, e\.g\. row 3 \(id 3\) CUSTOMER_ID = 1\.5$/,
         ],
+        check: (r) => assert.ok(!r.rules.some((rule) => rule.field === 'TERMINAL_ID')),
       },
       {
         name: 'missing fields',
@@ -95,7 +101,7 @@ describe('validateDataset: each problem is detected and named', () => {
           mutated((r, i) => {
             if (ampleBad(i)) r.TX_AMOUNT = -3.5;
           }),
-        expect: [/^TX_AMOUNT must be a finite number >= 0: \d+ rows, e\.g\. row 7 \(id 7\) TX_AMOUNT = -3\.5/],
+        expect: [new RegExp(`^${AMOUNT_RULE}: \\d+ rows, e\\.g\\. row 7 \\(id 7\\) TX_AMOUNT = -3\\.5`)],
         check: (r) => assert.equal(r.columns.TX_AMOUNT.summary?.min, -3.5),
       },
       {
@@ -114,7 +120,7 @@ describe('validateDataset: each problem is detected and named', () => {
             if (i >= 100 && i < 105) r.TRANSACTION_ID = 99;
           }),
         expect: [/^TRANSACTION_ID duplicated: 1 id on 6 rows, e\.g\. id 99 at rows 99, 100, 101, 102, 103$/],
-        check: (r) => assert.deepEqual(r.duplicates, { ids: 1, rows: 6, examples: [{ id: 99, rows: [99, 100, 101, 102, 103] }] }),
+        check: (r) => assert.deepEqual(r.duplicates, { ids: 1, rows: 6, examples: [{ id: '99', rows: [99, 100, 101, 102, 103] }] }),
       },
       {
         name: 'a constant column (against a reference)',
@@ -169,7 +175,7 @@ describe('validateDataset: each problem is detected and named', () => {
     );
     assert.equal(report.status, 'pass', report.failures.join('\n'));
     assert.equal(report.rows.bad, 3);
-    assert.ok(report.warnings.some((w) => w.startsWith('TX_AMOUNT must be a finite number >= 0: 3 rows')));
+    assert.ok(report.warnings.some((w) => new RegExp(`^${AMOUNT_RULE}: 3 rows`).test(w)));
   });
 
   it('passes a dataset from another seed of the simulator against the reference (no false drift)', () => {
@@ -184,7 +190,7 @@ describe('validateDataset: each problem is detected and named', () => {
 
   it('with labels absent, skips the label-dependent features and still checks the others', () => {
     const unlabelled = cleanRecords.map(({ TX_FRAUD, TX_FRAUD_SCENARIO, ...rest }) => rest);
-    const report = validateDataset(unlabelled, { now, thresholds, labels: 'absent', reference });
+    const report = validateDataset(unlabelled, { contract, now, thresholds, labels: 'absent', reference });
     assert.equal(report.status, 'pass', report.failures.join('\n'));
     const risk = report.features.filter((f) => f.name.startsWith('TERMINAL_ID_RISK_'));
     assert.equal(risk.length, 3);
@@ -192,7 +198,7 @@ describe('validateDataset: each problem is detected and named', () => {
     assert.ok(report.warnings.some((w) => w.startsWith('labels absent: TERMINAL_ID_RISK_1DAY_WINDOW')));
     assert.ok(report.features.find((f) => f.name === 'TX_AMOUNT')?.drift);
     // The same records with labels required break the schema on every row.
-    const strict = validateDataset(unlabelled, { now, thresholds, labels: 'required' });
+    const strict = validateDataset(unlabelled, { contract, now, thresholds, labels: 'required' });
     assert.ok(strict.failures.some((f) => f.startsWith(`TX_FRAUD is required: ${cleanRecords.length} rows`)));
   });
 
@@ -212,14 +218,20 @@ describe('validateDataset: each problem is detected and named', () => {
   it('fails on no records and on records that are not objects', () => {
     assert.deepEqual(run([]).failures, ['dataset has no records']);
     const report = run([null, 'x', [1]]);
-    assert.ok(report.failures.includes('none of the 3 rows passes the schema'));
+    assert.ok(report.failures.includes('none of the 3 rows passes the record contract'));
     assert.ok(report.failures.some((f) => f.startsWith('(record) must be a JSON object: 3 rows')));
   });
 });
 
 describe('featureReports: one feature shifted by +2 standard deviations', () => {
   it('flags exactly that feature', () => {
-    const matrix = computeFeatures(cleanRecords.map((tx) => ({ ...featureInputOf(tx), fraud: tx.TX_FRAUD })));
+    const matrix = computeFeatures(
+      cleanRecords.map((tx) => {
+        const { value } = contract.readTransaction(tx, { labels: 'required' });
+        assert.ok(value);
+        return { ...featureInputOf(value), fraud: tx.TX_FRAUD };
+      }),
+    );
     const j = FEATURE_NAMES.indexOf('CUSTOMER_ID_NB_TX_7DAY_WINDOW');
     const std = reference.features.find((f) => f.name === FEATURE_NAMES[j])?.std ?? Number.NaN;
     const unshifted = featureReports(matrix, { labels: 'required', reference, drift: thresholds.drift });
@@ -419,7 +431,24 @@ describe('renderHtmlReport', () => {
   });
 });
 
+/** `fraudops validate` in process, with the given thresholds and contract instead of config.yaml's; returns what it printed. */
+async function validateCli(args: string[], settings: ValidateSettings = { thresholds, contract }): Promise<{ out: string[] }> {
+  const program = new Command('fraudops').exitOverride();
+  program.configureOutput({ writeErr: () => {}, writeOut: () => {} });
+  registerValidateCommands(program, () => settings);
+  const out: string[] = [];
+  const log = console.log;
+  console.log = (...parts: unknown[]) => out.push(parts.join(' '));
+  try {
+    await program.parseAsync(['validate', ...args], { from: 'user' });
+  } finally {
+    console.log = log;
+  }
+  return { out };
+}
+
 describe('fraudops validate', () => {
+  const cli = (args: string[]) => validateCli(args);
   const directory = mkdtempSync(path.join(tmpdir(), 'fraudops-validate-'));
   after(() => rmSync(directory, { recursive: true, force: true }));
   const file = (name: string) => path.join(directory, name);
@@ -429,27 +458,12 @@ describe('fraudops validate', () => {
   const broken = lines.map((line, i) => {
     const cells = line.split(',');
     if (line === '') return line;
-    if (i % 50 === 1) cells[2] = 'abc'; // CUSTOMER_ID
+    if (i % 50 === 1) cells[1] = 'yesterday'; // TX_DATETIME
     if (i % 50 === 2) cells[4] = ''; // TX_AMOUNT
     return cells.join(',');
   });
   writeFileSync(file('broken.csv'), CSV_HEADER + broken.join('\n'));
   const nowFlag = ['--now', new Date(now * 1000).toISOString()];
-
-  async function cli(args: string[]): Promise<{ out: string[] }> {
-    const program = new Command('fraudops').exitOverride();
-    program.configureOutput({ writeErr: () => {}, writeOut: () => {} });
-    registerValidateCommands(program, () => thresholds);
-    const out: string[] = [];
-    const log = console.log;
-    console.log = (...parts: unknown[]) => out.push(parts.join(' '));
-    try {
-      await program.parseAsync(['validate', ...args], { from: 'user' });
-    } finally {
-      console.log = log;
-    }
-    return { out };
-  }
 
   it('passes a clean CSV and writes the JSON, HTML and reference files', async () => {
     const { out } = await cli([
@@ -463,7 +477,7 @@ describe('fraudops validate', () => {
       '--write-reference',
       file('ref.json'),
     ]);
-    assert.match(out[0], /^validate .*clean\.csv: PASS, [\d,]+ rows, [\d,]+ pass the schema; labels required; no reference/);
+    assert.match(out[0], /^validate .*clean\.csv: PASS, [\d,]+ rows, [\d,]+ pass the record contract; labels required; no reference/);
     assert.equal(JSON.parse(readFileSync(file('report.json'), 'utf8')).status, 'pass');
     assert.ok(existsSync(file('report.html')));
     assert.deepEqual(parseReferenceStatistics(JSON.parse(readFileSync(file('ref.json'), 'utf8'))), reference);
@@ -476,26 +490,25 @@ describe('fraudops validate', () => {
     assert.ok(report.features.every((f: { drift?: unknown }) => f.drift));
   });
 
-  it('fails (DataValidationError) on broken cells, keeping unparsable numbers as text for the schema to name', async () => {
+  it('fails (DataValidationError) on broken cells, naming the declared field, the rule and the line', async () => {
     await assert.rejects(cli(['--in', file('broken.csv'), ...nowFlag, '--out-json', file('broken.json')]), (err: Error) => {
       assert.equal(err.name, 'DataValidationError');
-      assert.match(err.message, /^data validation failed: .*CUSTOMER_ID must be an integer >= 0/);
+      assert.match(
+        err.message,
+        /^data validation failed: .*TX_DATETIME must be a date and time 'YYYY-MM-DD HH:MM:SS' in UTC: \d+ rows, e\.g\. line 3 \(id 1\) TX_DATETIME = "yesterday"/,
+      );
       return true;
     });
     const report: ValidationReport = JSON.parse(readFileSync(file('broken.json'), 'utf8'));
     assert.equal(report.status, 'fail');
-    const wrongType = report.rules.find((r) => r.field === 'CUSTOMER_ID');
-    assert.equal(wrongType?.rule, 'must be an integer >= 0');
-    assert.equal(wrongType?.examples[0].value, 'abc');
+    const wrongTime = report.rules.find((r) => r.field === 'TX_DATETIME');
+    assert.deepEqual(wrongTime?.examples[0], { row: 1, line: 3, id: '1', value: 'yesterday' });
     assert.equal(report.rules.find((r) => r.field === 'TX_AMOUNT')?.rule, 'is required');
   });
 
-  it('reads CSV cells as numbers only where they parse', () => {
-    const records = csvRecords({
-      header: ['TRANSACTION_ID', 'TX_DATETIME', 'TX_AMOUNT', 'NOTE'],
-      records: [['7', '2018-04-01 00:00:00', ' ', '12']],
-    });
-    assert.deepEqual(records, [{ TRANSACTION_ID: 7, TX_DATETIME: '2018-04-01 00:00:00', TX_AMOUNT: ' ', NOTE: '12' }]);
+  it('names a declared column missing from the header, with its key', async () => {
+    writeFileSync(file('no-amount.csv'), 'TRANSACTION_ID,TX_DATETIME,CUSTOMER_ID,TERMINAL_ID,TX_FRAUD\n1,2018-04-01 00:00:00,1,1,0\n');
+    await assert.rejects(cli(['--in', file('no-amount.csv'), ...nowFlag]), /the header lacks "TX_AMOUNT" \(records\.amount\)/);
   });
 
   const badFlags: [string[], RegExp][] = [
@@ -526,7 +539,7 @@ describe('fraudops validate', () => {
     const program = new Command('fraudops').exitOverride();
     let help = '';
     program.configureOutput({ writeOut: (text) => (help += text) });
-    registerValidateCommands(program, () => thresholds);
+    registerValidateCommands(program, () => ({ thresholds, contract }));
     await assert.rejects(program.parseAsync(['validate', '--help'], { from: 'user' }), (err: Error) => {
       assert.ok(err instanceof CommanderError);
       assert.equal(err.exitCode, 0);
@@ -536,5 +549,115 @@ describe('fraudops validate', () => {
       assert.match(help, new RegExp(`${flag}( <[a-z]+>)? +\\w`), flag);
     }
     assert.match(help, /Exit 0: pass; 1: validation failed/);
+  });
+});
+
+describe('fraudops validate with a declaration of another feed (string card numbers, epoch seconds, extra columns)', () => {
+  const cards = new RecordContract(
+    resolveDeclaration(
+      recordsSchema.parse({
+        id: 'trans_num',
+        time: { column: 'unix_time', format: 'epoch-seconds' },
+        customer: 'cc_num',
+        terminal: 'merchant',
+        amount: 'amt',
+        label: 'is_fraud',
+        columns: { category: 'categorical', city_pop: { kind: 'numeric', range: [0, 1e8] } },
+        bounds: { amount: [0, 5000] },
+        drop: ['first', 'last'],
+      }),
+    ),
+  );
+  const header = ['trans_num', 'unix_time', 'cc_num', 'merchant', 'amt', 'category', 'city_pop', 'first', 'last', 'is_fraud', 'note'];
+  const quote = (text: string) => (/[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text);
+  const source = simulate({ customers: 300, terminals: 400, days: 21, seed: 21 });
+  const rows = Array.from(source, (t) => ({
+    trans_num: (0xa11ce000 + t.TRANSACTION_ID * 7919).toString(16),
+    unix_time: String(Date.parse(`${t.TX_DATETIME.replace(' ', 'T')}Z`) / 1000),
+    cc_num: String(4_000_000_000_000_000n + BigInt(t.CUSTOMER_ID) * 1_000_003n), // 16 digits: beyond 2^53
+    merchant: `Shop ${t.TERMINAL_ID}, "Main St"`,
+    amt: String(t.TX_AMOUNT),
+    category: ['grocery', 'travel', 'online'][t.TRANSACTION_ID % 3],
+    city_pop: String(1000 + t.CUSTOMER_ID * 10),
+    first: 'Jane',
+    last: 'Doe',
+    is_fraud: t.TX_FRAUD ? 'true' : 'false',
+    note: 'n/a',
+  }));
+  const cardsNow = Number(rows[rows.length - 1].unix_time) + 86_400;
+  // One bad row per rule (each well within maxBadRowFraction: warnings), a duplicated id and a future time (failures).
+  rows[5].amt = '6000';
+  rows[6].cc_num = '';
+  rows[7].unix_time = 'soon';
+  rows[8].city_pop = '-5';
+  rows[9].is_fraud = 'maybe';
+  rows[11].trans_num = rows[10].trans_num;
+  rows[rows.length - 1].unix_time = String(cardsNow + 3600);
+  const directory = mkdtempSync(path.join(tmpdir(), 'fraudops-validate-cards-'));
+  after(() => rmSync(directory, { recursive: true, force: true }));
+  const csv = path.join(directory, 'cards.csv');
+  const text = [header.join(','), ...rows.map((row) => header.map((name) => quote(row[name as keyof typeof row])).join(','))].join('\n');
+  writeFileSync(csv, `${text}\n`);
+  const json = path.join(directory, 'report.json');
+  const html = path.join(directory, 'report.html');
+
+  it('names each bad row by its line, its declared field and the rule, and the ids as strings', async () => {
+    await assert.rejects(
+      validateCli(['--in', csv, '--now', new Date(cardsNow * 1000).toISOString(), '--out-json', json, '--out-html', html], {
+        thresholds,
+        contract: cards,
+      }),
+      (err: Error) => err.name === 'DataValidationError',
+    );
+    const report: ValidationReport = JSON.parse(readFileSync(json, 'utf8'));
+    const id = (i: number) => rows[i].trans_num;
+    assert.equal(report.labels, 'required', 'the header has the declared label column');
+    assert.deepEqual(report.fields, { id: 'trans_num', time: 'unix_time', amount: 'amt' });
+    assert.equal(report.rows.total, rows.length);
+    assert.equal(report.rows.bad, 5);
+    const expected = [
+      `amt must be a number in [0, 5000] (records.bounds.amount): 1 row, e.g. line 7 (id ${id(5)}) amt = "6000"`,
+      `cc_num is required: 1 row, e.g. line 8 (id ${id(6)}) cc_num = ""`,
+      `unix_time must be seconds since 1970-01-01T00:00:00Z (a number or a numeric string): 1 row, e.g. line 9 (id ${id(7)}) unix_time = "soon"`,
+      `city_pop must be a number in [0, 100000000] (records.columns.city_pop): 1 row, e.g. line 10 (id ${id(8)}) city_pop = "-5"`,
+      `is_fraud must be 0 or 1 (or false / true): 1 row, e.g. line 11 (id ${id(9)}) is_fraud = "maybe"`,
+      'fields outside the records: declaration are ignored: note',
+    ];
+    for (const warning of expected)
+      assert.ok(report.warnings.includes(warning), `no warning "${warning}" in:\n${report.warnings.join('\n')}`);
+    assert.ok(
+      report.failures.includes(`trans_num duplicated: 1 id on 2 rows, e.g. id ${id(10)} at rows 10, 11`),
+      report.failures.join('\n'),
+    );
+    assert.ok(
+      report.failures.some(
+        (f) =>
+          f.startsWith(`unix_time in the future: 1 row after `) &&
+          f.endsWith(`(id ${id(rows.length - 1)}) unix_time = "${cardsNow + 3600}"`),
+      ),
+      report.failures.join('\n'),
+    );
+    assert.ok(report.columns.amt.count === rows.length, 'raw amounts of every row');
+    const page = readFileSync(html, 'utf8');
+    assert.ok(page.includes('duplicated trans_num') && page.includes('unix_time in the future'));
+    assert.ok(!page.includes('Jane') && !readFileSync(json, 'utf8').includes('Jane'), 'a dropped column is never read');
+  });
+
+  it('passes the same feed without the broken rows, computing the 15 features from the declared roles', async () => {
+    const good = [
+      header.join(','),
+      ...rows.slice(12, -1).map((row) => header.map((name) => quote(row[name as keyof typeof row])).join(',')),
+    ];
+    const file = path.join(directory, 'good.csv');
+    writeFileSync(file, `${good.join('\n')}\n`);
+    const { out } = await validateCli(['--in', file, '--now', new Date(cardsNow * 1000).toISOString(), '--json'], {
+      thresholds,
+      contract: cards,
+    });
+    const report: ValidationReport = JSON.parse(out.join('\n'));
+    assert.equal(report.status, 'pass', report.failures.join('\n'));
+    assert.equal(report.rows.valid, rows.length - 13);
+    const risk = report.features.find((f) => f.name === 'TERMINAL_ID_RISK_7DAY_WINDOW');
+    assert.ok(risk?.checked && (risk.stats.summary?.max ?? 0) > 0, 'labels (true/false) reach the terminal risk');
   });
 });

@@ -6,14 +6,14 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
+import { type Consumer, ensureTopics, type Kafka } from '../clients/kafka';
+import type { MlflowClient, ModelVersion } from '../clients/mlflow';
+import { bundleOfVersion, CHAMPION, type ModelEvent, RegistryError, VERSION_TAGS, versionTag } from '../clients/model-registry';
+import type { S3 } from '../clients/s3';
 import type { Config } from '../config';
 import { BundleIntegrityError, type LoadedModel, loadBundle } from '../ml/bundle';
 import { FEATURE_COUNT } from '../ml/features';
 import type { Logger } from '../observability/log';
-import { type Consumer, ensureTopics, type Kafka } from './kafka';
-import type { MlflowClient, ModelVersion } from './mlflow';
-import { bundleOfVersion, CHAMPION, type ModelEvent, RegistryError, VERSION_TAGS, versionTag } from './model-registry';
-import type { S3 } from './s3';
 
 export interface ServingModel {
   version: string;

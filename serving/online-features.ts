@@ -4,7 +4,7 @@
 // Keys under the prefix (one record per entity, read and written whole: per batch, at most two round trips to read
 // and one MULTI to write):
 //   c:<customerId>  CustomerState.encode() as raw float64s (little-endian on x86 and ARM)
-//   t:<terminalId>  TerminalState.encode()
+//   t:<terminalId>  TerminalState.encode(): its float64s, then the entries' transaction ids (UTF-8, one per line)
 //   pending         hash txId → "<terminalId>:<entry index>": where the label of an observed transaction goes;
 //                   an id leaves when its label arrives or when its terminal no longer needs the entry
 //   early:<txId>    a label that arrived before its transaction was observed (it is applied right after the
@@ -12,24 +12,51 @@
 //   offsets         hash "<topic>:<partition>" → the next input offset the state reflects, written with the state
 //                   in one MULTI, so a replayed message is recognised and never counted twice
 //
+// Ids are the record contract's strings (pseudonyms where the declaration says so): a raw card number never gets here.
+//
+// Event time: a transaction older than its card's or terminal's latest by at most `latenessSeconds` is scored with
+// the state as it stands and recorded at that latest time (so every window stays in time order); its calendar
+// features keep its own time, and `late` reports by how much it was late. An older one, or one more than
+// `maxFutureSeconds` past the wall clock, is refused: one bad event never moves a card's or a terminal's state.
+//
 // The single writer of a prefix (the stream scorer) may keep the entities in memory (cacheEntities): it then reads
 // Redis only for entities it has not seen, and writes every changed entity at each commit (write-through).
 import type { Redis } from '../clients/redis';
 import { InvalidInputError } from '../ml/errors';
 import {
   CustomerState,
+  calendarFeatures,
   DAY_SECONDS,
   FEATURE_COUNT,
   type FeatureInput,
   observeTransaction,
   TerminalState,
   validateFeatureInput,
+  WINDOW_DAYS,
 } from '../ml/features';
+import type { TxRecord } from '../records';
 
 export interface LabelEvent {
-  transactionId: number;
+  transactionId: string;
   fraud: 0 | 1;
 }
+
+/** What the feature code needs of a transaction read by the record contract. */
+export function featureInputOf(record: Pick<TxRecord, 'id' | 'time' | 'customer' | 'terminal' | 'amount'>): FeatureInput {
+  return {
+    transactionId: record.id,
+    timestamp: record.time,
+    customerId: record.customer,
+    terminalId: record.terminal,
+    amount: record.amount,
+  };
+}
+
+/**
+ * The rule a transaction without features broke: a field the feature code refuses, its event time more than
+ * records.lateness before its card's or terminal's latest, or more than records.maxFuture past the wall clock.
+ */
+export type Refusal = 'input' | 'lateness' | 'maxFuture';
 
 export interface OnlineFeatureOptions {
   labelDelayDays: number;
@@ -42,6 +69,12 @@ export interface OnlineFeatureOptions {
    * the one process that writes this prefix: another writer's changes would not be seen.
    */
   cacheEntities?: number;
+  /** How far (event seconds) a transaction may be older than its card's or terminal's latest (0 by default). */
+  latenessSeconds?: number;
+  /** How far past the wall clock an event time may be (unbounded by default). */
+  maxFutureSeconds?: number;
+  /** The wall clock, seconds since the epoch (tests set it). */
+  now?: () => number;
 }
 
 /** Features computed from a consistent read of the state, and the state change they imply (not yet written). */
@@ -50,6 +83,10 @@ export interface PreparedUpdate {
   features: Float64Array;
   /** Row → why it has no features (only when prepared with skipInvalid; otherwise prepare throws). */
   rejected: Map<number, string>;
+  /** Row → the rule behind its entry in `rejected`. */
+  rejectedBy: Map<number, Refusal>;
+  /** Row → seconds it was older than its card's or terminal's latest transaction (only rows that were late). */
+  late: Map<number, number>;
   /** Labels applied to an observed transaction (including one observed in this update). */
   labelled: number;
   /** Labels kept until their transaction is observed. */
@@ -72,6 +109,9 @@ export class OnlineFeatureStore {
   private readonly delaySeconds: number;
   private readonly earlyTtl: number;
   private readonly cache: EntityCache | undefined;
+  private readonly lateness: number;
+  private readonly maxFuture: number;
+  private readonly now: () => number;
   /** With a cache, an update changes the cached entities in place: it must be committed before the next one. */
   private uncommitted = false;
 
@@ -84,6 +124,9 @@ export class OnlineFeatureStore {
     this.delaySeconds = options.labelDelayDays * DAY_SECONDS;
     this.earlyTtl = options.earlyLabelTtlSeconds ?? DEFAULT_EARLY_LABEL_TTL_SECONDS;
     if (options.cacheEntities) this.cache = new EntityCache(options.cacheEntities);
+    this.lateness = options.latenessSeconds ?? 0;
+    this.maxFuture = options.maxFutureSeconds ?? Number.POSITIVE_INFINITY;
+    this.now = options.now ?? (() => Date.now() / 1000);
   }
 
   get labelDelayDays(): number {
@@ -138,7 +181,7 @@ export class OnlineFeatureStore {
       this.uncommitted = false;
       throw err;
     }
-    let result: { features: Float64Array; rejected: Map<number, string>; labelled: number };
+    let result: ReturnType<OnlineFeatureStore['apply']>;
     try {
       result = this.apply(state, txs, labels, options.skipInvalid ?? false);
     } catch (err) {
@@ -164,9 +207,12 @@ export class OnlineFeatureStore {
   private apply(state: LoadedState, txs: FeatureInput[], labels: LabelEvent[], skipInvalid: boolean) {
     const features = new Float64Array(txs.length * FEATURE_COUNT);
     const rejected = new Map<number, string>();
+    const rejectedBy = new Map<number, Refusal>();
+    const late = new Map<number, number>();
+    const now = this.now();
     let labelled = 0;
 
-    const applyLabel = (terminalId: number, index: number, transactionId: number, fraud: 0 | 1) => {
+    const applyLabel = (terminalId: string, index: number, transactionId: string, fraud: 0 | 1) => {
       state.pending.set(transactionId, null);
       const terminal = state.terminals.get(terminalId);
       if (!terminal) return; // its record is gone (e.g. deleted by hand): nothing left to label
@@ -182,15 +228,21 @@ export class OnlineFeatureStore {
     }
 
     txs.forEach((tx, row) => {
-      const problem = this.problemWith(tx, state);
-      if (problem) {
-        if (!skipInvalid) throw new InvalidInputError(problem);
-        rejected.set(row, problem);
+      const checked = this.timeOf(tx, state, now);
+      if (typeof checked !== 'number') {
+        if (!skipInvalid) throw new InvalidInputError(checked.reason);
+        rejected.set(row, checked.reason);
+        rejectedBy.set(row, checked.rule);
         features.fill(Number.NaN, row * FEATURE_COUNT, (row + 1) * FEATURE_COUNT);
         return;
       }
       const terminal = state.terminal(tx.terminalId);
-      const { index, dropped } = observeTransaction(tx, state.customer(tx.customerId), terminal, features, row * FEATURE_COUNT);
+      const at = checked > tx.timestamp ? { ...tx, timestamp: checked } : tx;
+      const { index, dropped } = observeTransaction(at, state.customer(tx.customerId), terminal, features, row * FEATURE_COUNT);
+      if (at !== tx) {
+        late.set(row, checked - tx.timestamp);
+        calendarFeatures(tx.timestamp, features, row * FEATURE_COUNT);
+      }
       state.dirtyCustomers.add(tx.customerId);
       state.dirtyTerminals.add(tx.terminalId);
       for (const id of dropped) state.pending.set(id, null);
@@ -202,22 +254,28 @@ export class OnlineFeatureStore {
         if (state.storedEarly.delete(tx.transactionId)) state.consumedEarly.add(tx.transactionId);
       }
     });
-    return { features, rejected, labelled };
+    return { features, rejected, rejectedBy, late, labelled };
   }
 
-  private problemWith(tx: FeatureInput, state: LoadedState): string | undefined {
+  /** The event time the windows record the transaction at (its own, or its entities' latest when late), or why none. */
+  private timeOf(tx: FeatureInput, state: LoadedState, now: number): number | { rule: Refusal; reason: string } {
     try {
       validateFeatureInput(tx);
     } catch (err) {
-      return (err as Error).message;
+      return { rule: 'input', reason: (err as Error).message };
+    }
+    if (tx.timestamp > now + this.maxFuture) {
+      const reason = `transaction ${tx.transactionId}: its time is ${Math.round(tx.timestamp - now)} s past the wall clock, more than records.maxFuture (${this.maxFuture} s)`;
+      return { rule: 'maxFuture', reason };
     }
     const customer = state.customer(tx.customerId).lastTime;
     const terminal = state.terminal(tx.terminalId).lastTime;
-    if (tx.timestamp < customer || tx.timestamp < terminal) {
-      const [entity, last] = tx.timestamp < customer ? ['customer', customer] : ['terminal', terminal];
-      return `transaction ${tx.transactionId}: timestamp ${tx.timestamp} is earlier than its ${entity}'s latest transaction (${last}); features need time order`;
-    }
-    return undefined;
+    const latest = Math.max(customer, terminal);
+    if (tx.timestamp >= latest) return tx.timestamp;
+    if (latest - tx.timestamp <= this.lateness) return latest;
+    const entity = customer >= terminal ? 'card' : 'terminal';
+    const reason = `transaction ${tx.transactionId}: it is ${latest - tx.timestamp} s older than its ${entity}'s latest transaction, more than records.lateness (${this.lateness} s)`;
+    return { rule: 'lateness', reason };
   }
 
   private key(name: string): string {
@@ -226,14 +284,14 @@ export class OnlineFeatureStore {
 
   private async read(txs: FeatureInput[], labels: LabelEvent[], cache: EntityCache | undefined): Promise<LoadedState> {
     const state = new LoadedState(this.delaySeconds);
-    const cached = <T>(kind: 'c' | 't', ids: number[], into: Map<number, T>): number[] =>
+    const cached = <T>(kind: 'c' | 't', ids: string[], into: Map<string, T>): string[] =>
       ids.filter((id) => {
         const entity = cache?.get(`${kind}:${id}`) as T | undefined;
         if (entity) into.set(id, entity);
         return !entity;
       });
-    const customerIds = cached('c', unique(txs.map((tx) => tx.customerId).filter(Number.isFinite)), state.customers);
-    const terminalIds = cached('t', unique(txs.map((tx) => tx.terminalId).filter(Number.isFinite)), state.terminals);
+    const customerIds = cached('c', unique(txs.map((tx) => tx.customerId).filter(Boolean)), state.customers);
+    const terminalIds = cached('t', unique(txs.map((tx) => tx.terminalId).filter(Boolean)), state.terminals);
     const labelIds = labels.map((l) => l.transactionId);
     const txIds = txs.map((tx) => tx.transactionId);
 
@@ -257,14 +315,14 @@ export class OnlineFeatureStore {
     }
     if (terminalIds.length) {
       reply<(Buffer | null)[]>().forEach((record, i) => {
-        if (record) state.terminals.set(terminalIds[i], TerminalState.decode(toFloat64(record), this.delaySeconds));
+        if (record) state.terminals.set(terminalIds[i], decodeTerminal(record, this.delaySeconds));
       });
     }
     if (labelIds.length) {
       reply<(string | null)[]>().forEach((location, i) => {
         if (!location) return;
-        const [terminalId, index] = location.split(':').map(Number);
-        state.storedPending.set(labelIds[i], { terminalId, index });
+        const colon = location.lastIndexOf(':');
+        state.storedPending.set(labelIds[i], { terminalId: location.slice(0, colon), index: Number(location.slice(colon + 1)) });
       });
     }
     if (txIds.length) {
@@ -279,7 +337,7 @@ export class OnlineFeatureStore {
     if (missing.length) {
       const records = await this.redis.mgetBuffer(missing.map((id) => this.key(`t:${id}`)));
       records.forEach((record, i) => {
-        if (record) state.terminals.set(missing[i], TerminalState.decode(toFloat64(record), this.delaySeconds));
+        if (record) state.terminals.set(missing[i], decodeTerminal(record, this.delaySeconds));
       });
     }
     return state;
@@ -296,8 +354,8 @@ export class OnlineFeatureStore {
     const records: (string | Buffer)[] = [];
     for (const id of state.dirtyCustomers) records.push(this.key(`c:${id}`), toBuffer(state.customer(id).encode()));
     for (const id of state.dirtyTerminals) {
-      const { record, dropped } = state.terminal(id).encode();
-      records.push(this.key(`t:${id}`), toBuffer(record));
+      const { record, ids, dropped } = state.terminal(id).encode();
+      records.push(this.key(`t:${id}`), Buffer.concat([toBuffer(record), Buffer.from(ids.join('\n'), 'utf8')]));
       for (const txId of dropped) state.pending.set(txId, null);
     }
     const added: string[] = [];
@@ -321,7 +379,7 @@ export class OnlineFeatureStore {
 }
 
 interface EntryLocation {
-  terminalId: number;
+  terminalId: string;
   index: number;
 }
 
@@ -355,22 +413,22 @@ class EntityCache {
 
 /** The entities one update reads and changes. */
 class LoadedState {
-  readonly customers = new Map<number, CustomerState>();
-  readonly terminals = new Map<number, TerminalState>();
-  readonly dirtyCustomers = new Set<number>();
-  readonly dirtyTerminals = new Set<number>();
+  readonly customers = new Map<string, CustomerState>();
+  readonly terminals = new Map<string, TerminalState>();
+  readonly dirtyCustomers = new Set<string>();
+  readonly dirtyTerminals = new Set<string>();
   /** Label locations as stored before this update. */
-  readonly storedPending = new Map<number, EntryLocation>();
+  readonly storedPending = new Map<string, EntryLocation>();
   /** Changes to the pending hash: a location to add, or null to remove. */
-  readonly pending = new Map<number, EntryLocation | null>();
+  readonly pending = new Map<string, EntryLocation | null>();
   /** Labels waiting for their transaction: stored ones this update's transactions may consume, and new ones to store. */
-  readonly storedEarly = new Map<number, 0 | 1>();
-  readonly newEarly = new Map<number, 0 | 1>();
-  readonly consumedEarly = new Set<number>();
+  readonly storedEarly = new Map<string, 0 | 1>();
+  readonly newEarly = new Map<string, 0 | 1>();
+  readonly consumedEarly = new Set<string>();
 
   constructor(private readonly delaySeconds: number) {}
 
-  customer(id: number): CustomerState {
+  customer(id: string): CustomerState {
     let state = this.customers.get(id);
     if (!state) {
       state = new CustomerState();
@@ -379,7 +437,7 @@ class LoadedState {
     return state;
   }
 
-  terminal(id: number): TerminalState {
+  terminal(id: string): TerminalState {
     let state = this.terminals.get(id);
     if (!state) {
       state = new TerminalState(this.delaySeconds);
@@ -389,15 +447,23 @@ class LoadedState {
   }
 }
 
-function unique(values: number[]): number[] {
+function unique(values: string[]): string[] {
   return [...new Set(values)];
 }
 
 /** A stored record as float64s (copied: a Redis reply buffer need not be 8-byte aligned). */
-function toFloat64(record: Buffer): Float64Array {
-  const out = new Float64Array(record.length / 8);
-  new Uint8Array(out.buffer).set(record);
+function toFloat64(record: Buffer, floats = record.length / 8): Float64Array {
+  const out = new Float64Array(floats);
+  new Uint8Array(out.buffer).set(record.subarray(0, floats * 8));
   return out;
+}
+
+/** A stored terminal: its float64s (4 + 3 windows' header, then 3 columns of `count` entries), then its ids. */
+function decodeTerminal(record: Buffer, delaySeconds: number): TerminalState {
+  const count = toFloat64(record, 4)[3];
+  const floats = 4 + 3 * WINDOW_DAYS.length + 3 * count;
+  const text = record.toString('utf8', floats * 8);
+  return TerminalState.decode(toFloat64(record, floats), count ? text.split('\n') : [], delaySeconds);
 }
 
 function toBuffer(record: Float64Array): Buffer {

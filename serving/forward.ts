@@ -3,17 +3,13 @@
 // which is the whole latency budget of a single prediction; this pass takes ~3 µs a row. The native backend is
 // faster per row, so batches above JS_MAX_ROWS still go to loaded.predict, as does a model of any other shape.
 import type { LoadedModel } from '../ml/bundle';
-import { FEATURE_COUNT } from '../ml/features';
 import { tf } from '../ml/tensorflow';
 import { applyTransform } from '../ml/transforms';
-
-// Imported bindings compile to property getters under tsx; a module constant keeps them out of the hot loops.
-const FEATURES = FEATURE_COUNT;
 
 /** Measured on the 15-32-16-1 MLP: native TensorFlow's fixed ~0.5 ms per call pays off beyond ~250 rows. */
 const JS_MAX_ROWS = 256;
 
-/** Scores of raw feature rows (rows × FEATURE_COUNT, row-major), as LoadedModel.predict. */
+/** Scores of raw feature rows (rows × the model's inputs, row-major), as LoadedModel.predict. */
 export type ScoreFunction = (featureRows: ArrayLike<number>, rows: number) => Float64Array | Float32Array;
 
 interface DenseLayer {
@@ -30,7 +26,7 @@ const ACTIVATIONS = new Set(['relu', 'sigmoid', 'linear']);
 /** The model's dense layers, or undefined when it is not a plain chain of dense layers this pass computes. */
 function denseLayers(loaded: LoadedModel): DenseLayer[] | undefined {
   const layers: DenseLayer[] = [];
-  let width = FEATURE_COUNT;
+  let width = loaded.features.names.length;
   for (const layer of loaded.model.layers) {
     if (layer.getClassName() === 'InputLayer') continue;
     const config = layer.getConfig();
@@ -52,15 +48,16 @@ function denseLayers(loaded: LoadedModel): DenseLayer[] | undefined {
 
 /** The forward pass over transformed inputs: float64 accumulation over the float32 weights. */
 function forwardPass(layers: DenseLayer[]): (inputs: Float32Array, rows: number) => Float64Array {
-  const widest = Math.max(FEATURES, ...layers.map((l) => l.units));
+  const inputs = layers[0].fanIn;
+  const widest = Math.max(inputs, ...layers.map((l) => l.units));
   const a = new Float64Array(widest);
   const b = new Float64Array(widest);
-  return (inputs, rows) => {
+  return (x, rows) => {
     const scores = new Float64Array(rows);
     for (let r = 0; r < rows; r++) {
       let current = a;
       let next = b;
-      for (let j = 0; j < FEATURES; j++) current[j] = inputs[r * FEATURES + j];
+      for (let j = 0; j < inputs; j++) current[j] = x[r * inputs + j];
       for (const { fanIn, units, kernel, bias, activation } of layers) {
         for (let u = 0; u < units; u++) next[u] = bias[u];
         for (let i = 0; i < fanIn; i++) {
