@@ -6,7 +6,7 @@ import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises
 import path from 'node:path';
 import { BUNDLE_FILES, BundleIntegrityError, type BundleManifest, type ModelBundleFiles, verifyBundle } from '../ml/bundle';
 import { InvalidInputError } from '../ml/errors';
-import { getObjectBuffer, type S3 } from './s3';
+import { getObjectBuffer, listKeys, type S3 } from './s3';
 
 const TMP_SUFFIX = '.fraudops-tmp';
 
@@ -95,12 +95,6 @@ function keyBase(prefix: string): string {
   const trimmed = prefix.replace(/^\/+|\/+$/g, '');
   if (!trimmed) throw new InvalidInputError(`prefix = ${JSON.stringify(prefix)}: a bundle needs a non-empty S3 prefix of its own`);
   return `${trimmed}/`;
-}
-
-async function listKeys(s3: S3, bucket: string, base: string): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const item of s3.listObjectsV2(bucket, base, true)) if (item.name) keys.push(item.name);
-  return keys;
 }
 
 /** Uploads a verified bundle to `<prefix>/` in `bucket`, manifest.json last; returns its manifest. */

@@ -36,6 +36,13 @@ export async function s3Healthy(config: Config): Promise<boolean> {
   }
 }
 
+/** Every key under `prefix` (recursively). */
+export async function listKeys(s3: Client, bucket: string, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const item of s3.listObjectsV2(bucket, prefix, true)) if (item.name) keys.push(item.name);
+  return keys;
+}
+
 /** Reads a whole object into memory. */
 export async function getObjectBuffer(s3: Client, bucket: string, key: string): Promise<Buffer> {
   const stream = await s3.getObject(bucket, key);

@@ -12,7 +12,6 @@ import { bundleOfVersion, CHAMPION, type ModelEvent, RegistryError, VERSION_TAGS
 import type { S3 } from '../clients/s3';
 import type { Config } from '../config';
 import { BundleIntegrityError, type LoadedModel, loadBundle } from '../ml/bundle';
-import { FEATURE_COUNT } from '../ml/features';
 import type { Logger } from '../observability/log';
 
 export interface ServingModel {
@@ -170,7 +169,7 @@ export class ChampionWatcher extends EventEmitter {
     const loaded = await loadBundle(files);
     try {
       // The first prediction compiles kernels and allocates; pay it here rather than in a request.
-      const [score] = loaded.predict(new Float64Array(FEATURE_COUNT), 1);
+      const [score] = loaded.predict(new Float64Array(loaded.features.names.length), 1);
       if (!(score >= 0 && score <= 1)) throw new RejectedBundleError(`warm-up prediction is ${score}, not a score in [0, 1]`);
     } catch (err) {
       loaded.dispose();

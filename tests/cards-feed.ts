@@ -70,6 +70,8 @@ export interface CardsFeed {
   csv: string;
   rows: number;
   frauds: number;
+  /** The raw card numbers. */
+  cards: string[];
   /** Card numbers and personal values that must never be stored or published. */
   secrets: string[];
 }
@@ -98,6 +100,7 @@ export function cardsFeed(options: {
     if (timeSeconds[order[i]] - timeSeconds[order[i - 1]] < jitter) [order[i - 1], order[i]] = [order[i], order[i - 1]];
   }
   const secrets = new Set<string>();
+  const cards = new Set<string>();
   const lines = [CARDS_HEADER.join(',')];
   let frauds = 0;
   for (const row of order) {
@@ -110,6 +113,7 @@ export function cardsFeed(options: {
       dob: `19${50 + (customer % 50)}-0${1 + (customer % 9)}-1${customer % 10}`,
     };
     secrets.add(card);
+    cards.add(card);
     secrets.add(person.last);
     secrets.add(person.street);
     frauds += fraud[row];
@@ -129,5 +133,5 @@ export function cardsFeed(options: {
     ];
     lines.push(values.map(quote).join(','));
   }
-  return { csv: `${lines.join('\n')}\n`, rows: dataset.size, frauds, secrets: [...secrets] };
+  return { csv: `${lines.join('\n')}\n`, rows: dataset.size, frauds, cards: [...cards], secrets: [...secrets] };
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadBundleFilesFromDir, loadBundleFilesFromS3, saveBundleToDir, saveBundleToS3 } from '../../clients/bundle-store';
-import { createS3, ensureBucket, getObjectBuffer, type S3 } from '../../clients/s3';
+import { createS3, ensureBucket, getObjectBuffer, listKeys, type S3 } from '../../clients/s3';
 import { loadConfig } from '../../config';
 import { BUNDLE_FILES, BundleIntegrityError, loadBundle, type ModelBundleFiles, packBundle, verifyBundle } from '../../ml/bundle';
 import { InvalidInputError } from '../../ml/errors';
@@ -48,10 +48,8 @@ function integrityError(file: string, problem: string): (err: unknown) => boolea
   return (err) => err instanceof BundleIntegrityError && err.file === file && err.problem === problem && err.message.includes(file);
 }
 
-async function listKeys(prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const item of s3.listObjectsV2(bucket, prefix, true)) if (item.name) keys.push(item.name);
-  return keys.sort();
+async function keysUnder(prefix: string): Promise<string[]> {
+  return (await listKeys(s3, bucket, prefix)).sort();
 }
 
 /** The S3 client, failing every putObject after the first `allowed`. */
@@ -85,7 +83,7 @@ describe('bundle store', () => {
     [a, b] = await Promise.all([bundle(1), bundle(2)]);
   });
   after(async () => {
-    const keys = await listKeys(`${root}/`);
+    const keys = await keysUnder(`${root}/`);
     if (keys.length) await s3.removeObjects(bucket, keys);
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
@@ -93,7 +91,7 @@ describe('bundle store', () => {
   it('S3 (real SeaweedFS): save, load, verify and serve; a tampered object fails naming it', async () => {
     const prefix = `${root}/roundtrip`;
     const manifest = await saveBundleToS3(s3, bucket, prefix, a);
-    assert.deepEqual(await listKeys(`${prefix}/`), [...a.keys()].map((name) => `${prefix}/${name}`).sort());
+    assert.deepEqual(await keysUnder(`${prefix}/`), [...a.keys()].map((name) => `${prefix}/${name}`).sort());
     const loaded = await loadBundleFilesFromS3(s3, bucket, `${prefix}/`);
     assert.deepEqual(loaded, a);
     assert.equal(verifyBundle(loaded).bundleSha256, manifest.bundleSha256);
@@ -124,7 +122,7 @@ describe('bundle store', () => {
     const { client, puts } = failingAfter(4);
     await assert.rejects(saveBundleToS3(client, bucket, prefix, a), /injected failure/);
     assert.equal(puts.length, 4);
-    const written = await listKeys(`${prefix}/`);
+    const written = await keysUnder(`${prefix}/`);
     assert.ok(written.length === 4 && !written.includes(`${prefix}/${BUNDLE_FILES.manifest}`), written.join(', '));
     await assert.rejects(loadBundleFilesFromS3(s3, bucket, prefix), integrityError(BUNDLE_FILES.manifest, 'missing'));
     await saveBundleToS3(s3, bucket, prefix, a);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { committedOffsets, createKafka, partitionRanges } from '../../clients/kafka';
-import { createS3, ensureBucket, getObjectBuffer } from '../../clients/s3';
+import { createS3, ensureBucket, getObjectBuffer, listKeys } from '../../clients/s3';
 import { loadSnapshot, snapshotKey } from '../../clients/snapshot-store';
 import { loadConfig, projectRoot } from '../../config';
 import { type IngestOptions, ingest } from '../../dataset/ingest';
@@ -462,8 +462,7 @@ describe('ingest (real Kafka + S3)', () => {
     const mine = (await admin.listTopics()).filter((topic) => topic.endsWith(run));
     await admin.deleteTopics({ topics: mine }).catch(() => undefined);
     await admin.disconnect();
-    const keys: string[] = [];
-    for await (const item of s3.listObjectsV2(bucket, `test-datasets/${run}/`, true)) if (item.name) keys.push(item.name);
+    const keys = await listKeys(s3, bucket, `test-datasets/${run}/`);
     if (keys.length) await s3.removeObjects(bucket, keys);
   });
 });
