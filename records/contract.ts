@@ -55,6 +55,8 @@ export interface ReadOptions {
   admitted?: boolean;
   /** Fields outside the declaration are problems (the API), not ignored (a feed may carry more). */
   strict?: boolean;
+  /** Read the `carried` columns too (default); a reader that only scores may skip them. */
+  carried?: boolean;
   /** Prefix of every problem's field, e.g. `transactions[3].`. */
   where?: string;
 }
@@ -156,7 +158,10 @@ export class RecordContract {
     else if (!(amount >= lo && amount <= hi)) problems.add(d.amount, this.amountRule);
 
     const extras: Record<string, Scalar> = {};
-    for (const column of d.columns) extras[column.name] = this.readColumn(raw, column, text, problems);
+    const carried = options.carried ?? true;
+    for (const column of d.columns) {
+      if (carried || column.kind !== 'carried') extras[column.name] = this.readColumn(raw, column, text, problems);
+    }
 
     let label: 0 | 1 | undefined;
     const rule = options.labels ?? 'absent';

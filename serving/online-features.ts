@@ -355,7 +355,7 @@ export class OnlineFeatureStore {
     for (const id of state.dirtyCustomers) records.push(this.key(`c:${id}`), toBuffer(state.customer(id).encode()));
     for (const id of state.dirtyTerminals) {
       const { record, ids, dropped } = state.terminal(id).encode();
-      records.push(this.key(`t:${id}`), Buffer.concat([toBuffer(record), Buffer.from(ids.join('\n'), 'utf8')]));
+      records.push(this.key(`t:${id}`), terminalBytes(record, ids));
       for (const txId of dropped) state.pending.set(txId, null);
     }
     const added: string[] = [];
@@ -455,6 +455,16 @@ function unique(values: string[]): string[] {
 function toFloat64(record: Buffer, floats = record.length / 8): Float64Array {
   const out = new Float64Array(floats);
   new Uint8Array(out.buffer).set(record.subarray(0, floats * 8));
+  return out;
+}
+
+/** A terminal's stored bytes: its float64s, then its ids as UTF-8 lines, in one buffer (no intermediate copies). */
+function terminalBytes(record: Float64Array, ids: string[]): Buffer {
+  const text = ids.join('\n');
+  const floats = record.byteLength;
+  const out = Buffer.allocUnsafe(floats + Buffer.byteLength(text, 'utf8'));
+  out.set(new Uint8Array(record.buffer, record.byteOffset, floats));
+  out.write(text, floats, 'utf8');
   return out;
 }
 

@@ -80,7 +80,8 @@ export function parseTransaction(
   const decoded = decode(message);
   if ('rejected' in decoded) return { offset, value: { ...base, rejected: decoded.rejected } };
   const isAdmitted = admitted(message);
-  const read = contract.readTransaction(decoded.value, { labels: 'absent', admitted: isAdmitted });
+  // Carried columns are stored by ingest, never scored: the scorer does not read them.
+  const read = contract.readTransaction(decoded.value, { labels: 'absent', admitted: isAdmitted, carried: false });
   if (!read.value) return { offset, value: { ...base, rejected: malformed(contract, decoded.value, isAdmitted, read.problems) } };
   const record = read.value;
   const key = record.time <= maxKeyTime ? { time: record.time, id: record.id } : undefined;

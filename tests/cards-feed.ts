@@ -3,17 +3,28 @@
 // ISO-8601 times with offsets, a categorical and a numeric extra column, personal columns that must be dropped, and
 // rows slightly out of order. The transactions and frauds come from the handbook simulator, so a model learns.
 import { createHash } from 'node:crypto';
-import type { RecordsSettings } from '../records';
+import { type RecordDeclaration, type RecordsSettings, recordsSchema, resolveDeclaration } from '../records';
 import { simulate } from '../simulator';
 
-/** The export's declaration (what a user puts under `records:`). */
-export const CARDS_RECORDS = {
+/** The roles of a card export with epoch-second times: what the unit tests' declarations vary. */
+export const CARD_EXPORT = {
   id: 'trans_num',
-  time: { column: 'trans_date_trans_time', format: 'iso8601' },
+  time: { column: 'unix_time', format: 'epoch-seconds' },
   customer: 'cc_num',
   terminal: 'merchant',
   amount: 'amt',
   label: 'is_fraud',
+} as const;
+
+/** A card export's declaration: CARD_EXPORT with a test's own keys (columns, bounds, drop, pseudonymize, time…). */
+export function cardsDeclaration(keys: Partial<Record<keyof RecordsSettings, unknown>> = {}): RecordDeclaration {
+  return resolveDeclaration(recordsSchema.parse({ ...CARD_EXPORT, ...keys }));
+}
+
+/** The export of cardsFeed (what a user puts under `records:`): ISO-8601 times with offsets. */
+export const CARDS_RECORDS = {
+  ...CARD_EXPORT,
+  time: { column: 'trans_date_trans_time', format: 'iso8601' },
   columns: { category: 'categorical', city_pop: { kind: 'numeric', range: [0, 10_000_000] } },
   bounds: { amount: [0, 10_000] },
   drop: ['first', 'last', 'street', 'dob'],

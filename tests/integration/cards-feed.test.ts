@@ -20,22 +20,10 @@ import { FEATURE_COUNT } from '../../ml/features';
 import { pseudonymizer, recordsSchema, resolveDeclaration } from '../../records';
 import type { PipelineResult } from '../../workflows/training-pipeline';
 import { CARDS_RECORDS, type CardsFeed, cardsFeed, merchantName } from '../cards-feed';
-import { createPipelineEnv, type PipelineEnv } from './pipeline-env';
+import { createPipelineEnv, type PipelineEnv, until } from './pipeline-env';
 import { readTopic } from './read-topic';
 
 const CLI = path.join(projectRoot(), 'bin', 'fraudops.cjs');
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await sleep(500);
-  }
-}
-
 /** The raw values that must not be found in `text`, by where they were found. */
 function leaks(where: string, text: string, secrets: readonly string[]): string[] {
   return secrets.filter((secret) => text.includes(secret)).map((secret) => `${where}: ${secret}`);

@@ -12,19 +12,7 @@ import { connectTemporal } from '../../clients/temporal';
 import { loadBundle } from '../../ml/bundle';
 import { pipelineStatus } from '../../workflows/messages';
 import type { PipelineResult } from '../../workflows/training-pipeline';
-import { createPipelineEnv, type PipelineEnv } from './pipeline-env';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await sleep(300);
-  }
-}
+import { createPipelineEnv, type PipelineEnv, until } from './pipeline-env';
 
 async function trainingHeartbeat(client: Client, workflowId: string): Promise<TrainHeartbeat | undefined> {
   const { raw } = await client.workflow.getHandle(workflowId).describe();

@@ -15,9 +15,10 @@ import { loadConfig } from '../../config';
 import { categoryBucket, featureSetOf } from '../../ml/feature-set';
 import { FEATURE_COUNT, FEATURE_NAMES, type FeatureInput } from '../../ml/features';
 import { selectBackend } from '../../ml/tensorflow';
-import { pseudonymizer, RecordContract, recordsSchema, resolveDeclaration } from '../../records';
+import { pseudonymizer, RecordContract } from '../../records';
 import type { ServingModel } from '../../serving/champion-watcher';
 import { featuresObject, TEST_EPSILON, testFeatureRows, testServingModel } from '../api-model';
+import { cardsDeclaration } from '../cards-feed';
 
 const base = loadConfig();
 const MAX_BATCH = 5;
@@ -659,20 +660,13 @@ describe('API: bad requests and the basics of good ones (in-memory model)', () =
 // times, extra columns, personal columns dropped, the card pseudonymized.
 const PSEUDONYM_KEY = 'k'.repeat(32);
 const cards = new RecordContract(
-  resolveDeclaration(
-    recordsSchema.parse({
-      id: 'trans_num',
-      time: { column: 'trans_date_trans_time', format: 'iso8601' },
-      customer: 'cc_num',
-      terminal: 'merchant',
-      amount: 'amt',
-      label: 'is_fraud',
-      columns: { category: 'categorical', city_pop: 'numeric' },
-      bounds: { amount: [0, 5000] },
-      drop: ['first', 'last'],
-      pseudonymize: ['customer'],
-    }),
-  ),
+  cardsDeclaration({
+    time: { column: 'trans_date_trans_time', format: 'iso8601' },
+    columns: { category: 'categorical', city_pop: 'numeric' },
+    bounds: { amount: [0, 5000] },
+    drop: ['first', 'last'],
+    pseudonymize: ['customer'],
+  }),
   pseudonymizer(PSEUDONYM_KEY),
 );
 /** The declared columns' inputs of a {features} item: eight hashed category indicators and the city population. */

@@ -2,27 +2,18 @@
 // takes them from public bounds, and a bundle carries its feature set to serving.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadBundle, packBundle } from '../../ml/bundle';
+import { loadBundle } from '../../ml/bundle';
 import { categoryBucket, encodeExtras, featureSetOf, HANDBOOK_FEATURE_SET, widenFeatures } from '../../ml/feature-set';
 import { FEATURE_COUNT, FEATURE_NAMES } from '../../ml/features';
-import { buildPrivacyReport } from '../../ml/privacy';
 import { selectBackend } from '../../ml/tensorflow';
-import { applyTransform, fixedTransform, parseTransformSpec, transformStep } from '../../ml/transforms';
-import { recordsSchema, resolveDeclaration } from '../../records';
-import { testMlp } from '../api-model';
+import { applyTransform, fixedTransform, parseTransformSpec } from '../../ml/transforms';
+import { testBundle } from '../api-model';
+import { cardsDeclaration } from '../cards-feed';
 
-const cards = resolveDeclaration(
-  recordsSchema.parse({
-    id: 'trans_num',
-    time: { column: 'unix_time', format: 'epoch-seconds' },
-    customer: 'cc_num',
-    terminal: 'merchant',
-    amount: 'amt',
-    label: 'is_fraud',
-    columns: { category: { kind: 'categorical', buckets: 4 }, city_pop: { kind: 'numeric', range: [0, 1e7] }, note: 'carried' },
-    bounds: { amount: [0, 5000] },
-  }),
-);
+const cards = cardsDeclaration({
+  columns: { category: { kind: 'categorical', buckets: 4 }, city_pop: { kind: 'numeric', range: [0, 1e7] }, note: 'carried' },
+  bounds: { amount: [0, 5000] },
+});
 
 describe('feature set', () => {
   it('is the 15 handbook features for the handbook record, and adds declared columns (carried ones are not inputs)', () => {
@@ -88,29 +79,8 @@ describe('feature set', () => {
   it('travels in the bundle: a wider model packs, loads and scores rows of its own width', async () => {
     await selectBackend('cpu');
     const set = featureSetOf(cards);
-    const transform = fixedTransform(set);
-    const mlp = testMlp(3, [8]);
     const width = set.names.length;
-    const wide = {
-      ...mlp,
-      inputs: width,
-      layers: [{ weights: new Float32Array(width * 8).fill(0.01), bias: mlp.layers[0].bias }, mlp.layers[1]],
-    };
-    const files = await packBundle({
-      model: wide,
-      transform,
-      features: set,
-      labelDelayDays: 7,
-      threshold: 0.5,
-      metrics: {},
-      privacy: buildPrivacyReport({
-        spent: { epsilon: 1, delta: 1e-6, noiseMultiplier: 1, samplingRate: 0.01, steps: 10, clipNorm: 1, accountant: 'rdp' },
-        records: 1000,
-        preprocessing: [transformStep(transform)],
-        threshold: { value: 0.5, split: 'validation' },
-      }),
-      createdAt: '2026-01-02T03:04:05.000Z',
-    });
+    const files = await testBundle(3, undefined, set);
     const loaded = await loadBundle(files);
     try {
       assert.deepEqual(loaded.features.names, set.names);

@@ -4,36 +4,21 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type BadRow, csvTransactions, dlqRecord, simulatedTransactions } from '../../cli/produce';
 import { InvalidInputError } from '../../ml/errors';
-import {
-  ADMITTED_HEADER,
-  HANDBOOK_DECLARATION,
-  pseudonymizer,
-  RecordContract,
-  recordsSchema,
-  resolveDeclaration,
-  type TxRecord,
-} from '../../records';
+import { ADMITTED_HEADER, HANDBOOK_DECLARATION, pseudonymizer, RecordContract, type TxRecord } from '../../records';
 import { ADMITTED_HEADERS, type OutgoingMessage, Pacer, publicationOrder, simulate, TimeOrder } from '../../simulator';
+import { cardsDeclaration } from '../cards-feed';
 
 const KEY = 'p'.repeat(40);
 const pseudonym = pseudonymizer(KEY);
 
 /** A card export: hex ids, 16–19 digit card numbers, merchants with commas and quotes, epoch seconds, personal columns. */
-const CARDS = resolveDeclaration(
-  recordsSchema.parse({
-    id: 'trans_num',
-    time: { column: 'unix_time', format: 'epoch-seconds' },
-    customer: 'cc_num',
-    terminal: 'merchant',
-    amount: 'amt',
-    label: 'is_fraud',
-    columns: { category: 'categorical', city_pop: { kind: 'numeric', range: [0, 1e8] } },
-    bounds: { amount: [0, 5000] },
-    drop: ['first', 'street'],
-    pseudonymize: ['customer'],
-    lateness: '5m',
-  }),
-);
+const CARDS = cardsDeclaration({
+  columns: { category: 'categorical', city_pop: { kind: 'numeric', range: [0, 1e8] } },
+  bounds: { amount: [0, 5000] },
+  drop: ['first', 'street'],
+  pseudonymize: ['customer'],
+  lateness: '5m',
+});
 const contract = new RecordContract(CARDS, pseudonym);
 
 const CARD_16 = '4532015112830366';

@@ -16,6 +16,7 @@ import {
   resolveDeclaration,
   timeReader,
 } from '../../records';
+import { CARD_EXPORT } from '../cards-feed';
 
 const root = projectRoot();
 const settings = () => parse(readFileSync(path.join(root, 'config.yaml'), 'utf8'));
@@ -24,12 +25,7 @@ const KEY = 'k'.repeat(40);
 
 /** The card-export declaration of the issue (and the README). */
 const CARDS = {
-  id: 'trans_num',
-  time: { column: 'unix_time', format: 'epoch-seconds' },
-  customer: 'cc_num',
-  terminal: 'merchant',
-  amount: 'amt',
-  label: 'is_fraud',
+  ...CARD_EXPORT,
   columns: { category: 'categorical', city_pop: { kind: 'numeric', range: [0, 1e8] } },
   bounds: { amount: [0, 5000] },
   drop: ['first', 'last', 'street', 'dob'],

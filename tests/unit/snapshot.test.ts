@@ -14,22 +14,15 @@ import {
 } from '../../dataset/snapshot';
 import { HANDBOOK_DECLARATION, pseudonymizer, RecordContract, recordsSchema, resolveDeclaration, type TxRecord } from '../../records';
 import { publicationOrder, simulate } from '../../simulator';
+import { cardsDeclaration } from '../cards-feed';
 
 const KEY = 's'.repeat(40);
 const pseudonym = pseudonymizer(KEY);
-const CARDS = resolveDeclaration(
-  recordsSchema.parse({
-    id: 'trans_num',
-    time: { column: 'unix_time', format: 'epoch-seconds' },
-    customer: 'cc_num',
-    terminal: 'merchant',
-    amount: 'amt',
-    label: 'is_fraud',
-    columns: { category: 'categorical', city_pop: 'numeric', note: 'carried' },
-    drop: ['first', 'dob'],
-    pseudonymize: ['customer'],
-  }),
-);
+const CARDS = cardsDeclaration({
+  columns: { category: 'categorical', city_pop: 'numeric', note: 'carried' },
+  drop: ['first', 'dob'],
+  pseudonymize: ['customer'],
+});
 const cards = new RecordContract(CARDS, pseudonym);
 /** The handbook roles with other extra columns. */
 const HANDBOOK_RECORDS_SHAPE = {

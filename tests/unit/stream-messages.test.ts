@@ -4,24 +4,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { KafkaMessage } from '../../clients/kafka';
 import { FEATURE_COUNT, FEATURE_NAMES } from '../../ml/features';
-import { ADMITTED_HEADER, pseudonymizer, RecordContract, recordsSchema, resolveDeclaration } from '../../records';
+import { ADMITTED_HEADER, pseudonymizer, RecordContract } from '../../records';
 import { featureObject, lateFields, PredictionJsonWriter, predictionRecord } from '../../serving/prediction';
 import { deadLetter, parseLabel, parseTransaction, sendChunks } from '../../stream/messages';
+import { cardsDeclaration } from '../cards-feed';
 
 const contract = new RecordContract(
-  resolveDeclaration(
-    recordsSchema.parse({
-      id: 'trans_num',
-      time: { column: 'unix_time', format: 'epoch-seconds' },
-      customer: 'cc_num',
-      terminal: 'merchant',
-      amount: 'amt',
-      label: 'is_fraud',
-      columns: { category: 'categorical' },
-      drop: ['first', 'street'],
-      pseudonymize: ['customer'],
-    }),
-  ),
+  cardsDeclaration({ columns: { category: 'categorical' }, drop: ['first', 'street'], pseudonymize: ['customer'] }),
   pseudonymizer('k'.repeat(32)),
 );
 const CARD = '4532015112830366123';

@@ -25,9 +25,10 @@ import {
   validateDataset,
 } from '../../ml/validation';
 import { sortValues } from '../../ml/validation/stats';
-import { HANDBOOK_DECLARATION, RecordContract, recordsSchema, resolveDeclaration } from '../../records';
+import { HANDBOOK_DECLARATION, RecordContract } from '../../records';
 import { featureInputOf } from '../../serving/online-features';
 import { CSV_HEADER, csvLines, simulate, type Transaction } from '../../simulator';
+import { cardsDeclaration } from '../cards-feed';
 
 const thresholds: ValidationConfig = {
   maxFutureSeconds: 300,
@@ -554,19 +555,11 @@ describe('fraudops validate', () => {
 
 describe('fraudops validate with a declaration of another feed (string card numbers, epoch seconds, extra columns)', () => {
   const cards = new RecordContract(
-    resolveDeclaration(
-      recordsSchema.parse({
-        id: 'trans_num',
-        time: { column: 'unix_time', format: 'epoch-seconds' },
-        customer: 'cc_num',
-        terminal: 'merchant',
-        amount: 'amt',
-        label: 'is_fraud',
-        columns: { category: 'categorical', city_pop: { kind: 'numeric', range: [0, 1e8] } },
-        bounds: { amount: [0, 5000] },
-        drop: ['first', 'last'],
-      }),
-    ),
+    cardsDeclaration({
+      columns: { category: 'categorical', city_pop: { kind: 'numeric', range: [0, 1e8] } },
+      bounds: { amount: [0, 5000] },
+      drop: ['first', 'last'],
+    }),
   );
   const header = ['trans_num', 'unix_time', 'cc_num', 'merchant', 'amt', 'category', 'city_pop', 'first', 'last', 'is_fraud', 'note'];
   const quote = (text: string) => (/[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text);
