@@ -405,9 +405,11 @@ export class StreamScorer {
       );
     }
     const matrix = new Float64Array(scored.length * width);
+    const core = update.features;
     for (let k = 0; k < scored.length; k++) {
       const row = scored[k];
-      matrix.set(update.features.subarray(row * FEATURE_COUNT, (row + 1) * FEATURE_COUNT), k * width);
+      // A plain copy: a subarray view per row would allocate on this hot path.
+      for (let j = 0; j < FEATURE_COUNT; j++) matrix[k * width + j] = core[row * FEATURE_COUNT + j];
       if (width > FEATURE_COUNT) encodeExtras(set, (column) => records[row].extras[column], matrix, k * width);
     }
     const scores = scored.length ? model.loaded.predict(matrix, scored.length) : new Float32Array(0);
