@@ -9,7 +9,7 @@ import { FEATURE_COUNT, type FeatureInput } from '../ml/features';
 import type { RecordContract } from '../records/contract';
 import type { FieldProblem } from '../records/errors';
 import { ID_RULE, idOf } from '../records/ids';
-import type { ServingModel } from '../serving/champion-watcher';
+import { inputMismatch, type ServingModel } from '../serving/champion-watcher';
 import { scorerFor } from '../serving/forward';
 import { featureInputOf } from '../serving/online-features';
 import { lateFields, type PredictionRecord, predictionRecord } from '../serving/prediction';
@@ -295,14 +295,8 @@ function featureValues(item: PredictItem, names: readonly string[], rows: Float6
  * than the declaration gives (another records: declaration) cannot score them: 503.
  */
 export function score(model: ServingModel, { items, names }: PredictRequest, { rows, late }: RequestFeatures, idField: string): Scored {
-  const served = model.loaded.features.names;
-  if (served.length !== names.length || served.some((name, j) => name !== names[j])) {
-    throw new RequestError(
-      503,
-      'no-model',
-      `the champion (version ${model.version}) takes the inputs ${served.join(', ')}, not those of the records: declaration`,
-    );
-  }
+  const mismatch = inputMismatch(model, names);
+  if (mismatch) throw new RequestError(503, 'no-model', mismatch);
   const scores = scorerFor(model.loaded)(rows, items.length);
   const { threshold } = model.loaded;
   let frauds = 0;

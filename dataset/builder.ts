@@ -2,9 +2,8 @@
 // (topic, partition, offset), so the result depends only on which offsets were read, never on the order
 // in which fetches arrived or on a message delivered twice. Messages are read by the record contract; a
 // rejected one is kept scrubbed (no dropped column, pseudonyms for the declared roles), never as it came.
-import { type FieldProblem, formatUtc, type RecordContract, type Scalar } from '../records';
+import { compareIds, type FieldProblem, formatUtc, type RecordContract, type Scalar } from '../records';
 import {
-  compareIds,
   emptyColumns,
   extraColumnsOf,
   type PartitionSlice,

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { type DecodedArray, parquetMetadata, parquetRead } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { InvalidInputError } from '../ml/errors';
-import { type RecordDeclaration, type Scalar, type TxRecord, timeReader } from '../records';
+import { compareIds, type RecordDeclaration, type Scalar, type TxRecord, timeReader } from '../records';
 
 export const SNAPSHOT_FORMAT = 'fraudops-snapshot/2';
 export const DATA_FILE = 'transactions.parquet';
@@ -317,15 +317,6 @@ export function columnsFromRecords(records: Iterable<TxRecord>, declaration: Rec
     setRow(columns, row, list[i]);
   });
   return columns;
-}
-
-/** Ids in a total order: numeric ids by value (the handbook's), then any other string by code unit. */
-export function compareIds(a: string, b: string): number {
-  if (a === b) return 0;
-  const x = Number(a);
-  const y = Number(b);
-  if (Number.isSafeInteger(x) && Number.isSafeInteger(y) && String(x) === a && String(y) === b) return x - y;
-  return a < b ? -1 : 1;
 }
 
 /** Writes a record into row `row` (its label, or -1 without one). */

@@ -1,5 +1,7 @@
 // Evaluation metrics. ROC AUC, average precision and the curves follow scikit-learn's definitions exactly
 // (tied scores form one threshold; curves in scikit-learn's order); card precision@k follows the handbook.
+
+import { compareIds } from '../records/ids';
 import { InvalidInputError } from './errors';
 
 /** 0/1 labels and real-valued scores, one per example (plain arrays or typed arrays). */
@@ -268,21 +270,10 @@ export function cardPrecisionAtK(rows: readonly CardScore[], k = 100): CardPreci
   const days: CardPrecisionDay[] = [];
   for (const day of [...byDay.keys()].sort((a, b) => a - b)) {
     const cards = [...(byDay.get(day) ?? [])].filter(([id]) => !detectedBefore.has(id));
-    cards.sort(([idA, a], [idB, b]) => b.score - a.score || compareIds(idA, idB));
+    cards.sort(([idA, a], [idB, b]) => b.score - a.score || compareIds(String(idA), String(idB)));
     const top = cards.slice(0, k).filter(([, card]) => card.label === 1);
     for (const [id] of top) detectedBefore.add(id);
     days.push({ day, precision: top.length / k, compromised: cards.filter(([, card]) => card.label === 1).length, detected: top.length });
   }
   return { k, mean: days.reduce((sum, d) => sum + d.precision, 0) / days.length, days };
-}
-
-/** A whole-number id (or its decimal string, as records/ keeps ids) by value; NaN for any other string. */
-const numericId = (id: number | string): number => (typeof id === 'number' ? id : /^(0|[1-9]\d{0,14})$/.test(id) ? Number(id) : Number.NaN);
-
-/** Ties between cards: numeric ids by value (the handbook's), then other strings by code unit. */
-function compareIds(a: number | string, b: number | string): number {
-  const [x, y] = [numericId(a), numericId(b)];
-  if (!Number.isNaN(x) && !Number.isNaN(y)) return x - y;
-  if (!Number.isNaN(x) || !Number.isNaN(y)) return Number.isNaN(x) ? 1 : -1;
-  return String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0;
 }

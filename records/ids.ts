@@ -18,3 +18,19 @@ export function idOf(value: unknown): string | undefined {
   if (typeof value === 'bigint' && value >= 0n) return value.toString();
   return undefined;
 }
+
+/** A canonical whole-number id (the handbook's) as its value; NaN for any other string. */
+const numericId = (id: string): number => (/^(0|[1-9]\d{0,14})$/.test(id) ? Number(id) : Number.NaN);
+
+/**
+ * A total order of ids: whole-number ids by value (as the handbook's integer ids sorted), before any other string,
+ * which sort by code unit. Ties of time or score are broken with it wherever rows are ordered.
+ */
+export function compareIds(a: string, b: string): number {
+  if (a === b) return 0;
+  const x = numericId(a);
+  const y = numericId(b);
+  if (!Number.isNaN(x) && !Number.isNaN(y)) return x - y;
+  if (!Number.isNaN(x) || !Number.isNaN(y)) return Number.isNaN(x) ? 1 : -1;
+  return a < b ? -1 : 1;
+}

@@ -261,3 +261,13 @@ export class ChampionWatcher extends EventEmitter {
     }
   }
 }
+
+/**
+ * Why the champion cannot score rows of these inputs (it was trained under another records: declaration), or
+ * undefined when it takes exactly them.
+ */
+export function inputMismatch(model: ServingModel, names: readonly string[]): string | undefined {
+  const served = model.loaded.features.names;
+  if (served.length === names.length && served.every((name, j) => name === names[j])) return undefined;
+  return `the champion (version ${model.version}) takes the inputs ${served.join(', ')}, not those of the records: declaration`;
+}

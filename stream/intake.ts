@@ -12,7 +12,7 @@
 // has a key below K: transactions up to K are released, merged across partitions by key. A partition keeps its own
 // offset order, so a transaction published late stays behind its predecessors and reaches the online store late
 // (records.lateness decides whether it is still scored).
-import { compareIds } from '../dataset/snapshot';
+import { compareIds } from '../records/ids';
 
 export interface MergeKey {
   /** Event time, seconds since the epoch. */

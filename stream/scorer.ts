@@ -45,7 +45,7 @@ import { FEATURE_COUNT } from '../ml/features';
 import type { ReferenceStatistics } from '../ml/validation';
 import type { Logger } from '../observability/log';
 import { type RecordContract, recordContract, type TxRecord } from '../records';
-import type { ServingModel } from '../serving/champion-watcher';
+import { inputMismatch, type ServingModel } from '../serving/champion-watcher';
 import { featureInputOf, OnlineFeatureStore } from '../serving/online-features';
 import { featureObject, lateFields, PredictionJsonWriter, predictionRecord } from '../serving/prediction';
 import { DriftMonitor } from './drift';
@@ -398,12 +398,8 @@ export class StreamScorer {
     });
     const set = this.featureSet;
     const width = set.names.length;
-    const served = model.loaded.features.names;
-    if (served.length !== width || served.some((name, j) => name !== set.names[j])) {
-      throw new Error(
-        `the champion (version ${model.version}) takes the inputs ${served.join(', ')}, not those of the records: declaration`,
-      );
-    }
+    const mismatch = inputMismatch(model, set.names);
+    if (mismatch) throw new Error(mismatch);
     const matrix = new Float64Array(scored.length * width);
     const core = update.features;
     for (let k = 0; k < scored.length; k++) {

@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { ConfigError, loadConfig, parseConfig, projectRoot } from '../../config';
 import {
+  compareIds,
   csvRecords,
   HANDBOOK_DECLARATION,
   pseudonymizer,
@@ -214,6 +215,14 @@ describe('records', () => {
       () => [...readTransactionsCsv(text, 'cards.csv', cards, 'required')],
       /cards\.csv line 5: amt must be a number in \[0, 5000\]/,
     );
+  });
+});
+
+describe('id order', () => {
+  it('sorts whole-number ids by value before any other id, as a total order', () => {
+    const ids = ['1a', '10', 'b', '9', '0', 'a10', '007'];
+    assert.deepEqual([...ids].sort(compareIds), ['0', '9', '10', '007', '1a', 'a10', 'b']);
+    assert.deepEqual([...ids].reverse().sort(compareIds), ['0', '9', '10', '007', '1a', 'a10', 'b']);
   });
 });
 
