@@ -12,7 +12,7 @@ import { ID_RULE, idOf } from '../records/ids';
 import { inputMismatch, type ServingModel } from '../serving/champion-watcher';
 import { scorerFor } from '../serving/forward';
 import { featureInputOf } from '../serving/online-features';
-import { lateFields, type PredictionRecord, predictionRecord } from '../serving/prediction';
+import { decisionOf, lateFields, type PredictionRecord, predictionRecord } from '../serving/prediction';
 import { invalidRequest, RequestError } from './errors';
 
 /** What the online feature store tells about raw transactions, each as if it were the next one seen. */
@@ -301,9 +301,8 @@ export function score(model: ServingModel, { items, names }: PredictRequest, { r
   const { threshold } = model.loaded;
   let frauds = 0;
   const predictions = items.map((item, i) => {
-    const fraud = scores[i] >= threshold;
-    if (fraud) frauds++;
-    const decision = fraud ? 'fraud' : 'legit';
+    const decision = decisionOf(scores[i], threshold);
+    if (decision === 'fraud') frauds++;
     const features = featureValues(item, names, rows, i);
     return predictionRecord(idField, item.id, { score: scores[i], decision, features, ...lateFields(late.get(i)) });
   });

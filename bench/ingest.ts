@@ -10,7 +10,7 @@ import { createS3, ensureBucket } from '../clients/s3';
 import { loadConfig, serviceHostOf } from '../config';
 import { ingest } from '../dataset/ingest';
 import { HANDBOOK_DECLARATION, RecordContract } from '../records';
-import { ADMITTED_HEADERS, publicationOrder, simulate } from '../simulator';
+import { publicationOrder, simulate } from '../simulator';
 import { stackPaths } from '../stack/paths';
 
 const TRANSACTIONS = Number(process.env.BENCH_TRANSACTIONS ?? 500_000);
@@ -69,10 +69,10 @@ async function main(): Promise<void> {
   const n = Math.min(TRANSACTIONS, dataset.size);
   const contract = new RecordContract(HANDBOOK_DECLARATION);
   const rows = Array.from({ length: n }, (_, i) => dataset.record(i));
-  const tx: Array<{ key: string; value: string; headers: Record<string, string> }> = [];
+  const tx: Array<{ key: string; value: string; headers?: Readonly<Record<string, string>> }> = [];
   const labels: typeof tx = [];
   for (const m of publicationOrder(rows, contract, 7)) {
-    (m.stream === 'transactions' ? tx : labels).push({ key: m.key, value: m.value, headers: { ...ADMITTED_HEADERS } });
+    (m.stream === 'transactions' ? tx : labels).push({ key: m.key, value: m.value, headers: contract.admittedHeaders });
   }
 
   const admin = kafka.admin();

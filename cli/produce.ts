@@ -7,7 +7,6 @@ import { loadConfig } from '../config';
 import { InvalidInputError } from '../ml/errors';
 import { csvRecords, describeProblems, type FieldProblem, type RecordContract, recordContract, type TxRecord } from '../records';
 import {
-  ADMITTED_HEADERS,
   type OutgoingMessage,
   publicationOrder,
   publish,
@@ -220,7 +219,7 @@ export function registerProduceCommands(program: Command): void {
         };
         const send = async (batch: OutgoingMessage[]) => {
           const byTopic = (stream: OutgoingMessage['stream']) =>
-            batch.filter((m) => m.stream === stream).map(({ key, value }) => ({ key, value, headers: ADMITTED_HEADERS }));
+            batch.filter((m) => m.stream === stream).map(({ key, value }) => ({ key, value, headers: contract.admittedHeaders }));
           const topicMessages = [
             { topic: topics.transactions, messages: byTopic('transactions') },
             { topic: topics.labels, messages: byTopic('labels') },

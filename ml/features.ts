@@ -4,6 +4,7 @@
 // Customer windows cover (t − n days, t], the current transaction included. Terminal windows cover
 // (t − (D + n) days, t − D days]: a label is read only when its transaction crosses t − D, so a label
 // can never influence a feature earlier than D days after its transaction.
+import { numericId } from '../records/ids';
 import { InvalidInputError } from './errors';
 
 export const DAY_SECONDS = 86_400;
@@ -40,9 +41,11 @@ class EventLog {
   amounts: number[] = [];
   labels: number[] = [];
   ids: string[] = [];
+  /** Each id's value when it is a canonical whole number (the handbook's), else NaN: a terminal stores these. */
+  idValues: number[] = [];
 
   /** A log holding entries `base` … `base + times.length − 1` (the columns must have equal lengths). */
-  static restore(base: number, columns: Pick<EventLog, 'times' | 'amounts' | 'labels' | 'ids'>): EventLog {
+  static restore(base: number, columns: Pick<EventLog, 'times' | 'amounts' | 'labels' | 'ids' | 'idValues'>): EventLog {
     const log = new EventLog();
     log.base = base;
     Object.assign(log, columns);
@@ -58,11 +61,12 @@ class EventLog {
     return this.base + this.times.length;
   }
 
-  push(time: number, amount: number, id: string): number {
+  push(time: number, amount: number, id: string, idValue = Number.NaN): number {
     this.times.push(time);
     this.amounts.push(amount);
     this.labels.push(0);
     this.ids.push(id);
+    this.idValues.push(idValue);
     return this.end - 1;
   }
 
@@ -82,6 +86,10 @@ class EventLog {
     return this.ids[index - this.base];
   }
 
+  idValue(index: number): number {
+    return this.idValues[index - this.base];
+  }
+
   setLabel(index: number, fraud: number): void {
     if (index >= this.base && index < this.end) this.labels[index - this.base] = fraud;
   }
@@ -95,6 +103,7 @@ class EventLog {
     this.amounts = this.amounts.slice(drop);
     this.labels = this.labels.slice(drop);
     this.ids = this.ids.slice(drop);
+    this.idValues = this.idValues.slice(drop);
     this.base = keep;
     return dropped;
   }
@@ -103,6 +112,14 @@ class EventLog {
 /** Serialised states start with a kind tag, so a customer record is never read as a terminal one. */
 const CUSTOMER_RECORD = 1;
 const TERMINAL_RECORD = 2;
+/** A terminal record whose entries' ids are all canonical whole numbers: they are a fourth float column, no text. */
+const TERMINAL_RECORD_NUMERIC_IDS = 3;
+
+/** The float64s a stored terminal record starts with (from its first four), and whether its ids follow as text. */
+export function terminalRecordLayout(header: Float64Array): { floats: number; textIds: boolean } {
+  const textIds = header[0] !== TERMINAL_RECORD_NUMERIC_IDS;
+  return { floats: 4 + 3 * WINDOWS + (textIds ? 3 : 4) * header[3], textIds };
+}
 const WINDOWS = WINDOW_DAYS.length;
 
 /** The windows of one customer: (t − n days, t] over its own transactions. */
@@ -151,6 +168,7 @@ export class CustomerState {
       amounts: Array.from(record.subarray(body + count, body + 2 * count)),
       labels: new Array<number>(count).fill(0),
       ids: new Array<string>(count).fill(''),
+      idValues: new Array<number>(count).fill(Number.NaN),
     });
     return state;
   }
@@ -191,29 +209,45 @@ export class TerminalState {
 
   /**
    * The state as numbers (see CustomerState.encode): [kind, lastTime, first, count, lower…, upper…, frauds…, times…,
-   * labels…, labels as read (NaN: not read yet)…], from the first entry a window still needs, and the entries'
-   * transaction ids beside it. `dropped` lists the ids of the entries left out, whose labels can no longer matter.
+   * labels…, labels as read (NaN: not read yet)…], from the first entry a window still needs; then the entries'
+   * transaction ids: as a fourth column when all are canonical whole numbers (ids: null, the handbook's case: no text
+   * to build at every write), else as `ids` beside the record. `dropped` lists the ids of the entries left out, whose
+   * labels can no longer matter.
    */
-  encode(): { record: Float64Array; ids: string[]; dropped: string[] } {
+  encode(): { record: Float64Array; ids: string[] | null; dropped: string[] } {
+    const { log } = this;
     const first = Math.min(...this.lower);
-    const count = this.log.end - first;
+    const count = log.end - first;
     const body = 4 + 3 * WINDOWS;
-    const record = new Float64Array(body + 3 * count);
-    record.set([TERMINAL_RECORD, this.lastTime, first, count, ...this.lower, ...this.upper, ...this.frauds]);
-    const ids = new Array<string>(count);
+    let numeric = true;
+    for (let index = first; index < log.end && numeric; index++) numeric = !Number.isNaN(log.idValue(index));
+    const record = new Float64Array(body + (numeric ? 4 : 3) * count);
+    record.set([
+      numeric ? TERMINAL_RECORD_NUMERIC_IDS : TERMINAL_RECORD,
+      this.lastTime,
+      first,
+      count,
+      ...this.lower,
+      ...this.upper,
+      ...this.frauds,
+    ]);
+    const ids = numeric ? null : new Array<string>(count);
     for (let i = 0; i < count; i++) {
       const index = first + i;
-      record[body + i] = this.log.time(index);
-      ids[i] = this.log.id(index);
-      record[body + count + i] = this.log.label(index);
+      record[body + i] = log.time(index);
+      record[body + count + i] = log.label(index);
       record[body + 2 * count + i] = this.read.get(index) ?? Number.NaN;
+      if (ids) ids[i] = log.id(index);
+      else record[body + 3 * count + i] = log.idValue(index);
     }
-    const dropped = this.log.ids.slice(0, Math.max(0, first - this.log.first));
+    const dropped = log.ids.slice(0, Math.max(0, first - log.first));
     return { record, ids, dropped };
   }
 
-  static decode(record: Float64Array, ids: string[], delaySeconds: number): TerminalState {
-    if (record[0] !== TERMINAL_RECORD) throw new InvalidInputError(`not a terminal state record (kind ${record[0]})`);
+  /** The state encode() gave: `ids` null when the record holds them as numbers. */
+  static decode(record: Float64Array, ids: string[] | null, delaySeconds: number): TerminalState {
+    if (record[0] !== TERMINAL_RECORD && record[0] !== TERMINAL_RECORD_NUMERIC_IDS)
+      throw new InvalidInputError(`not a terminal state record (kind ${record[0]})`);
     const state = new TerminalState(delaySeconds);
     const [lastTime, first, count] = [record[1], record[2], record[3]];
     const body = 4 + 3 * WINDOWS;
@@ -222,11 +256,14 @@ export class TerminalState {
     state.upper = Array.from(record.subarray(4 + WINDOWS, 4 + 2 * WINDOWS));
     state.frauds = Array.from(record.subarray(4 + 2 * WINDOWS, body));
     const column = (c: number) => Array.from(record.subarray(body + c * count, body + (c + 1) * count));
-    if (ids.length !== count) throw new InvalidInputError(`terminal state record: ${ids.length} ids for ${count} entries`);
+    const idValues = record[0] === TERMINAL_RECORD_NUMERIC_IDS ? column(3) : null;
+    const textIds = ids ?? idValues?.map(String) ?? [];
+    if (textIds.length !== count) throw new InvalidInputError(`terminal state record: ${textIds.length} ids for ${count} entries`);
     state.log = EventLog.restore(first, {
       times: column(0),
       amounts: new Array<number>(count).fill(0),
-      ids,
+      ids: textIds,
+      idValues: idValues ?? textIds.map(numericId),
       labels: column(1),
     });
     // Ascending insertion, as observe builds it: the pruning loop relies on that order.
@@ -255,7 +292,7 @@ export class TerminalState {
       out[offset + 2 * w] = count;
       out[offset + 2 * w + 1] = count === 0 ? 0 : this.frauds[w] / count;
     }
-    const index = log.push(tx.timestamp, tx.amount, tx.transactionId);
+    const index = log.push(tx.timestamp, tx.amount, tx.transactionId, numericId(tx.transactionId));
     const keep = Math.min(...this.lower);
     for (const [entry] of this.read) {
       if (entry >= keep) break;

@@ -15,6 +15,7 @@ export type Scalar = string | number | boolean | null;
  * columns gone, declared roles pseudonymized), so a reader must not pseudonymize it again.
  */
 export const ADMITTED_HEADER = 'fraudops-admitted';
+const ADMITTED_HEADERS: Readonly<Record<string, string>> = Object.freeze({ [ADMITTED_HEADER]: '1' });
 
 /** A transaction as every module sees it, whatever the source's field names. */
 export interface TxRecord {
@@ -87,14 +88,27 @@ const present = (raw: Record<string, unknown>, field: string) => raw[field] !== 
 
 /** The problems of one record, each field prefixed with where the record sits (e.g. `transactions[3].`). */
 class Problems {
-  readonly list: FieldProblem[] = [];
+  /** Allocated at the first problem: most records have none, and readers see millions of them. */
+  private found: FieldProblem[] | undefined;
 
   constructor(private readonly where: string) {}
 
+  get list(): FieldProblem[] {
+    return this.found ?? [];
+  }
+
+  get any(): boolean {
+    return this.found !== undefined;
+  }
+
   add(field: string, rule: string): void {
-    this.list.push({ field: this.where + field, rule });
+    this.found ??= [];
+    this.found.push({ field: this.where + field, rule });
   }
 }
+
+/** The `problems` of every valid record (never modified). */
+const NO_PROBLEMS = Object.freeze([]) as unknown as [];
 
 export class RecordContract {
   private readonly time: TimeReader;
@@ -116,6 +130,15 @@ export class RecordContract {
     for (const role of declaration.pseudonymize) this.pseudonymized[role] = true;
     const [lo, hi] = declaration.bounds.amount;
     this.amountRule = `must be a number in [${lo}, ${hi}] (records.bounds.amount)`;
+  }
+
+  /**
+   * The headers fraudops' own producer sets on what it publishes: the admitted mark, when the declaration
+   * pseudonymizes a role (its readers must then not pseudonymize again); none otherwise, as there is nothing it would
+   * change and a header on every message costs the brokers' readers a decoded header each.
+   */
+  get admittedHeaders(): Readonly<Record<string, string>> | undefined {
+    return this.declaration.pseudonymize.length ? ADMITTED_HEADERS : undefined;
   }
 
   /** The rule of the time field, for messages and help. */
@@ -180,10 +203,10 @@ export class RecordContract {
           problems.add(key, `is not a declared field (records: ${[...this.known].filter((f) => f !== d.label).join(', ')})`);
       }
     }
-    if (problems.list.length) return { problems: problems.list };
+    if (problems.any) return { problems: problems.list };
     return {
       value: { id, time, timeValue: timeValue as string | number, customer, terminal, amount, label, extras },
-      problems: [],
+      problems: NO_PROBLEMS,
     };
   }
 
@@ -203,8 +226,8 @@ export class RecordContract {
     const extras: Record<string, Scalar> = {};
     for (const name of d.labelColumns)
       if (raw[name] !== undefined) extras[name] = this.readCarried(raw, name, options.text ?? false, problems);
-    if (problems.list.length || label === undefined) return { problems: problems.list };
-    return { value: { id, customer, label, extras }, problems: [] };
+    if (problems.any || label === undefined) return { problems: problems.list };
+    return { value: { id, customer, label, extras }, problems: NO_PROBLEMS };
   }
 
   /** The message fraudops publishes for a transaction: declared names, no label, pseudonyms, nothing dropped. */

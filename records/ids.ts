@@ -20,7 +20,7 @@ export function idOf(value: unknown): string | undefined {
 }
 
 /** A canonical whole-number id (the handbook's) as its value; NaN for any other string. */
-const numericId = (id: string): number => (/^(0|[1-9]\d{0,14})$/.test(id) ? Number(id) : Number.NaN);
+export const numericId = (id: string): number => (/^(0|[1-9]\d{0,14})$/.test(id) ? Number(id) : Number.NaN);
 
 /**
  * A total order of ids: whole-number ids by value (as the handbook's integer ids sorted), before any other string,

@@ -5,6 +5,7 @@
 // and one MULTI to write):
 //   c:<customerId>  CustomerState.encode() as raw float64s (little-endian on x86 and ARM)
 //   t:<terminalId>  TerminalState.encode(): its float64s, then the entries' transaction ids (UTF-8, one per line)
+//                   unless they are canonical whole numbers, which are a column of the float64s
 //   pending         hash txId → "<terminalId>:<entry index>": where the label of an observed transaction goes;
 //                   an id leaves when its label arrives or when its terminal no longer needs the entry
 //   early:<txId>    a label that arrived before its transaction was observed (it is applied right after the
@@ -31,8 +32,8 @@ import {
   type FeatureInput,
   observeTransaction,
   TerminalState,
+  terminalRecordLayout,
   validateFeatureInput,
-  WINDOW_DAYS,
 } from '../ml/features';
 import type { TxRecord } from '../records';
 
@@ -458,8 +459,9 @@ function toFloat64(record: Buffer, floats = record.length / 8): Float64Array {
   return out;
 }
 
-/** A terminal's stored bytes: its float64s, then its ids as UTF-8 lines, in one buffer (no intermediate copies). */
-function terminalBytes(record: Float64Array, ids: string[]): Buffer {
+/** A terminal's stored bytes: its float64s, then (unless they are among the floats) its ids as UTF-8 lines. */
+function terminalBytes(record: Float64Array, ids: string[] | null): Buffer {
+  if (!ids) return toBuffer(record);
   const text = ids.join('\n');
   const floats = record.byteLength;
   const out = Buffer.allocUnsafe(floats + Buffer.byteLength(text, 'utf8'));
@@ -468,12 +470,11 @@ function terminalBytes(record: Float64Array, ids: string[]): Buffer {
   return out;
 }
 
-/** A stored terminal: its float64s (4 + 3 windows' header, then 3 columns of `count` entries), then its ids. */
+/** A stored terminal (see terminalRecordLayout): its float64s, then its ids as text when they are not among them. */
 function decodeTerminal(record: Buffer, delaySeconds: number): TerminalState {
-  const count = toFloat64(record, 4)[3];
-  const floats = 4 + 3 * WINDOW_DAYS.length + 3 * count;
-  const text = record.toString('utf8', floats * 8);
-  return TerminalState.decode(toFloat64(record, floats), count ? text.split('\n') : [], delaySeconds);
+  const { floats, textIds } = terminalRecordLayout(toFloat64(record, 4));
+  const text = textIds ? record.toString('utf8', floats * 8) : '';
+  return TerminalState.decode(toFloat64(record, floats), textIds ? (text ? text.split('\n') : []) : null, delaySeconds);
 }
 
 function toBuffer(record: Float64Array): Buffer {

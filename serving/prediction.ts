@@ -4,6 +4,9 @@ import { FEATURE_NAMES } from '../ml/features';
 
 export type Decision = 'fraud' | 'legit';
 
+/** A score at or above the model's threshold is a fraud. */
+export const decisionOf = (score: number, threshold: number): Decision => (score >= threshold ? 'fraud' : 'legit');
+
 export interface PredictionFields {
   score: number;
   decision: Decision;
@@ -49,7 +52,10 @@ export class PredictionJsonWriter {
     this.keys = names.map((name) => `${JSON.stringify(name)}:`);
   }
 
-  /** One record: `features` holds the names' values from `offset`; `lateSeconds` only for a late transaction. */
+  /**
+   * One record: `features` holds the names' values from `offset`; `lateSeconds` only for a late transaction; `more`:
+   * further members as JSON text (`,"key":value…`), appended last.
+   */
   write(
     id: string,
     score: number,
@@ -58,6 +64,7 @@ export class PredictionJsonWriter {
     features: ArrayLike<number>,
     offset: number,
     lateSeconds?: number,
+    more = '',
   ): string {
     if (modelVersion !== this.version) {
       this.version = modelVersion;
@@ -68,7 +75,7 @@ export class PredictionJsonWriter {
     for (let j = 0; j < keys.length; j++) out += `${j ? ',' : ''}${keys[j]}${features[offset + j]}`;
     out += '}';
     if (lateSeconds !== undefined) out += `,"late":true,"late_seconds":${lateSeconds}`;
-    return `${out}}`;
+    return `${out}${more}}`;
   }
 }
 

@@ -5,7 +5,6 @@ export { CSV_HEADER, csvLines, writeCsv } from './csv';
 export { type DayBatch, type ProgressListener, SimulatedDataset, type SimulationProgress, simulate } from './dataset';
 export type { FraudLog } from './frauds';
 export {
-  ADMITTED_HEADERS,
   type OutgoingMessage,
   Pacer,
   type Pacing,

@@ -4,7 +4,7 @@
 // publishes as fast as it can.
 
 import { InvalidInputError } from '../ml/errors';
-import { ADMITTED_HEADER, type RecordContract, SECONDS_PER_DAY, type TxRecord } from '../records';
+import { type RecordContract, SECONDS_PER_DAY, type TxRecord } from '../records';
 
 export interface OutgoingMessage {
   stream: 'transactions' | 'labels';
@@ -13,9 +13,6 @@ export interface OutgoingMessage {
   /** Event time (epoch seconds) at which the message happens. */
   time: number;
 }
-
-/** Headers of every message fraudops publishes: the record passed the contract (dropped columns gone, pseudonyms set). */
-export const ADMITTED_HEADERS: Readonly<Record<string, string>> = { [ADMITTED_HEADER]: '1' };
 
 /**
  * Event-time order with a tolerance: a record may come up to `latenessSeconds` after a later one (a real feed's

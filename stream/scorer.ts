@@ -47,7 +47,7 @@ import type { Logger } from '../observability/log';
 import { type RecordContract, recordContract, type TxRecord } from '../records';
 import { inputMismatch, type ServingModel } from '../serving/champion-watcher';
 import { featureInputOf, OnlineFeatureStore } from '../serving/online-features';
-import { featureObject, lateFields, PredictionJsonWriter, predictionRecord } from '../serving/prediction';
+import { decisionOf, PredictionJsonWriter } from '../serving/prediction';
 import { DriftMonitor } from './drift';
 import { type IntakeEntry, type IntakeWork, type MergeKey, positionKey, StreamIntake } from './intake';
 import {
@@ -57,7 +57,7 @@ import {
   parseLabel,
   parseTransaction,
   type Rejection,
-  type ReviewRecord,
+  ReviewMembers,
   sendChunks,
   sourceOf,
   type TransactionValue,
@@ -116,6 +116,7 @@ export class StreamScorer {
   private readonly contract: RecordContract;
   private readonly store: OnlineFeatureStore;
   private readonly predictionWriter: PredictionJsonWriter;
+  private readonly reviewMembers: ReviewMembers;
   /** The model inputs the declaration gives (the champion must take exactly these). */
   private readonly featureSet: FeatureSet;
   private readonly drift: DriftMonitor;
@@ -169,6 +170,7 @@ export class StreamScorer {
     });
     this.featureSet = featureSetOf(declaration);
     this.predictionWriter = new PredictionJsonWriter(declaration.id, this.featureSet.names);
+    this.reviewMembers = new ReviewMembers(declaration);
     this.drift = new DriftMonitor(this.registry, options.log);
     this.metrics = createMetrics(this.registry, () => this.lag());
     this.admin = options.kafka.admin();
@@ -410,49 +412,43 @@ export class StreamScorer {
     }
     const scores = scored.length ? model.loaded.predict(matrix, scored.length) : new Float32Array(0);
     const { threshold } = model.loaded;
-    const declared = this.contract.declaration;
-
     const outputs: OutputRecord[] = [];
-    const review: ReviewRecord[] = [];
+    /** The uncertain cases: k (the scored row) and |score − threshold|. */
+    const review: { k: number; distance: number }[] = [];
     let late = 0;
     scored.forEach((row, k) => {
       const record = records[row];
       const score = scores[k];
-      const decision = score >= threshold ? 'fraud' : 'legit';
       const lateSeconds = update.late.get(row);
       if (lateSeconds !== undefined) late += 1;
-      const offset = k * width;
       outputs.push({
         topic: this.topics.predictions,
         key: record.id,
-        value: this.predictionWriter.write(record.id, score, decision, model.version, matrix, offset, lateSeconds),
+        value: this.predictionWriter.write(record.id, score, decisionOf(score, threshold), model.version, matrix, k * width, lateSeconds),
       });
       const distance = Math.abs(score - threshold);
-      if (distance <= this.reviewBand) {
-        const prediction = predictionRecord(declared.id, record.id, {
-          score,
-          decision,
-          model_version: model.version,
-          features: featureObject(matrix, offset, set.names),
-          ...lateFields(lateSeconds),
-        });
-        review.push({
-          ...prediction,
-          threshold,
-          distance,
-          rank: 0,
-          step: stepId,
-          [declared.customer]: record.customer,
-          [declared.terminal]: record.terminal,
-          [declared.amount]: record.amount,
-          [declared.time.column]: record.timeValue,
-        });
-      }
+      if (distance <= this.reviewBand) review.push({ k, distance });
     });
     review.sort((a, b) => a.distance - b.distance);
-    review.forEach((r, i) => {
-      r.rank = i + 1;
-      outputs.push({ topic: this.topics.reviewQueue, key: r[declared.id] as string, value: JSON.stringify(r) });
+    review.forEach(({ k, distance }, i) => {
+      const row = scored[k];
+      const record = records[row];
+      const score = scores[k];
+      const more = this.reviewMembers.text({ threshold, distance, rank: i + 1, step: stepId }, record);
+      outputs.push({
+        topic: this.topics.reviewQueue,
+        key: record.id,
+        value: this.predictionWriter.write(
+          record.id,
+          score,
+          decisionOf(score, threshold),
+          model.version,
+          matrix,
+          k * width,
+          update.late.get(row),
+          more,
+        ),
+      });
     });
 
     // Every input message without a prediction gets one dead letter, in the same Kafka transaction.

@@ -10,6 +10,7 @@ import {
   type FeatureInput,
   observeTransaction,
   TerminalState,
+  terminalRecordLayout,
 } from '../../ml/features';
 import { featureInputOf } from '../../serving/online-features';
 import { simulate } from '../../simulator';
@@ -30,7 +31,7 @@ describe('feature state records', () => {
 
   it('features through an encode/decode round trip of every state after every transaction equal batch features', () => {
     const customers = new Map<string, Float64Array>();
-    const terminals = new Map<string, { record: Float64Array; ids: string[] }>();
+    const terminals = new Map<string, { record: Float64Array; ids: string[] | null }>();
     const located = new Map<string, { terminalId: string; index: number }>();
     const out = new Float64Array(txs.length * FEATURE_COUNT);
     let dropped = 0;
@@ -75,10 +76,37 @@ describe('feature state records', () => {
     // The 30-day window holds 30 daily transactions: (t − 30 days, t].
     assert.equal((customer.encode().length - header) / 2, 30);
     const { record, ids } = terminal.encode();
+    assert.ok(ids, 'ids that are not whole numbers travel as text');
     assert.equal(ids.length, (record.length - (4 + 3 * 3)) / 3, 'one id per entry kept');
     assert.deepEqual(TerminalState.decode(record, ids, DELAY_DAYS * DAY_SECONDS).encode().ids, ids, 'the string ids survive a round trip');
     assert.equal(CustomerState.decode(customer.encode()).lastTime, start + 99 * DAY_SECONDS);
     assert.throws(() => CustomerState.decode(record), /not a customer state record/);
     assert.throws(() => TerminalState.decode(customer.encode(), [], DAY_SECONDS), /not a terminal state record/);
+  });
+
+  it('stores canonical whole-number ids as a float column, and text again once another id joins', () => {
+    const customer = new CustomerState();
+    const out = new Float64Array(FEATURE_COUNT);
+    const terminal = new TerminalState(DELAY_DAYS * DAY_SECONDS);
+    const start = 1_600_000_000;
+    const observe = (transactionId: string, day: number) =>
+      observeTransaction(
+        { transactionId, timestamp: start + day * DAY_SECONDS, customerId: '1', terminalId: '2', amount: 10 },
+        customer,
+        terminal,
+        out,
+        0,
+      );
+    for (let day = 0; day < 5; day++) observe(String(9_007_199_254_740 + day), day);
+    const numeric = terminal.encode();
+    assert.equal(numeric.ids, null);
+    assert.deepEqual(terminalRecordLayout(numeric.record), { floats: numeric.record.length, textIds: false });
+    const restored = TerminalState.decode(numeric.record, null, DELAY_DAYS * DAY_SECONDS);
+    assert.deepEqual(restored.encode(), numeric, 'a round trip keeps the record');
+    observe('007', 5); // not canonical: a leading zero
+    const text = terminal.encode();
+    assert.ok(text.ids, 'one id that is not a canonical whole number makes them all text');
+    assert.deepEqual(text.ids.slice(-2), ['9007199254744', '007']);
+    assert.deepEqual(terminalRecordLayout(text.record), { floats: text.record.length, textIds: true });
   });
 });

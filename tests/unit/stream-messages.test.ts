@@ -6,7 +6,7 @@ import type { KafkaMessage } from '../../clients/kafka';
 import { FEATURE_COUNT, FEATURE_NAMES } from '../../ml/features';
 import { ADMITTED_HEADER, pseudonymizer, RecordContract } from '../../records';
 import { featureObject, lateFields, PredictionJsonWriter, predictionRecord } from '../../serving/prediction';
-import { deadLetter, parseLabel, parseTransaction, sendChunks } from '../../stream/messages';
+import { deadLetter, parseLabel, parseTransaction, ReviewMembers, sendChunks } from '../../stream/messages';
 import { cardsDeclaration } from '../cards-feed';
 
 const contract = new RecordContract(
@@ -88,6 +88,41 @@ describe('stream messages', () => {
       assert.equal(text, JSON.stringify(expected));
     }
     assert.deepEqual(Object.keys(featureObject(features, 0)), [...FEATURE_NAMES]);
+  });
+
+  it('writes a review case as JSON.stringify of its prediction record and review members, under the declared names', () => {
+    const features = Float64Array.from({ length: FEATURE_COUNT }, (_, i) => i / 3);
+    const writer = new PredictionJsonWriter('trans_num');
+    const read = contract.readTransaction(transaction, { labels: 'absent' });
+    assert.ok(read.value);
+    const record = read.value;
+    const review = { threshold: 0.5, distance: 0.0625, rank: 2, step: 'run-"7"' };
+    const text = writer.write(
+      record.id,
+      0.4375,
+      'legit',
+      '3',
+      features,
+      0,
+      12,
+      new ReviewMembers(contract.declaration).text(review, record),
+    );
+    const expected = {
+      ...predictionRecord('trans_num', record.id, {
+        score: 0.4375,
+        decision: 'legit',
+        model_version: '3',
+        features: featureObject(features, 0),
+        ...lateFields(12),
+      }),
+      ...review,
+      cc_num: record.customer,
+      merchant: record.terminal,
+      amt: record.amount,
+      unix_time: record.timeValue,
+    };
+    assert.equal(text, JSON.stringify(expected));
+    assert.deepEqual(JSON.parse(text), expected);
   });
 
   it('writes a dead letter with the reason in the headers and the value, keyed by the id when there is one', () => {
