@@ -4,29 +4,40 @@ import { decodeArrays, encodeArrays, type StoredArray } from '../dataset/arrays'
 import { type BalancedTraining, balanceTraining } from '../ml/experiment';
 import type { TrainingSettings } from '../workflows/settings';
 import { type ActivityDeps, getRunObject, putRunObject, runKey } from './deps';
-import { loadSplit, type SplitRef } from './features';
+import { asSigned, asUnsigned, loadSplit, type SplitRef } from './features';
 
 export interface TrainingSetRef {
   key: string;
   examples: number;
   records: number;
+  /** Cards among the training records: the privacy units of the card unit. */
+  cards: number;
   positives: number;
   syntheticRows: number;
 }
 
-type TrainingMeta = Pick<BalancedTraining, 'records' | 'transform' | 'preprocessing'>;
+type TrainingMeta = Pick<BalancedTraining, 'records' | 'cards' | 'transform' | 'preprocessing' | 'assumptions'>;
 
 export function encodeTraining(training: BalancedTraining): Buffer {
   const arrays: Record<string, StoredArray> = { x: training.x, y: training.y };
+  if (training.groups) arrays.groups = asUnsigned(training.groups);
   if (training.influence) arrays.influence = training.influence;
-  const meta: TrainingMeta = { records: training.records, transform: training.transform, preprocessing: training.preprocessing };
+  const { records, cards, transform, preprocessing, assumptions } = training;
+  const meta: TrainingMeta = { records, cards, transform, preprocessing, assumptions };
   return encodeArrays(arrays, meta);
 }
 
 export function decodeTraining(bytes: Uint8Array): BalancedTraining {
   const { meta, arrays } = decodeArrays<TrainingMeta>(bytes);
   const y = arrays.y as Uint8Array;
-  return { ...meta, x: arrays.x as Float32Array, y, rows: y.length, influence: arrays.influence as Uint32Array | undefined };
+  return {
+    ...meta,
+    x: arrays.x as Float32Array,
+    y,
+    rows: y.length,
+    groups: arrays.groups && asSigned(arrays.groups as Uint32Array),
+    influence: arrays.influence as Uint32Array | undefined,
+  };
 }
 
 export const loadTraining = async (deps: ActivityDeps, key: string) => decodeTraining(await getRunObject(deps, key));
@@ -42,6 +53,7 @@ export function createBalanceActivities(deps: ActivityDeps) {
         key,
         examples: training.rows,
         records: training.records,
+        cards: training.cards,
         positives: training.y.reduce((sum, v) => sum + v, 0),
         syntheticRows: training.rows - training.records,
       };

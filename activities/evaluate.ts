@@ -1,17 +1,25 @@
 // Step 6: threshold by F2 on validation, test metrics at it, the champion scored on the same test rows (paired
-// comparison), PR/ROC/threshold plots, the privacy report, and the candidate's verified bundle in S3.
+// comparison), PR/ROC/threshold plots, the privacy report, and the candidate's verified bundle in S3. The bundle's
+// drift reference (the validation step's public-bin counts) is named in the report, with everything else released
+// without noise.
 import { saveBundleToS3 } from '../clients/bundle-store';
 import { bundleKeyFor, championBundle } from '../clients/model-registry';
+import { loadSnapshot } from '../clients/snapshot-store';
 import { loadBundle, packBundle, REFERENCE_FILE, verifyBundle } from '../ml/bundle';
 import { type PrivacySpent, predictMlp } from '../ml/dpsgd';
 import { evaluateModel, testMetrics } from '../ml/experiment';
 import { precisionRecallCurve, rocCurve, thresholdCurve } from '../ml/metrics';
 import { renderPrSvg, renderRocSvg, renderThresholdSvg } from '../ml/plots';
-import type { PrivacyReport } from '../ml/privacy/report';
+import type { LifetimeSpent, PrivacyReport, ReleasedItem } from '../ml/privacy/report';
+import { cardTerminalInfluence, type TerminalInfluence } from '../ml/privacy/terminal-influence';
+import { type ProtocolOptions, protocolSplit } from '../ml/protocol';
 import { applyTransform } from '../ml/transforms';
+import { isPublicReference, referenceRelease } from '../ml/validation/public-reference';
+import { resolveDeclaration } from '../records';
 import { loadTraining, type TrainingSetRef } from './balance';
 import { type ActivityDeps, getRunObject } from './deps';
 import { loadSplit, type SplitRef } from './features';
+import type { DatasetRef } from './ingest';
 import { decodeModel } from './model-file';
 import type { TrainResult } from './train';
 import type { ValidationRef } from './validate';
@@ -25,6 +33,9 @@ export interface CandidateMetrics {
   confusion: { tp: number; fp: number; tn: number; fn: number };
   epsilon: number | null;
   delta: number | null;
+  /** The ledger's composed ε at the worst day or card (EvaluateInput.lifetime), or null. */
+  lifetimeEpsilon: number | null;
+  privacyUnit: 'transaction' | 'card' | null;
   perRecordEpsilon: number | null;
   noiseMultiplier: number | null;
   samplingRate: number | null;
@@ -48,7 +59,19 @@ export interface EvaluateInput {
   labelDelayDays: number;
   /** The workflow's time, so that a retried evaluation packs the same bundle. */
   createdAt: string;
+  /** The ledger's composed (ε, δ) at the worst event day or card, this run included; absent: "this run alone". */
+  lifetime?: LifetimeSpent;
+  /** The snapshot: with the card unit, the report measures a card's reach into other cards' rows from it. */
+  dataset?: DatasetRef;
 }
+
+/** What register uploads to the MLflow run besides the bundle, named in the report because it is exact. */
+const VALIDATION_REPORT_RELEASE: ReleasedItem = {
+  name: 'validation/report.json',
+  statement:
+    'The data validation report uploaded to the MLflow run (validation/report.json and report.html): exact statistics (min, max, ' +
+    'percentiles, histograms, rule violations with example ids) of every row of the snapshot, training rows included.',
+};
 
 function candidateMetrics(evaluation: ReturnType<typeof evaluateModel>, privacy: PrivacyReport, steps: number): CandidateMetrics {
   const { test, validation } = evaluation;
@@ -61,6 +84,8 @@ function candidateMetrics(evaluation: ReturnType<typeof evaluateModel>, privacy:
     confusion: test.confusion,
     epsilon: privacy.perExample?.epsilon ?? null,
     delta: privacy.perExample?.delta ?? null,
+    lifetimeEpsilon: privacy.lifetime?.epsilon ?? null,
+    privacyUnit: privacy.unit?.name ?? null,
     perRecordEpsilon: privacy.perRecord?.epsilon ?? null,
     noiseMultiplier: privacy.training?.noiseMultiplier ?? null,
     samplingRate: privacy.training?.samplingRate ?? null,
@@ -85,9 +110,16 @@ export function createEvaluateActivities(deps: ActivityDeps) {
     }
   }
 
+  /** Card unit: per card, the other cards' training rows its transactions reach through the terminal windows. */
+  async function cardReach(dataset: DatasetRef, protocol: ProtocolOptions): Promise<TerminalInfluence> {
+    const location = { bucket, prefix: dataset.prefix, sha256: dataset.sha256 };
+    const { columns } = await loadSnapshot(deps.s3, location, resolveDeclaration(deps.config.records));
+    return cardTerminalInfluence(columns, protocolSplit(columns, protocol).train, protocol.delayDays);
+  }
+
   return {
     async evaluateCandidate(input: EvaluateInput): Promise<EvaluationRef> {
-      const [split, training, modelBytes, reference] = await Promise.all([
+      const [split, training, modelBytes, referenceBytes] = await Promise.all([
         loadSplit(deps, input.split.key),
         loadTraining(deps, input.training.key),
         getRunObject(deps, input.train.modelKey),
@@ -96,7 +128,16 @@ export function createEvaluateActivities(deps: ActivityDeps) {
       const model = decodeModel(modelBytes);
       const score = (x: Float64Array, rows: number) => predictMlp(model, applyTransform(training.transform, x, rows), rows);
       const spent: PrivacySpent | null = input.train.spent;
-      const evaluation = evaluateModel(score, split, { spent, ...training });
+      const reference: unknown = JSON.parse(referenceBytes.toString('utf8'));
+      if (!isPublicReference(reference)) throw new Error(`${input.validation.referenceKey}: not a public-bin reference`);
+      const measureReach = spent?.unit === 'card' && input.dataset;
+      const evaluation = evaluateModel(score, split, {
+        spent,
+        ...training,
+        lifetime: input.lifetime,
+        terminalInfluence: measureReach ? await cardReach(measureReach, input.split.protocol) : undefined,
+        released: [referenceRelease(reference, spent?.unit ?? null), VALIDATION_REPORT_RELEASE],
+      });
       const champion = await scoreChampion(split);
       const metrics = candidateMetrics(evaluation, evaluation.privacy, input.train.steps);
       const { test } = split;
@@ -110,7 +151,7 @@ export function createEvaluateActivities(deps: ActivityDeps) {
         metrics: { test: metrics, champion, periods: split.periods },
         privacy: evaluation.privacy,
         extraFiles: [
-          [REFERENCE_FILE, new Uint8Array(reference)],
+          [REFERENCE_FILE, new Uint8Array(referenceBytes)],
           [
             'plots/pr.svg',
             renderPrSvg([{ name: 'candidate', curve: precisionRecallCurve(test.y, scores), ap: metrics.averagePrecision }], {

@@ -10,6 +10,10 @@ import type { TrainingSettings } from '../workflows/settings';
 import { type ActivityDeps, getRunObject, putRunObject, runKey } from './deps';
 import type { DatasetRef } from './ingest';
 
+/** Card indices (>= 0) as the unsigned words arrays.ts stores, and back: the same bytes. */
+export const asUnsigned = (a: Int32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+export const asSigned = (a: Uint32Array) => new Int32Array(a.buffer, a.byteOffset, a.length);
+
 export interface SplitRef {
   key: string;
   protocol: ProtocolOptions;
@@ -21,8 +25,11 @@ export interface SplitRef {
 
 const frauds = (y: Uint8Array) => y.reduce((sum, v) => sum + v, 0);
 
-/** The split's numbers as arrays; the test cards' ids (strings) as a list of distinct ids in the header and an index per row. */
-type SplitMeta = Pick<SplitFeatures, 'features' | 'periods' | 'removedKnownCompromised'> & { testCards: string[] };
+/**
+ * The split's numbers as arrays; the test cards' ids (strings) as a list of distinct ids in the header and an index per
+ * row. Training rows keep only their card's index (0 … trainCards − 1), which the card privacy unit needs: no id.
+ */
+type SplitMeta = Pick<SplitFeatures, 'features' | 'periods' | 'removedKnownCompromised'> & { testCards: string[]; trainCards: number };
 
 export function encodeSplit(split: SplitFeatures): Buffer {
   const { train, validation, test } = split;
@@ -40,11 +47,13 @@ export function encodeSplit(split: SplitFeatures): Buffer {
     periods: split.periods,
     removedKnownCompromised: split.removedKnownCompromised,
     testCards: [...index.keys()],
+    trainCards: train.cards,
   };
   return encodeArrays(
     {
       trainX: train.x,
       trainY: train.y,
+      trainCard: asUnsigned(train.card),
       validationX: validation.x,
       validationY: validation.y,
       testX: test.x,
@@ -58,12 +67,12 @@ export function encodeSplit(split: SplitFeatures): Buffer {
 
 export function decodeSplit(bytes: Uint8Array): SplitFeatures {
   const { meta, arrays: a } = decodeArrays<SplitMeta>(bytes);
-  const { testCards, ...rest } = meta;
+  const { testCards, trainCards, ...rest } = meta;
   const part = (x: unknown, y: unknown) => ({ x: x as Float64Array, y: y as Uint8Array, rows: (y as Uint8Array).length });
   const customerId = Array.from(a.testCard as Uint32Array, (i) => testCards[i]);
   return {
     ...rest,
-    train: part(a.trainX, a.trainY),
+    train: { ...part(a.trainX, a.trainY), card: asSigned(a.trainCard as Uint32Array), cards: trainCards },
     validation: part(a.validationX, a.validationY),
     test: { ...part(a.testX, a.testY), customerId, day: a.testDay as Uint16Array },
   };

@@ -5,6 +5,7 @@ import type { ActivityDeps } from './deps';
 import { createEvaluateActivities } from './evaluate';
 import { createFeatureActivities } from './features';
 import { createIngestActivities } from './ingest';
+import { createPrivacyLedgerActivities } from './privacy-ledger';
 import { createRegisterActivities } from './register';
 import { createTrainActivities } from './train';
 import { createValidateActivities } from './validate';
@@ -15,6 +16,7 @@ export function createActivities(deps: ActivityDeps, worker: { device: 'gpu' | '
     ...createValidateActivities(deps),
     ...createFeatureActivities(deps),
     ...createBalanceActivities(deps),
+    ...createPrivacyLedgerActivities(deps),
     ...createTrainActivities(deps, worker),
     ...createEvaluateActivities(deps),
     ...createRegisterActivities(deps),

@@ -2,7 +2,7 @@
 // workflow run: a retried register finds the run by its workflow_id tag and the version by its run.
 // Step 9: the approval decision recorded as version tags, and promotion (alias champion, announced on model-events).
 import { execFileSync } from 'node:child_process';
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { loadBundleFilesFromS3 } from '../clients/bundle-store';
 import { bundleOfVersion, promoteVersion, registerBundleVersion, VERSION_TAGS } from '../clients/model-registry';
 import { projectRoot } from '../config';
@@ -13,6 +13,7 @@ import { type ActivityDeps, getRunObject } from './deps';
 import type { EvaluationRef } from './evaluate';
 import type { SplitRef } from './features';
 import type { DatasetRef } from './ingest';
+import { pipelineRun } from './pipeline-run';
 import type { TrainResult } from './train';
 import type { ValidationRef } from './validate';
 
@@ -55,15 +56,15 @@ export function createRegisterActivities(deps: ActivityDeps) {
 
   return {
     async registerCandidate(input: RegisterInput): Promise<RegisteredCandidate> {
+      const noise = input.train.spent?.noise;
+      if (noise && !noise.secret) {
+        throw ApplicationFailure.nonRetryable(
+          `train.spent.noise: the DP noise is not secret (${noise.method}, replayable from a public seed); such a model is never registered`,
+          'InsecureNoise',
+        );
+      }
       const workflowId = Context.current().info.workflowExecution?.workflowId ?? 'unknown';
-      const experimentId = await mlflow.ensureExperiment(`${model}-pipeline`);
-      const [existing] = await mlflow.searchRuns([experimentId], `tags.workflow_id = '${workflowId}'`, 1);
-      const run =
-        existing ??
-        (await mlflow.createRun(experimentId, {
-          runName: workflowId,
-          tags: { workflow_id: workflowId, dataset_sha256: input.dataset.sha256, 'mlflow.source.name': 'fraudops trainingPipeline' },
-        }));
+      const { run, experimentId } = await pipelineRun(deps, workflowId, input.dataset.sha256);
       const { metrics: m, champion } = input.evaluation;
       const o = input.settings.options;
       await mlflow.logBatch(run.info.run_id, {
@@ -84,6 +85,7 @@ export function createRegisterActivities(deps: ActivityDeps) {
           optimizer: o.optimizer,
           clip_norm: o.clipNorm,
           target_epsilon: o.targetEpsilon,
+          privacy_unit: m.privacyUnit ?? 'none',
           accountant: o.accountant,
           transform: o.transform,
           train_device: input.train.device,
@@ -98,6 +100,7 @@ export function createRegisterActivities(deps: ActivityDeps) {
             threshold: m.threshold,
             epsilon: m.epsilon,
             delta: m.delta,
+            lifetime_epsilon: m.lifetimeEpsilon,
             per_record_epsilon: m.perRecordEpsilon,
             noise_multiplier: m.noiseMultiplier,
             sampling_rate: m.samplingRate,

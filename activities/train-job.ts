@@ -1,5 +1,6 @@
 // The training child process (one per training attempt): reads the training examples from S3, resumes from the
-// run's checkpoint when one exists, trains with DP-SGD, checkpoints to S3 every few seconds and writes the model.
+// run's checkpoint when one exists, trains with DP-SGD, checkpoints to S3 every few seconds and at the last step, then
+// writes the model.
 // It talks to the activity over the IPC channel (TrainJobMessage) and exits when that channel closes, so a killed
 // worker never leaves an orphan training.
 import { objectExists } from '../clients/snapshot-store';
@@ -52,7 +53,7 @@ async function runJob(job: TrainJob): Promise<TrainJobOutcome> {
   const logLine = (line: string) => deps.log.info(line);
   const backend = job.device === 'gpu' ? await selectGpuBackend(logLine) : await selectBackend(config.tensorflow.backend, logLine);
   const training = await loadTraining(deps, job.trainingKey);
-  const data = { x: training.x, y: training.y, rows: training.rows, cols: training.transform.features.length };
+  const data = { x: training.x, y: training.y, rows: training.rows, cols: training.transform.features.length, groups: training.groups };
   const resume = await objectExists(deps.s3, config.stack.s3.bucket, job.checkpointKey);
   const trainer = resume
     ? DpSgdTrainer.resume(new Uint8Array(await getRunObject(deps, job.checkpointKey)), data)
@@ -82,8 +83,18 @@ async function runJob(job: TrainJob): Promise<TrainJobOutcome> {
       if (!uploading && performance.now() - lastCheckpoint >= job.checkpointEverySeconds * 1000) checkpoint(progress);
     });
     await uploading;
-    await putRunObject(deps, job.modelKey, encodeModel(parameters));
+    // The final step's checkpoint is durable before the model exists: a retry after this point (the worker died
+    // before the activity completed) resumes at the last step, draws no noise and keeps the one model written.
     const spent = trainer.privacySpent();
+    const alreadyDone = resume && resumedFromStep === trainer.totalSteps;
+    if (!alreadyDone) {
+      await putRunObject(deps, job.checkpointKey, trainer.checkpoint());
+      const { stepsTaken: step, totalSteps } = trainer;
+      const last = { epoch: job.trainerOptions.epochs, step, totalSteps, loss: Number.NaN, epsilonSpent: spent?.epsilon ?? null };
+      send({ type: 'checkpoint', progress: last, key: job.checkpointKey });
+    }
+    if (!(alreadyDone && (await objectExists(deps.s3, config.stack.s3.bucket, job.modelKey))))
+      await putRunObject(deps, job.modelKey, encodeModel(parameters));
     return {
       steps: trainer.stepsTaken,
       totalSteps: trainer.totalSteps,

@@ -4,6 +4,7 @@
 import { fork } from 'node:child_process';
 import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { TrainerOptions } from '../ml/dpsgd';
 import { trainerOptionsFor } from '../ml/experiment';
 import type { TrainingSettings } from '../workflows/settings';
 import type { TrainingSetRef } from './balance';
@@ -31,20 +32,35 @@ export interface TrainResult extends TrainJobOutcome {
 /** Errors of the job that a retry cannot fix. */
 const NON_RETRYABLE = new Set(['InvalidInputError']);
 
+/** The trainer's options of a pipeline run: the ledger plans the mechanism from them before training. */
+export function trainerOptionsOf(settings: TrainingSettings, training: Pick<TrainingSetRef, 'positives' | 'examples'>): TrainerOptions {
+  return trainerOptionsFor(settings.options, training.positives, training.examples - training.positives);
+}
+
+/** The DP noise the privacy ledger reserved for the run, in place of a calibration to targetEpsilon. */
+function withReservedNoise(options: TrainerOptions, noiseMultiplier: number | null | undefined): TrainerOptions {
+  if (options.privacy.mode === 'off' || noiseMultiplier == null) return options;
+  return { ...options, privacy: { ...options.privacy, noiseMultiplier, targetEpsilon: undefined } };
+}
+
 export function createTrainActivities(deps: ActivityDeps, worker: { device: 'gpu' | 'cpu' }) {
   return {
-    async trainModel(input: { training: TrainingSetRef; settings: TrainingSettings }): Promise<TrainResult> {
+    /** `noiseMultiplier`: σ reserved in the privacy ledger (reservePrivacy); absent in runs started before the ledger. */
+    async trainModel(input: {
+      training: TrainingSetRef;
+      settings: TrainingSettings;
+      noiseMultiplier?: number | null;
+    }): Promise<TrainResult> {
       const context = Context.current();
       const started = performance.now();
       const { settings } = input;
-      const { positives, examples } = input.training;
       const job: TrainJob = {
         trainingKey: input.training.key,
         checkpointKey: runKey('checkpoint.bin'),
         modelKey: runKey('model.bin'),
         trainerOptions: {
-          ...trainerOptionsFor(settings.options, positives, examples - positives),
-          seed: settings.seededTraining ? settings.options.seed : undefined,
+          ...withReservedNoise(trainerOptionsOf(settings, input.training), input.noiseMultiplier),
+          insecureNoiseSeed: settings.seededTraining ? settings.options.seed : undefined,
         },
         checkpointEverySeconds: settings.checkpointEverySeconds,
         device: worker.device,

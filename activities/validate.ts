@@ -9,11 +9,11 @@ import {
   DataValidationError,
   parseReferenceStatistics,
   type ReferenceStatistics,
-  referenceStatistics,
   renderHtmlReport,
   throwIfFailed,
   validateRecords,
 } from '../ml/validation';
+import { publicReferenceOfRecords } from '../ml/validation/public-reference';
 import { recordContract, resolveDeclaration } from '../records';
 import { type ActivityDeps, putRunObject, runKey } from './deps';
 import type { DatasetRef } from './ingest';
@@ -21,7 +21,10 @@ import type { DatasetRef } from './ingest';
 export interface ValidationRef {
   reportKey: string;
   htmlKey: string;
-  /** Statistics of this dataset, stored for the candidate's bundle (the next run's drift reference). */
+  /**
+   * This dataset's labelled rows counted in public bins (ml/validation/public-reference.ts), stored for the
+   * candidate's bundle: the next run's drift reference. Exact statistics never go there.
+   */
   referenceKey: string;
   /** Champion version the drift was measured against, or null when there was none. */
   driftReferenceVersion: string | null;
@@ -55,9 +58,11 @@ export function createValidateActivities(deps: ActivityDeps) {
     async validateSnapshot(dataset: DatasetRef): Promise<ValidationRef> {
       const { config } = deps;
       const location = { bucket: config.stack.s3.bucket, prefix: dataset.prefix, sha256: dataset.sha256 };
-      const { columns } = await loadSnapshot(deps.s3, location, resolveDeclaration(config.records));
+      const declaration = resolveDeclaration(config.records);
+      const { columns } = await loadSnapshot(deps.s3, location, declaration);
       const champion = await championReference();
-      const report = validateRecords(labelledRecords(columns), {
+      const records = [...labelledRecords(columns)];
+      const report = validateRecords(records, {
         contract: recordContract(config),
         now: Date.now() / 1000,
         thresholds: config.validation,
@@ -72,7 +77,13 @@ export function createValidateActivities(deps: ActivityDeps) {
       ];
       await putRunObject(deps, reportKey, `${JSON.stringify(report, null, 2)}\n`, 'application/json');
       await putRunObject(deps, htmlKey, renderHtmlReport(report), 'text/html; charset=utf-8');
-      await putRunObject(deps, referenceKey, JSON.stringify(referenceStatistics(report)), 'application/json');
+      const reference = publicReferenceOfRecords(
+        records,
+        declaration.bounds,
+        config.producer.labelDelayDays,
+        `labelled rows of snapshot ${dataset.sha256.slice(0, 12)}`,
+      );
+      await putRunObject(deps, referenceKey, JSON.stringify(reference), 'application/json');
       try {
         throwIfFailed(report, `s3://${config.stack.s3.bucket}/${htmlKey}`);
       } catch (err) {

@@ -7,6 +7,8 @@
 //   dp_cost = non-private / DP steps/s (target <= 1.3). examples_per_s = steps/s × expected batch size (q·N) for
 //   both sides. opacus_examples_per_s is Opacus' fastest private variant here (all listed in opacus.steps_per_s; see
 //   tools/reference/opacus_bench.py); ratio_vs_opacus = ours / that (> 1: ours is faster).
+//   The DP noise is the exact discrete Gaussian on a grid (ml/dpsgd/noise.ts), drawn for long runs by a worker thread
+//   ahead of the step; `noise` in the output names the method, grid step and sensitivity inflation.
 // q defaults to 0.01 (batch 670); FRAUDOPS_BENCH_SAMPLING_RATE overrides it.
 // Python: $FRAUDOPS_OPACUS_PYTHON (default /tmp/venv-opacus/bin/python) with tools/reference/opacus_bench-requirements.txt.
 import { spawnSync } from 'node:child_process';
@@ -14,6 +16,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { DpSgdTrainer, type TrainerOptions, type TrainingData } from '../ml/dpsgd';
+import type { NoiseDescription } from '../ml/dpsgd/types';
 import { Rng } from '../ml/random';
 import { selectBackend, type TfBackendRequest, tf } from '../ml/tensorflow';
 
@@ -51,6 +54,9 @@ function options(privacy: TrainerOptions['privacy'], round: number): TrainerOpti
   return { hidden: HIDDEN, epochs, learningRate: LEARNING_RATE, optimizer: 'adam', seed: round, privacy };
 }
 
+/** How the DP runs drew their noise (the last DP trainer's PrivacySpent.noise). */
+let noise: NoiseDescription | null = null;
+
 /** Steps/s of STEPS steps after WARMUP, with a fresh trainer. */
 function stepsPerSecond(data: TrainingData, trainerOptions: TrainerOptions): number {
   const trainer = DpSgdTrainer.create(data, trainerOptions);
@@ -58,7 +64,9 @@ function stepsPerSecond(data: TrainingData, trainerOptions: TrainerOptions): num
     for (let s = 0; s < WARMUP; s++) trainer.step();
     const start = process.hrtime.bigint();
     for (let s = 0; s < STEPS; s++) trainer.step();
-    return STEPS / (Number(process.hrtime.bigint() - start) / 1e9);
+    const rate = STEPS / (Number(process.hrtime.bigint() - start) / 1e9);
+    noise = trainer.privacySpent()?.noise ?? noise;
+    return rate;
   } finally {
     trainer.dispose();
   }
@@ -167,6 +175,7 @@ async function main(): Promise<void> {
       sampling_rate: SAMPLING_RATE,
       batch_size: BATCH,
       noise_multiplier: NOISE_MULTIPLIER,
+      noise: noise && { method: noise.method, grid: noise.grid, inflation: noise.inflation },
       optimizer: 'adam',
       backend,
       tfjs_version: tf.version.tfjs,

@@ -22,7 +22,8 @@ import { Rng } from '../ml/random';
 import { selectBackend } from '../ml/tensorflow';
 import { fixedTransform, transformStep } from '../ml/transforms';
 import { recordContract, type TxRecord } from '../records';
-import { ADMITTED_HEADERS, type OutgoingMessage, publicationOrder, publish, simulate } from '../simulator';
+import { type OutgoingMessage, publicationOrder, publish, simulate } from '../simulator';
+import { testPrivacySpent } from '../tests/api-model';
 import { type ReadMessage, readTopic } from '../tests/integration/read-topic';
 
 const LABEL_DELAY_DAYS = 7;
@@ -43,7 +44,7 @@ function benchBundle() {
     threshold: 0.5,
     metrics: {},
     privacy: buildPrivacyReport({
-      spent: { epsilon: 1, delta: 1e-6, noiseMultiplier: 1.1, samplingRate: 0.01, steps: 100, clipNorm: 1, accountant: 'rdp' },
+      spent: testPrivacySpent({ steps: 100 }),
       records: 1000,
       preprocessing: [transformStep(transform)],
       threshold: { value: 0.5, split: 'validation' },
@@ -54,7 +55,13 @@ function benchBundle() {
 
 type Topics = { transactions: string; labels: string; predictions: string; reviewQueue: string; dlq: string };
 
-async function send(kafka: Kafka, topics: Topics, messages: Iterable<OutgoingMessage>, speedup?: number): Promise<void> {
+async function send(
+  kafka: Kafka,
+  topics: Topics,
+  headers: Readonly<Record<string, string>> | undefined,
+  messages: Iterable<OutgoingMessage>,
+  speedup?: number,
+): Promise<void> {
   const producer = createIdempotentProducer(kafka);
   await producer.connect();
   try {
@@ -62,7 +69,7 @@ async function send(kafka: Kafka, topics: Topics, messages: Iterable<OutgoingMes
       messages,
       async (batch) => {
         const of = (stream: OutgoingMessage['stream']) =>
-          batch.filter((m) => m.stream === stream).map(({ key, value }) => ({ key, value, headers: { ...ADMITTED_HEADERS } }));
+          batch.filter((m) => m.stream === stream).map(({ key, value }) => ({ key, value, headers }));
         const topicMessages = [
           { topic: topics.transactions, messages: of('transactions') },
           { topic: topics.labels, messages: of('labels') },
@@ -202,7 +209,7 @@ async function main(): Promise<void> {
     labelDelayDays: LABEL_DELAY_DAYS,
   };
   try {
-    await send(kafka, topics, messages.slice(0, split));
+    await send(kafka, topics, contract.admittedHeaders, messages.slice(0, split));
     const backlogLabels = messages.slice(0, split).filter((m) => m.stream === 'labels').length;
     scorer = await startScorer([
       ...['--model', model, '--model-events-topic', modelEvents, '--group', group, '--redis-prefix', prefix],
@@ -227,7 +234,7 @@ async function main(): Promise<void> {
     const liveMessages = messages.slice(split, messages.findLastIndex((m) => m.stream === 'transactions') + 1);
     const span = liveMessages[liveMessages.length - 1].time - liveMessages[0].time;
     const liveStarted = performance.now();
-    await send(kafka, topics, liveMessages, (span * rate) / live);
+    await send(kafka, topics, contract.admittedHeaders, liveMessages, (span * rate) / live);
     const liveSeconds = (performance.now() - liveStarted) / 1000;
     await waitForCommitted(kafka, group, topics.transactions, total + live, scorer);
     // Inputs are keyed by the card, predictions by the transaction id.

@@ -29,6 +29,7 @@ interface ExperimentCliOptions {
   targetEpsilon: number;
   delta: number;
   accountant: 'rdp' | 'pld';
+  privacyUnit: 'transaction' | 'card';
   clipNorm: number;
   samplingRate: number;
   batchSize: number;
@@ -113,6 +114,9 @@ export function experimentJson(
       sampling_rate: p.training?.samplingRate ?? null,
       steps: p.training?.steps ?? null,
       accountant: p.training?.accountant ?? null,
+      unit: p.training?.unit ?? null,
+      units: p.training?.units ?? null,
+      assumptions: p.assumptions,
       covered: p.covered,
       reasons: p.reasons,
     },
@@ -174,6 +178,15 @@ export function registerExperimentCommands(program: Command): void {
         .choices(['rdp', 'pld'])
         .default('pld'),
     )
+    .addOption(
+      new Option(
+        '--privacy-unit <unit>',
+        'DP: what the guarantee protects: transaction (one row) or card (every transaction of one pseudonymised card: cards are ' +
+          'Poisson-sampled and each card’s summed gradient is clipped, user-level DP-SGD)',
+      )
+        .choices(['transaction', 'card'])
+        .default('transaction'),
+    )
     .option('--clip-norm <c>', 'per-example gradient clipping norm C', numberIn(0, 1e3, false, true), 3)
     .option('--sampling-rate <q>', 'DP: Poisson sampling probability per example per step', numberIn(0, 1, false, true), 0.1)
     .option('--batch-size <n>', 'non-private: mini-batch size', numberIn(1, 1e6, true), 256)
@@ -195,7 +208,13 @@ export function registerExperimentCommands(program: Command): void {
       ).choices(['none', 'cosine']),
     )
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(['adam', 'sgd']).default('adam'))
-    .option('--seed <n>', 'seed of initialisation, batches, SMOTE (and, for repeatability, the DP noise)', numberIn(0, 2 ** 31, true), 0)
+    .option(
+      '--seed <n>',
+      'seed of the public randomness: weight initialisation, SMOTE and the non-private batch order (the splits are by time). ' +
+        'Never the DP noise or the DP sample: those come from fresh secret keys, so two --dp on runs give two different models',
+      numberIn(0, 2 ** 31, true),
+      0,
+    )
     .option('--save-bundle <dir>', 'write the model bundle (model, transform, threshold, metrics, privacy report) to this directory')
     .option('--json', 'print the result as JSON')
     .action(async (cliOptions: ExperimentCliOptions) => {
@@ -227,6 +246,7 @@ export function registerExperimentCommands(program: Command): void {
           targetEpsilon: options.targetEpsilon,
           delta: options.delta,
           accountant: options.accountant,
+          privacyUnit: options.privacyUnit,
           clipNorm: options.clipNorm,
           samplingRate: options.samplingRate,
           batchSize: options.batchSize,

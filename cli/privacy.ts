@@ -1,5 +1,9 @@
-// `fraudops privacy ...`: ε of DP-SGD's Poisson-subsampled Gaussian mechanism, and the noise multiplier for a target ε.
+// `fraudops privacy ...`: ε of DP-SGD's Poisson-subsampled Gaussian mechanism, the noise multiplier for a target ε,
+// and the lifetime ledger of every training attempt of the running stack.
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { ledgerPrefix, readLedger } from '../clients/privacy-ledger-store';
+import { createS3 } from '../clients/s3';
+import { lifetimePeriodDays, loadConfig } from '../config';
 import {
   type Accountant,
   DEFAULT_VALUE_DISCRETIZATION_INTERVAL,
@@ -8,6 +12,7 @@ import {
   PARAM_RULES,
   type ParamName,
 } from '../ml/privacy';
+import { type LedgerMechanism, type LedgerReport, ledgerReport } from '../ml/privacy/ledger';
 
 /** A commander parser enforcing the same rule as the accountants' own input check. */
 function ruleParser(name: ParamName): (value: string) => number {
@@ -38,6 +43,48 @@ interface CommonOptions {
   accountant: string;
   pldInterval: number;
   json?: boolean;
+}
+
+const shownEpsilon = (epsilon: number | null) => (epsilon === null ? '∞' : epsilon.toFixed(3));
+
+function describeMechanism(m: LedgerMechanism): string {
+  switch (m.kind) {
+    case 'poisson-gaussian':
+      return `DP-SGD q ${m.samplingRate} σ ${m.noiseMultiplier.toFixed(4)} × ${m.steps} steps`;
+    case 'gaussian':
+      return `Gaussian σ ${m.sigma} / sensitivity ${m.sensitivity}`;
+    case 'composition':
+      return m.parts.map(describeMechanism).join(' + ');
+    case 'non-private':
+      return 'non-private (ε unbounded)';
+  }
+}
+
+/** The ledger as a table: the budget, the composed ε per event day, the worst, then the entries. */
+export function renderLedger(report: LedgerReport): string {
+  const { budget } = report;
+  const scope = report.unit === 'card' ? `per card over ${budget.period}` : 'per event day';
+  const lines = [`privacy ledger: unit ${report.unit}; budget ε ${budget.epsilon} ${scope} at δ ${budget.delta}`];
+  if (!report.entries.length) return [...lines, 'no training attempt recorded yet'].join('\n');
+  const over = (epsilon: number | null) => (epsilon === null || epsilon > budget.epsilon ? '  OVER BUDGET' : '');
+  lines.push('', 'event day    ε        runs');
+  for (const day of report.days) lines.push(`${day.day}   ${shownEpsilon(day.epsilon).padEnd(8)} ${day.runs.length}${over(day.epsilon)}`);
+  const worst = report.worst;
+  if (worst) {
+    const where = 'day' in worst ? worst.day : `every card, ${worst.period.from.slice(0, 10)} to ${worst.period.to.slice(0, 10)}`;
+    lines.push(
+      '',
+      `worst: ${where}: ε ${shownEpsilon(worst.epsilon)} at δ ${worst.delta} over ${worst.runs.length} runs${over(worst.epsilon)}`,
+    );
+  }
+  lines.push('', 'recorded at               outcome     event days                 workflow / run, mechanism');
+  for (const e of report.entries) {
+    lines.push(
+      `${e.recordedAt.padEnd(25)} ${e.outcome.padEnd(11)} ${e.days.first} to ${e.days.last}   ${e.workflowId ?? ''} / ${e.runId}${e.modelVersion ? ` (version ${e.modelVersion})` : ''}`,
+      `${' '.repeat(64)}${describeMechanism(e.mechanism)}`,
+    );
+  }
+  return lines.join('\n');
 }
 
 export function registerPrivacyCommands(program: Command): void {
@@ -108,5 +155,31 @@ export function registerPrivacyCommands(program: Command): void {
         console.log(
           `noise multiplier ${out.noise_multiplier} gives epsilon ${out.epsilon} at delta ${out.delta} (${accountant} accountant)`,
         );
+    });
+
+  privacy
+    .command('ledger')
+    .description(
+      'the lifetime privacy ledger of the running stack (S3): every training attempt (promoted, rejected, expired, ' +
+        'superseded or failed: all count), and per event day the (ε, δ) of all the attempts whose training window ' +
+        'covered it, composed by PLD; for the card unit also per card over privacy.lifetimePeriod. A pipeline run that ' +
+        'would take a day (or a card) past privacy.lifetimeEpsilon is refused before training.',
+    )
+    .option(
+      '--json',
+      'print {"unit", "budget": {"epsilon", "delta", "period"}, "days": [{"day", "epsilon", "delta", "runs"}], "worst", "entries"} ' +
+        '(epsilon null: unbounded); tools/reference/privacy_ledger.py recomposes it with dp-accounting',
+    )
+    .action(async (options: { json?: boolean }) => {
+      const config = loadConfig();
+      const entries = (await readLedger(createS3(config), config.stack.s3.bucket, ledgerPrefix(config))).map((item) => item.entry);
+      const budget = {
+        unit: config.privacy.unit,
+        epsilon: config.privacy.lifetimeEpsilon,
+        delta: config.privacy.delta,
+        periodDays: lifetimePeriodDays(config.privacy),
+      };
+      const report = ledgerReport(entries, budget, new Date());
+      console.log(options.json ? JSON.stringify(report, null, 2) : renderLedger(report));
     });
 }

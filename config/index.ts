@@ -82,9 +82,6 @@ const settingsSchema = z.strictObject({
     }),
     training: z.strictObject({
       dp: z.boolean(),
-      targetEpsilon: z.number().positive(),
-      delta: z.number().positive().max(0.1),
-      accountant: z.enum(['rdp', 'pld']),
       balance: z.enum(['smote', 'class-weight', 'stratified', 'none']),
       optimizer: z.enum(['adam', 'sgd']),
       hidden: z.array(z.number().int().min(1).max(4096)).max(8),
@@ -96,6 +93,14 @@ const settingsSchema = z.strictObject({
     }),
     workerMetricsPorts: z.strictObject({ cpu: port, gpu: port }),
     shutdownGraceSeconds: z.number().min(1).max(3600),
+  }),
+  privacy: z.strictObject({
+    unit: z.enum(['transaction', 'card']),
+    targetEpsilon: z.number().positive(),
+    delta: z.number().positive().max(0.1),
+    accountant: z.enum(['rdp', 'pld']),
+    lifetimeEpsilon: z.number().positive(),
+    lifetimePeriod: z.string().regex(/^[1-9]\d*d$/, 'a whole number of days (e.g. 365d)'),
   }),
   serving: z.strictObject({
     port,
@@ -152,11 +157,24 @@ function valueAt(input: unknown, keyPath: PropertyKey[]): unknown {
   return node;
 }
 
+/** Keys that moved, old path → new path: a config still using the old one is told where the key lives now. */
+const MOVED_KEYS: Record<string, string> = {
+  'pipeline.training.targetEpsilon': 'privacy.targetEpsilon',
+  'pipeline.training.delta': 'privacy.delta',
+  'pipeline.training.accountant': 'privacy.accountant',
+};
+
 function describeIssues(source: string, input: unknown, error: z.ZodError): string {
-  const lines = error.issues.map((issue) => {
+  const lines = error.issues.flatMap((issue) => {
     const key = issue.path.map(String).join('.') || '(root)';
     if (issue.code === 'unrecognized_keys') {
-      return `  ${[key, ...issue.keys].join('.')}: unknown key (allowed keys are listed in config.yaml)`;
+      return issue.keys.map((unknown) => {
+        const full = [...issue.path.map(String), unknown].join('.');
+        const moved = MOVED_KEYS[full];
+        return moved
+          ? `  ${full}: moved to ${moved} (the privacy settings have their own top-level block)`
+          : `  ${full}: unknown key (allowed keys are listed in config.yaml)`;
+      });
     }
     const value = valueAt(input, issue.path);
     const shown = value === undefined ? 'missing' : JSON.stringify(value);
@@ -273,6 +291,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 function pick(env: NodeJS.ProcessEnv, keys: string[]): Record<string, string> {
   return Object.fromEntries(keys.flatMap((key) => (env[key] ? [[key, env[key] as string]] : [])));
 }
+
+/** privacy.lifetimePeriod ("365d") in days. */
+export const lifetimePeriodDays = (privacy: Settings['privacy']) => Number.parseInt(privacy.lifetimePeriod, 10);
 
 export type BackingService = 'temporal' | 'kafka' | 's3' | 'mlflow' | 'redis';
 

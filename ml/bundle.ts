@@ -8,9 +8,10 @@ import { createHash } from 'node:crypto';
 import type { MlpParameters } from './dpsgd/types';
 import { InvalidInputError } from './errors';
 import { type FeatureSet, HANDBOOK_FEATURE_SET, parseFeatureSet } from './feature-set';
-import { PRIVACY_REPORT_FORMAT, type PrivacyReport, renderPrivacyReport } from './privacy/report';
+import { LEGACY_PRIVACY_REPORT_FORMATS, PRIVACY_REPORT_FORMAT, type PrivacyReport, renderPrivacyReport } from './privacy/report';
 import { tf } from './tensorflow';
 import { applyTransform, parseTransformSpec, type TransformSpec } from './transforms';
+import { isPublicReference } from './validation/public-reference';
 
 export const BUNDLE_FORMAT = 'fraudops-model-bundle/1';
 
@@ -26,7 +27,11 @@ export const BUNDLE_FILES = {
   privacyMarkdown: 'privacy.md',
 } as const;
 
-/** The extra file with the training data's feature statistics: the pipeline writes it, validation and drift monitoring compare against it. */
+/**
+ * The extra file with the training rows' feature counts in public bins (ml/validation/public-reference.ts): the
+ * pipeline writes it, validation and drift monitoring compare against it. A bundle refuses one whose bins came from
+ * the data (exact min, max or percentiles of private records must not leave with the model).
+ */
 export const REFERENCE_FILE = 'reference.json';
 
 const RESERVED_NAMES = new Set<string>(Object.values(BUNDLE_FILES));
@@ -188,6 +193,20 @@ function manifestBytes(manifest: BundleManifest): Uint8Array {
   return jsonFile({ format: manifest.format, createdAt: manifest.createdAt, files, bundleSha256: manifest.bundleSha256 });
 }
 
+function checkReference(content: Uint8Array): void {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder().decode(content));
+  } catch (err) {
+    throw new InvalidInputError(`${REFERENCE_FILE}: not JSON (${(err as Error).message})`);
+  }
+  if (!isPublicReference(value)) {
+    throw new InvalidInputError(
+      `${REFERENCE_FILE}: basis must be 'public-bins' (publicReferenceStatistics): statistics binned by the data would release private values`,
+    );
+  }
+}
+
 function extraFiles(parts: BundleParts): Array<[string, Uint8Array]> {
   return [...(parts.extraFiles ?? [])].map(([name, content]) => {
     if (!FILE_NAME.test(name) || RESERVED_NAMES.has(name)) {
@@ -195,7 +214,9 @@ function extraFiles(parts: BundleParts): Array<[string, Uint8Array]> {
         `extra file ${JSON.stringify(name)}: names must be relative paths of [A-Za-z0-9._-] segments and not one of ${[...RESERVED_NAMES].join(', ')}`,
       );
     }
-    return [name, typeof content === 'string' ? encode(content) : content];
+    const bytes = typeof content === 'string' ? encode(content) : content;
+    if (name === REFERENCE_FILE) checkReference(bytes);
+    return [name, bytes];
   });
 }
 
@@ -357,9 +378,9 @@ function parseThreshold(value: unknown): number {
 }
 
 function parsePrivacy(value: unknown): PrivacyReport {
-  const format = (value as PrivacyReport)?.format;
-  if (format !== PRIVACY_REPORT_FORMAT)
-    throw new InvalidInputError(`format = ${JSON.stringify(format)}: expected ${PRIVACY_REPORT_FORMAT}`);
+  const format: string = (value as PrivacyReport)?.format;
+  const known: readonly string[] = [PRIVACY_REPORT_FORMAT, ...LEGACY_PRIVACY_REPORT_FORMATS];
+  if (!known.includes(format)) throw new InvalidInputError(`format = ${JSON.stringify(format)}: expected one of ${known.join(', ')}`);
   return value as PrivacyReport;
 }
 

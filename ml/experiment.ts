@@ -4,18 +4,28 @@
 
 import type { Scalar } from '../records';
 import { DpSgdTrainer, type MlpParameters, type PrivacySpent, predictMlp, type TrainerOptions, type TrainingProgress } from './dpsgd';
+import type { PrivacyUnit } from './dpsgd/types';
 import { InvalidInputError } from './errors';
 import { type FeatureSet, HANDBOOK_FEATURE_SET, widenFeatures } from './feature-set';
 import { computeColumnFeatures, FEATURE_COUNT } from './features';
 import { averagePrecision, bestFbetaThreshold, type ConfusionMatrix, cardPrecisionAtK, confusionMatrix, rocAuc } from './metrics';
 import type { Accountant } from './privacy';
-import { buildPrivacyReport, type PreprocessingStep, type PrivacyReport } from './privacy/report';
+import { buildPrivacyReport, type PreprocessingStep, type PrivacyReport, type PrivacyReportInput } from './privacy/report';
+import { cardTerminalInfluence, type TerminalInfluence } from './privacy/terminal-influence';
 import { type LabelledTransactions, type ProtocolOptions, type ProtocolSplit, protocolSplit } from './protocol';
 import { smote } from './smote';
 import { applyTransform, fitTransform, type TransformKind, type TransformSpec, transformStep } from './transforms';
 
 export const BALANCE_STRATEGIES = ['smote', 'class-weight', 'stratified', 'none'] as const;
 export type BalanceStrategy = (typeof BALANCE_STRATEGIES)[number];
+export const PRIVACY_UNITS = ['transaction', 'card'] as const satisfies readonly PrivacyUnit[];
+
+/**
+ * The fraud rate the handbook published for its simulated dataset (Le Borgne et al., "Reproducible Machine Learning
+ * for Credit Card Fraud Detection – Practical Handbook", chapter 3: 14,681 frauds in 1,754,155 transactions). A public
+ * number: under DP the class weight and the stratified rates come from it, never from the private class counts.
+ */
+export const HANDBOOK_FRAUD_RATE = 14_681 / 1_754_155;
 
 export interface ExperimentOptions {
   protocol: ProtocolOptions;
@@ -24,6 +34,15 @@ export interface ExperimentOptions {
   smoteRatio: number;
   smoteK: number;
   dp: boolean;
+  /** DP: what one neighbouring dataset adds or removes, one transaction (default) or one card with all its transactions. */
+  privacyUnit?: PrivacyUnit;
+  /**
+   * A public prior of the fraud rate (default HANDBOOK_FRAUD_RATE). Under DP the class weight (1 − p)/p and the
+   * stratified rates derive from it; without DP the class weight is n_neg/n_pos of the training split, as before.
+   */
+  publicFraudRate?: number;
+  /** The positive class weight of balance class-weight, overriding both defaults above. */
+  positiveWeight?: number;
   targetEpsilon: number;
   delta: number;
   accountant: Accountant;
@@ -78,6 +97,22 @@ export function checkOptions(o: ExperimentOptions): void {
     'balance',
     'stratified means class-stratified Poisson sampling, which DP-SGD does; use class-weight without DP',
   );
+  rule(
+    !(o.balance === 'smote' && o.dp),
+    'balance',
+    'smote cannot be combined with DP (dp on): each synthetic row is made from several real ones, so one fraud shapes many ' +
+      'training rows outside the per-unit guarantee; use class-weight or stratified',
+  );
+  rule(o.privacyUnit === undefined || PRIVACY_UNITS.includes(o.privacyUnit), 'privacyUnit', `must be one of ${PRIVACY_UNITS.join(', ')}`);
+  rule(
+    !(o.balance === 'stratified' && o.privacyUnit === 'card'),
+    'balance',
+    'stratified cannot be combined with privacyUnit card: a card’s rate would depend on its labels (private); use class-weight',
+  );
+  const p = o.publicFraudRate;
+  rule(p === undefined || (p > 0 && p < 1), 'publicFraudRate', 'must be a fraud rate in (0, 1)');
+  const w = o.positiveWeight;
+  rule(w === undefined || (w > 0 && Number.isFinite(w)), 'positiveWeight', 'must be a finite number > 0');
 }
 
 const nowSeconds = () => performance.now() / 1000;
@@ -113,7 +148,8 @@ export interface SplitFeatures {
   /** The inputs of every row of x. */
   features: FeatureSet;
   periods: ProtocolSplit['periods'];
-  train: SplitPart;
+  /** Training rows also carry their card: an index 0 … cards − 1 of the (pseudonymised) customer ids, in order of first use. */
+  train: SplitPart & { card: Int32Array; cards: number };
   validation: SplitPart;
   /** Test rows also carry the card (its id as a string) and the test day, for card precision@100. */
   test: SplitPart & { customerId: string[]; day: Uint16Array };
@@ -134,7 +170,7 @@ export function splitFeatures(
   const features = widenFeatures(set, core, core.length / FEATURE_COUNT, data.extras ?? {});
   const width = set.names.length;
   const part = (rows: readonly number[]): SplitPart => ({ rows: rows.length, x: gather(features, rows, width), y: labelsOf(data, rows) });
-  const train = part(split.train);
+  const train = { ...part(split.train), ...cardIndices(split.train.map((row) => data.customerId[row])) };
   const frauds = count(train.y);
   if (frauds === 0 || frauds === train.rows) {
     const { from, to } = split.periods.train;
@@ -156,27 +192,54 @@ export function splitFeatures(
   };
 }
 
+/** Each id's index, numbered 0 … cards − 1 in order of first appearance. */
+function cardIndices(ids: readonly string[]): { card: Int32Array; cards: number } {
+  const index = new Map<string, number>();
+  const card = Int32Array.from(ids, (id) => {
+    let i = index.get(id);
+    if (i === undefined) {
+      i = index.size;
+      index.set(id, i);
+    }
+    return i;
+  });
+  return { card, cards: index.size };
+}
+
 /** The training examples after the input transform and balancing: what the trainer reads. */
 export interface BalancedTraining {
   x: Float32Array;
   y: Uint8Array;
   rows: number;
-  /** Training records in the split (before balancing): the privacy unit. */
+  /** Training records in the split (before balancing). */
   records: number;
+  /** Per example, its card (0 … cards − 1); absent after SMOTE, whose synthetic rows belong to no card. */
+  groups?: Int32Array;
+  /** Cards among the training records. */
+  cards: number;
   /** Per training record, how many training examples it shaped (SMOTE only). */
   influence?: Uint32Array;
   transform: TransformSpec;
   preprocessing: PreprocessingStep[];
+  /** What the privacy guarantee of a model trained on these examples rests on (see privacyAssumptions). */
+  assumptions: string[];
 }
 
-export type BalanceOptions = Pick<ExperimentOptions, 'balance' | 'smoteRatio' | 'smoteK' | 'transform' | 'seed' | 'dp'>;
+export type BalanceOptions = Pick<ExperimentOptions, 'balance' | 'smoteRatio' | 'smoteK' | 'transform' | 'seed' | 'dp'> &
+  Partial<Pick<ExperimentOptions, 'privacyUnit' | 'publicFraudRate' | 'positiveWeight' | 'samplingRate'>>;
 
 /** Fits the input transform on the training split, applies it, and balances the classes (SMOTE adds synthetic rows). */
-export function balanceTraining(train: SplitPart, options: BalanceOptions, set: FeatureSet = HANDBOOK_FEATURE_SET): BalancedTraining {
+export function balanceTraining(
+  train: SplitFeatures['train'],
+  options: BalanceOptions,
+  set: FeatureSet = HANDBOOK_FEATURE_SET,
+): BalancedTraining {
   const transform = fitTransform(options.transform, train.x, train.rows, set);
   const preprocessing: PreprocessingStep[] = [transformStep(transform)];
   const x = applyTransform(transform, train.x, train.rows);
-  if (options.balance !== 'smote') return { x, y: train.y, rows: train.rows, records: train.rows, transform, preprocessing };
+  const cards = { cards: train.cards, assumptions: privacyAssumptions(options, train.rows, train.cards) };
+  if (options.balance !== 'smote')
+    return { x, y: train.y, rows: train.rows, records: train.rows, groups: train.card, ...cards, transform, preprocessing };
   const balanced = smote(
     { x: Float64Array.from(x), y: train.y, rows: train.rows, cols: set.names.length },
     { ratio: options.smoteRatio, k: options.smoteK, seed: options.seed },
@@ -192,9 +255,63 @@ export function balanceTraining(train: SplitPart, options: BalanceOptions, set: 
     rows: balanced.y.length,
     records: train.rows,
     influence: Uint32Array.from(balanced.influence),
+    ...cards,
     transform,
     preprocessing,
   };
+}
+
+const percent = (p: number) => `${(100 * p).toPrecision(3)} %`;
+
+/** The class weight of balance class-weight: given, else (1 − p)/p of the public fraud rate under DP, else n_neg/n_pos. */
+export function classWeight(
+  options: Pick<ExperimentOptions, 'dp' | 'positiveWeight' | 'publicFraudRate'>,
+  positives: number,
+  negatives: number,
+): number {
+  if (options.positiveWeight !== undefined) return options.positiveWeight;
+  if (!options.dp) return negatives / Math.max(1, positives);
+  const p = options.publicFraudRate ?? HANDBOOK_FRAUD_RATE;
+  return (1 - p) / p;
+}
+
+/**
+ * The public choices a DP run rests on, one sentence each, for the privacy report: the count of privacy units, the
+ * class weight or stratified rates (public numbers, never the private class counts) and, for the card unit, what a
+ * card is. Empty without DP (nothing is claimed then).
+ */
+export function privacyAssumptions(options: BalanceOptions, rows: number, cards: number): string[] {
+  if (!options.dp) return [];
+  const unit = options.privacyUnit ?? 'transaction';
+  const p = options.publicFraudRate ?? HANDBOOK_FRAUD_RATE;
+  const prior =
+    options.publicFraudRate === undefined ? `the handbook's published fraud rate ${percent(p)}` : `the configured fraud rate ${percent(p)}`;
+  const [n, name] = unit === 'card' ? [cards, 'cards'] : [rows, 'training rows'];
+  const out = [
+    `The number of privacy units (${n} ${name}) is treated as public, as Opacus treats N: it sets the normaliser q·N of the ` +
+      'noisy gradient sum and the number of steps (epochs / q), and it is released without noise.',
+  ];
+  if (options.balance === 'class-weight') {
+    out.push(
+      options.positiveWeight === undefined
+        ? `The positive class weight ${classWeight(options, 0, 0).toPrecision(4)} is (1 − p)/p of ${prior} (public), not the private ratio of the training split's classes.`
+        : `The positive class weight ${options.positiveWeight} is a configured public number, not the private ratio of the training split's classes.`,
+    );
+  }
+  if (options.balance === 'stratified' && options.samplingRate !== undefined) {
+    const rates = stratifiedRates(options.samplingRate, p);
+    out.push(
+      `Class-stratified sampling rates (positive ${rates.positive.toPrecision(4)}, negative ${rates.negative.toPrecision(4)}) follow from ` +
+        `q = ${options.samplingRate} and ${prior} (public); the normaliser is q·N, not the private Σ q_class·n_class.`,
+    );
+  }
+  if (unit === 'card') {
+    out.push(
+      'A card is one pseudonymised customer id of the snapshot (the record declaration): all its transactions in the training ' +
+        'window are one privacy unit; a cardholder with several ids (cards) is several units.',
+    );
+  }
+  return out;
 }
 
 /** The trainer's options for the experiment's settings and the balanced classes. */
@@ -205,20 +322,19 @@ export function trainerOptionsFor(options: Omit<ExperimentOptions, 'protocol'>, 
     learningRate: options.learningRate,
     learningRateDecay: options.learningRateDecay,
     optimizer: options.optimizer,
-    positiveWeight: options.balance === 'class-weight' ? negatives / Math.max(1, positives) : 1,
+    positiveWeight: options.balance === 'class-weight' ? classWeight(options, positives, negatives) : 1,
     seed: options.seed,
-    privacy: options.dp
-      ? {
-          mode: 'dp',
-          clipNorm: options.clipNorm,
-          delta: options.delta,
-          targetEpsilon: options.targetEpsilon,
-          accountant: options.accountant,
-          samplingRate:
-            options.balance === 'stratified' ? stratifiedRates(options.samplingRate, positives, negatives) : options.samplingRate,
-        }
-      : { mode: 'off', batchSize: options.batchSize },
+    privacy: options.dp ? dpOptionsFor(options, positives + negatives) : { mode: 'off', batchSize: options.batchSize },
   };
+}
+
+/** DP options from public numbers only: the stratified rates from the public fraud rate, the normaliser q·rows. */
+function dpOptionsFor(options: Omit<ExperimentOptions, 'protocol'>, rows: number): TrainerOptions['privacy'] {
+  const { clipNorm, delta, targetEpsilon, accountant, samplingRate } = options;
+  const common = { mode: 'dp' as const, unit: options.privacyUnit ?? 'transaction', clipNorm, delta, targetEpsilon, accountant };
+  if (options.balance !== 'stratified') return { ...common, samplingRate };
+  const rates = stratifiedRates(samplingRate, options.publicFraudRate ?? HANDBOOK_FRAUD_RATE);
+  return { ...common, samplingRate: rates, expectedBatchSize: samplingRate * rows };
 }
 
 export interface Evaluation {
@@ -232,7 +348,8 @@ export interface Evaluation {
 export function evaluateModel(
   score: (x: Float64Array, rows: number) => Float32Array,
   splits: Pick<SplitFeatures, 'validation' | 'test' | 'periods'>,
-  privacy: { spent: PrivacySpent | null; records: number; influence?: Uint32Array; preprocessing: PreprocessingStep[] },
+  /** The report's inputs but the threshold (chosen here): BalancedTraining's assumptions, and the ledger's lifetime etc. */
+  privacy: Omit<PrivacyReportInput, 'threshold'>,
 ): Evaluation {
   const { validation, test, periods } = splits;
   const validationScores = score(validation.x, validation.rows);
@@ -274,14 +391,32 @@ export async function runExperiment(
 ): Promise<ExperimentResult> {
   checkOptions(options);
   const started = nowSeconds();
-  const set = options.features ?? HANDBOOK_FEATURE_SET;
-  const splits = splitFeatures(data, options.protocol, set);
+  const splits = splitFeatures(data, options.protocol, options.features ?? HANDBOOK_FEATURE_SET);
+  // With the card unit, the report measures what the guarantee leaves out: a card's reach into other cards' rows.
+  const reach =
+    options.dp && options.privacyUnit === 'card'
+      ? cardTerminalInfluence(data, protocolSplit(data, options.protocol).train, options.protocol.delayDays)
+      : undefined;
+  const result = await runExperimentOnSplits(splits, options, onProgress, reach);
+  const features = nowSeconds() - started - result.seconds.total;
+  return { ...result, seconds: { ...result.seconds, features, total: result.seconds.total + features } };
+}
+
+/** runExperiment after the features step: for several runs on the same splits (bench/privacy-units.ts). */
+export async function runExperimentOnSplits(
+  splits: SplitFeatures,
+  options: ExperimentOptions,
+  onProgress?: (progress: TrainingProgress) => void,
+  terminalInfluence?: TerminalInfluence,
+): Promise<ExperimentResult> {
+  checkOptions(options);
+  const set = splits.features;
   const featuresDone = nowSeconds();
   const training = balanceTraining(splits.train, options, set);
   const balanceDone = nowSeconds();
 
   const trainer = DpSgdTrainer.create(
-    { x: training.x, y: training.y, rows: training.rows, cols: set.names.length },
+    { x: training.x, y: training.y, rows: training.rows, cols: set.names.length, groups: training.groups },
     trainerOptionsFor(options, count(training.y), training.rows - count(training.y)),
   );
   let parameters: MlpParameters;
@@ -295,7 +430,7 @@ export async function runExperiment(
   const trainDone = nowSeconds();
 
   const score = (x: Float64Array, rows: number) => predictMlp(parameters, applyTransform(training.transform, x, rows), rows);
-  const evaluation = evaluateModel(score, splits, { spent, ...training });
+  const evaluation = evaluateModel(score, splits, { spent, ...training, terminalInfluence });
   const done = nowSeconds();
   return {
     data: {
@@ -316,22 +451,22 @@ export async function runExperiment(
     },
     testScores: { labels: splits.test.y, scores: evaluation.testScores },
     seconds: {
-      features: featuresDone - started,
+      features: 0,
       balance: balanceDone - featuresDone,
       train: trainDone - balanceDone,
       evaluate: done - trainDone,
-      total: done - started,
+      total: done - featuresDone,
     },
   };
 }
 
 /**
- * Class-stratified Poisson rates with the same expected batch as rate q over all rows, half of it
- * positives (capped at rate 1): the minority is seen far more often without synthetic data.
+ * Class-stratified Poisson rates for a fraud rate p: the same expected batch as rate q over all rows, half of it
+ * positives (the positive rate capped at 1), when the data's fraud rate is p. The minority is seen far more often
+ * without synthetic data. p is a public prior, so the rates reveal nothing about the training split.
  */
-export function stratifiedRates(q: number, positives: number, negatives: number): { positive: number; negative: number } {
-  const expected = q * (positives + negatives);
-  const positive = Math.min(1, expected / 2 / Math.max(1, positives));
-  const negative = Math.min(1, (expected - positive * positives) / Math.max(1, negatives));
+export function stratifiedRates(q: number, fraudRate: number): { positive: number; negative: number } {
+  const positive = Math.min(1, q / 2 / fraudRate);
+  const negative = Math.min(1, (q - positive * fraudRate) / (1 - fraudRate));
   return { positive, negative };
 }

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { type Client, WorkflowIdReusePolicy } from '@temporalio/client';
 import { createKafka, partitionRanges } from '../clients/kafka';
-import type { Config } from '../config';
+import { type Config, lifetimePeriodDays } from '../config';
 import { HANDBOOK_PROTOCOL } from '../ml/protocol';
 import type { PipelineInput, PipelineSettings } from '../workflows/settings';
 
@@ -18,6 +18,7 @@ export interface SettingsOverrides {
 
 export function pipelineSettings(config: Config, overrides: SettingsOverrides = {}): PipelineSettings {
   const t = config.pipeline.training;
+  const { privacy } = config;
   const { approval } = config.pipeline;
   return {
     model: config.registry.modelName,
@@ -31,9 +32,10 @@ export function pipelineSettings(config: Config, overrides: SettingsOverrides = 
         smoteRatio: 0.1,
         smoteK: 5,
         dp: t.dp,
-        targetEpsilon: t.targetEpsilon,
-        delta: t.delta,
-        accountant: t.accountant,
+        privacyUnit: privacy.unit,
+        targetEpsilon: privacy.targetEpsilon,
+        delta: privacy.delta,
+        accountant: privacy.accountant,
         clipNorm: t.clipNorm,
         samplingRate: t.samplingRate,
         batchSize: 256,
@@ -53,6 +55,14 @@ export function pipelineSettings(config: Config, overrides: SettingsOverrides = 
       },
       seededTraining: false,
       checkpointEverySeconds: t.checkpointEverySeconds,
+    },
+    privacy: {
+      unit: privacy.unit,
+      targetEpsilon: privacy.targetEpsilon,
+      delta: privacy.delta,
+      accountant: privacy.accountant,
+      lifetimeEpsilon: privacy.lifetimeEpsilon,
+      lifetimePeriodDays: lifetimePeriodDays(privacy),
     },
     approval: {
       approvers: approval.approvers,

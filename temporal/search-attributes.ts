@@ -4,6 +4,7 @@ export const SEARCH_ATTRIBUTES = {
   ModelVersion: 'Keyword',
   AveragePrecision: 'Double',
   Epsilon: 'Double',
+  LifetimeEpsilon: 'Double',
   Stage: 'Keyword',
   TrainDevice: 'Keyword',
 } as const;

@@ -3,7 +3,8 @@
 
 import type { ModelVersion } from '../clients/mlflow';
 import { loadBundle, type ModelBundleFiles, packBundle } from '../ml/bundle';
-import type { MlpParameters } from '../ml/dpsgd/types';
+import { NOISE_CITATION } from '../ml/dpsgd/noise';
+import type { MlpParameters, PrivacySpent } from '../ml/dpsgd/types';
 import { type FeatureSet, HANDBOOK_FEATURE_SET } from '../ml/feature-set';
 import { FEATURE_COUNT, FEATURE_NAMES, type FeatureName } from '../ml/features';
 import { buildPrivacyReport } from '../ml/privacy';
@@ -13,6 +14,23 @@ import type { ServingModel } from '../serving/champion-watcher';
 
 export const TEST_THRESHOLD = 0.5;
 export const TEST_EPSILON = 1;
+
+/** What a transaction-level DP-SGD run with secret discrete-Gaussian noise reports spending (ε = TEST_EPSILON). */
+export function testPrivacySpent(more: Partial<PrivacySpent> = {}): PrivacySpent {
+  return {
+    epsilon: TEST_EPSILON,
+    delta: 1e-6,
+    noiseMultiplier: 1.1,
+    samplingRate: 0.01,
+    steps: 1000,
+    clipNorm: 1,
+    accountant: 'rdp',
+    unit: 'transaction',
+    units: 100_000,
+    noise: { method: 'discrete-gaussian', secret: true, citation: NOISE_CITATION },
+    ...more,
+  };
+}
 
 export function testMlp(seed: number, hidden = [32, 16], inputs = FEATURE_COUNT): MlpParameters {
   const rng = new Rng([seed]);
@@ -42,15 +60,7 @@ export async function testBundle(
     threshold: TEST_THRESHOLD,
     metrics: { averagePrecision: 0.5 + seed / 100, rocAuc: 0.9 },
     privacy: buildPrivacyReport({
-      spent: {
-        epsilon: TEST_EPSILON,
-        delta: 1e-6,
-        noiseMultiplier: 1.1,
-        samplingRate: 0.01,
-        steps: 1000,
-        clipNorm: 1,
-        accountant: 'rdp',
-      },
+      spent: testPrivacySpent(),
       records: 100_000,
       preprocessing: [transformStep(transform)],
       threshold: { value: TEST_THRESHOLD, split: 'validation' },

@@ -5,11 +5,14 @@ import type { ExperimentOptions } from '../ml/experiment';
 import type { ProtocolOptions } from '../ml/protocol';
 
 export interface TrainingSettings {
-  /** The experiment's options; `seed` drives SMOTE, and the trainer too when `seededTraining`. */
+  /** The experiment's options; `seed` drives SMOTE and the trainer's (public) initialisation, never the DP noise. */
   options: Omit<ExperimentOptions, 'protocol'>;
   /** The time split, placed at the end of the matured data by the features step. */
   protocol: Omit<ProtocolOptions, 'trainStart'>;
-  /** A seeded trainer repeats its noise: only for tests and benchmarks (the noise is then as secret as the seed). */
+  /**
+   * Tests only: the DP noise and sampling follow from `options.seed` (TrainerOptions.insecureNoiseSeed), so a run
+   * repeats; its privacy report says NOT covered and registration refuses the model.
+   */
   seededTraining: boolean;
   checkpointEverySeconds: number;
 }
@@ -17,7 +20,20 @@ export interface TrainingSettings {
 export interface ApprovalSettings {
   approvers: string[];
   timeout: Duration;
+  /** maxEpsilon bounds the lifetime ε after the run (the worst event day, or per card over the period), not one run's. */
   autoApprove: { enabled: boolean; minAveragePrecisionGain: number; maxEpsilon: number };
+}
+
+/** config.yaml `privacy:` (the lifetime ledger's budget; unit, targetEpsilon, delta and accountant also feed training). */
+export interface PrivacySettings {
+  unit: 'transaction' | 'card';
+  /** The most one run may spend (ε at delta). */
+  targetEpsilon: number;
+  delta: number;
+  accountant: 'rdp' | 'pld';
+  /** Budget per event day (transaction unit) or per card over lifetimePeriodDays (card unit). */
+  lifetimeEpsilon: number;
+  lifetimePeriodDays: number;
 }
 
 export interface PipelineSettings {
@@ -28,6 +44,7 @@ export interface PipelineSettings {
   gpuScheduleToStart: Duration;
   trainingHeartbeatTimeout: Duration;
   training: TrainingSettings;
+  privacy: PrivacySettings;
   approval: ApprovalSettings;
 }
 

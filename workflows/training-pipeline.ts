@@ -1,12 +1,14 @@
 // trainingPipeline: ingest → validate → features/split → balance → train → evaluate → register → approval → promote.
 // Only S3 keys, hashes and small summaries pass through history. Training goes to the GPU pool first and to the
 // CPU pool when no GPU worker starts it within gpuScheduleToStart. Search attributes and activity summaries make
-// a run readable from the Web UI alone.
+// a run readable from the Web UI alone. Before training, the privacy ledger sets the run's noise and refuses a run that
+// would exceed the lifetime budget; the run's outcome is recorded there at the end, failures included.
 import {
   ActivityFailure,
   type ActivityOptions,
   ApplicationFailure,
   log,
+  patched,
   proxyActivities,
   setHandler,
   TimeoutFailure,
@@ -16,6 +18,7 @@ import {
 import type { Activities } from '../activities';
 import type { EvaluationRef } from '../activities/evaluate';
 import type { DatasetRef } from '../activities/ingest';
+import type { PrivacyReservation } from '../activities/privacy-ledger';
 import type { TrainResult } from '../activities/train';
 import { awaitPromotionDecision } from './approval';
 import { type PipelineStatus, type PromotionOutcome, pipelineStatus } from './messages';
@@ -29,6 +32,8 @@ export interface PipelineResult {
   metrics: EvaluationRef['metrics'];
   champion: EvaluationRef['champion'];
   epsilon: number | null;
+  /** The worst composed ε of the lifetime ledger with this run (null: unbounded); absent for runs before the ledger. */
+  lifetimeEpsilon?: number | null;
   trainDevice: 'gpu' | 'cpu';
   outcome: PromotionOutcome;
   /** Wall time of each step in seconds. */
@@ -57,16 +62,33 @@ function isScheduleToStartTimeout(err: unknown): boolean {
   return err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === 'SCHEDULE_TO_START';
 }
 
-/** The auto-approve policy: a candidate that beats the champion by the margin, within the ε budget. */
-function policyApproves(policy: ApprovalSettings['autoApprove'], evaluation: EvaluationRef): string | undefined {
+/**
+ * The auto-approve policy: a candidate that beats the champion by the margin, within the ε budget. `epsilon` is the
+ * lifetime ε after the run (worst day or card) from the ledger; runs recorded before the ledger pass their own.
+ */
+function policyApproves(
+  policy: ApprovalSettings['autoApprove'],
+  evaluation: EvaluationRef,
+  epsilon: { value: number | null; name: string },
+): string | undefined {
   if (!policy.enabled) return undefined;
-  const { averagePrecision, epsilon } = evaluation.metrics;
-  if (epsilon === null || epsilon > policy.maxEpsilon) return undefined;
+  const { averagePrecision } = evaluation.metrics;
+  if (epsilon.value === null || epsilon.value > policy.maxEpsilon) return undefined;
   const champion = evaluation.champion?.averagePrecision;
   if (champion !== undefined && averagePrecision - champion < policy.minAveragePrecisionGain) return undefined;
+  const budget = `${epsilon.name} ${epsilon.value.toFixed(3)} ≤ ${policy.maxEpsilon}`;
   return champion === undefined
-    ? `no champion yet; ε ${epsilon.toFixed(3)} ≤ ${policy.maxEpsilon}`
-    : `AP ${averagePrecision.toFixed(4)} beats champion ${champion.toFixed(4)} by ≥ ${policy.minAveragePrecisionGain}; ε ${epsilon.toFixed(3)} ≤ ${policy.maxEpsilon}`;
+    ? `no champion yet; ${budget}`
+    : `AP ${averagePrecision.toFixed(4)} beats champion ${champion.toFixed(4)} by ≥ ${policy.minAveragePrecisionGain}; ${budget}`;
+}
+
+/** The activity's own failure when it is one a retry cannot fix (the run then fails with it, not a wrapper). */
+function unwrapPermanent(types: string[]) {
+  return (err: unknown): never => {
+    const cause = err instanceof ActivityFailure ? err.cause : undefined;
+    if (cause instanceof ApplicationFailure && types.includes(cause.type ?? '')) throw cause;
+    throw err;
+  };
 }
 
 export async function trainingPipeline(input: PipelineInput): Promise<PipelineResult> {
@@ -109,12 +131,10 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
   status.datasetSha256 = dataset.sha256;
 
   const validation = await step('validate', () =>
-    call('validateSnapshot', `validate dataset ${dataset.sha256.slice(0, 12)} (${dataset.rows} rows)`, [dataset]).catch((err) => {
-      // The run fails with the activity's DataValidationError itself (its details: where the report is).
-      const cause = err instanceof ActivityFailure ? err.cause : undefined;
-      if (cause instanceof ApplicationFailure && cause.type === 'DataValidationError') throw cause;
-      throw err;
-    }),
+    // The run fails with the activity's DataValidationError itself (its details: where the report is).
+    call('validateSnapshot', `validate dataset ${dataset.sha256.slice(0, 12)} (${dataset.rows} rows)`, [dataset]).catch(
+      unwrapPermanent(['DataValidationError']),
+    ),
   );
   const split = await step('features', () =>
     call('buildFeatures', `features + time split of ${dataset.sha256.slice(0, 12)}`, [{ dataset, training: settings.training }]),
@@ -127,108 +147,148 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
     ),
   );
 
-  const trainInput = { training, settings: settings.training };
-  const TRAINING: ActivityOptions = { startToCloseTimeout: '6h', heartbeatTimeout: settings.trainingHeartbeatTimeout, retry: retry(5) };
-  const trainSummary = (device: string) =>
-    `${settings.training.options.dp ? `DP-SGD ε ≤ ${settings.training.options.targetEpsilon}` : 'non-private SGD'}, ${settings.training.options.epochs} epochs on ${device}`;
-  const train: TrainResult = await step('train', async () => {
-    try {
-      return await call('trainModel', trainSummary('the GPU pool'), [trainInput], {
-        ...TRAINING,
-        taskQueue: settings.taskQueues.gpu,
-        scheduleToStartTimeout: settings.gpuScheduleToStart,
+  let reservation: PrivacyReservation | undefined;
+  if (patched('privacy-ledger')) {
+    const { privacy } = settings;
+    reservation = await step('privacy', () =>
+      call(
+        'reservePrivacy',
+        `ledger: noise for ε ≤ ${privacy.targetEpsilon} per run, ≤ ${privacy.lifetimeEpsilon} ${privacy.unit === 'card' ? `per card per ${privacy.lifetimePeriodDays} days` : 'per event day'}`,
+        [{ datasetSha256: dataset.sha256, split: { periods: split.periods }, training, settings: settings.training, privacy }],
+        RECORDS,
+      ).catch(unwrapPermanent(['PrivacyBudgetExceeded'])),
+    );
+    if (reservation.lifetimeEpsilon !== null) upsert([{ key: PIPELINE_KEYS.lifetimeEpsilon, value: reservation.lifetimeEpsilon }]);
+  }
+  /** How the attempt ended, in its ledger entry (display only: the entry counts whatever the outcome). */
+  const recordOutcome = async (outcome: 'promoted' | 'rejected' | 'expired' | 'failed', modelVersion?: string) => {
+    if (!reservation) return;
+    await call(
+      'recordPrivacyOutcome',
+      `ledger: ${outcome}`,
+      [{ entryKey: reservation.entryKey, datasetSha256: dataset.sha256, outcome, modelVersion }],
+      RECORDS,
+    );
+  };
+
+  try {
+    const trainInput = { training, settings: settings.training, ...(reservation ? { noiseMultiplier: reservation.noiseMultiplier } : {}) };
+    const TRAINING: ActivityOptions = { startToCloseTimeout: '6h', heartbeatTimeout: settings.trainingHeartbeatTimeout, retry: retry(5) };
+    const trainSummary = (device: string) =>
+      `${settings.training.options.dp ? `DP-SGD ε ≤ ${settings.training.options.targetEpsilon}` : 'non-private SGD'}, ${settings.training.options.epochs} epochs on ${device}`;
+    const train: TrainResult = await step('train', async () => {
+      try {
+        return await call('trainModel', trainSummary('the GPU pool'), [trainInput], {
+          ...TRAINING,
+          taskQueue: settings.taskQueues.gpu,
+          scheduleToStartTimeout: settings.gpuScheduleToStart,
+        });
+      } catch (err) {
+        if (!isScheduleToStartTimeout(err)) throw err;
+        log.warn('no GPU worker started training in time: training on the CPU pool', { gpuScheduleToStart: settings.gpuScheduleToStart });
+        return call(
+          'trainModel',
+          `${trainSummary('the CPU pool')} (no GPU worker within ${settings.gpuScheduleToStart})`,
+          [trainInput],
+          TRAINING,
+        );
+      }
+    });
+    status.trainDevice = train.device;
+    upsert([{ key: PIPELINE_KEYS.trainDevice, value: train.device }]);
+
+    const evaluation = await step('evaluate', () =>
+      call('evaluateCandidate', 'test metrics, champion on the same rows, bundle', [
+        {
+          split,
+          training,
+          train,
+          validation,
+          labelDelayDays: settings.training.protocol.delayDays,
+          createdAt: new Date(workflowInfo().startTime).toISOString(),
+          dataset,
+          ...(reservation
+            ? { lifetime: { epsilon: reservation.lifetimeEpsilon, delta: settings.privacy.delta, scope: reservation.worstOn } }
+            : {}),
+        },
+      ]),
+    );
+    const { metrics } = evaluation;
+    Object.assign(status, {
+      averagePrecision: metrics.averagePrecision,
+      championAveragePrecision: evaluation.champion?.averagePrecision ?? null,
+      epsilon: metrics.epsilon,
+    });
+    upsert([
+      { key: PIPELINE_KEYS.averagePrecision, value: metrics.averagePrecision },
+      ...(metrics.epsilon === null ? [] : [{ key: PIPELINE_KEYS.epsilon, value: metrics.epsilon }]),
+    ]);
+
+    const registered = await step('register', () =>
+      call(
+        'registerCandidate',
+        `MLflow run + version of ${settings.model}`,
+        [{ dataset, validation, split, training, train, evaluation, settings: settings.training, timings: { ...status.steps } }],
+        RECORDS,
+      ),
+    );
+    upsert([{ key: PIPELINE_KEYS.modelVersion, value: registered.version }]);
+
+    const policy = policyApproves(
+      settings.approval.autoApprove,
+      evaluation,
+      reservation ? { value: reservation.lifetimeEpsilon, name: 'lifetime ε' } : { value: metrics.epsilon, name: 'ε' },
+    );
+    let outcome: PromotionOutcome;
+    if (policy) {
+      outcome = {
+        decision: 'approved',
+        version: registered.version,
+        approver: 'auto-approve',
+        reason: policy,
+        via: 'policy',
+        decidedAt: new Date().toISOString(),
+      };
+      status.outcome = outcome;
+      status.candidateVersion = registered.version;
+    } else {
+      stage('awaiting-approval');
+      outcome = await awaitPromotionDecision({
+        candidateVersion: registered.version,
+        approvers: settings.approval.approvers,
+        timeout: settings.approval.timeout,
+        status,
       });
-    } catch (err) {
-      if (!isScheduleToStartTimeout(err)) throw err;
-      log.warn('no GPU worker started training in time: training on the CPU pool', { gpuScheduleToStart: settings.gpuScheduleToStart });
-      return call(
-        'trainModel',
-        `${trainSummary('the CPU pool')} (no GPU worker within ${settings.gpuScheduleToStart})`,
-        [trainInput],
-        TRAINING,
+    }
+    await call(
+      'recordDecision',
+      `record "${outcome.decision}" on version ${registered.version}`,
+      [{ version: registered.version, outcome }],
+      RECORDS,
+    );
+    if (outcome.decision === 'approved') {
+      await step('promote', () =>
+        call('promoteCandidate', `alias champion → version ${registered.version}`, [{ version: registered.version }], RECORDS),
       );
     }
-  });
-  status.trainDevice = train.device;
-  upsert([{ key: PIPELINE_KEYS.trainDevice, value: train.device }]);
-
-  const evaluation = await step('evaluate', () =>
-    call('evaluateCandidate', 'test metrics, champion on the same rows, bundle', [
-      {
-        split,
-        training,
-        train,
-        validation,
-        labelDelayDays: settings.training.protocol.delayDays,
-        createdAt: new Date(workflowInfo().startTime).toISOString(),
-      },
-    ]),
-  );
-  const { metrics } = evaluation;
-  Object.assign(status, {
-    averagePrecision: metrics.averagePrecision,
-    championAveragePrecision: evaluation.champion?.averagePrecision ?? null,
-    epsilon: metrics.epsilon,
-  });
-  upsert([
-    { key: PIPELINE_KEYS.averagePrecision, value: metrics.averagePrecision },
-    ...(metrics.epsilon === null ? [] : [{ key: PIPELINE_KEYS.epsilon, value: metrics.epsilon }]),
-  ]);
-
-  const registered = await step('register', () =>
-    call(
-      'registerCandidate',
-      `MLflow run + version of ${settings.model}`,
-      [{ dataset, validation, split, training, train, evaluation, settings: settings.training, timings: { ...status.steps } }],
-      RECORDS,
-    ),
-  );
-  upsert([{ key: PIPELINE_KEYS.modelVersion, value: registered.version }]);
-
-  const policy = policyApproves(settings.approval.autoApprove, evaluation);
-  let outcome: PromotionOutcome;
-  if (policy) {
-    outcome = {
-      decision: 'approved',
-      version: registered.version,
-      approver: 'auto-approve',
-      reason: policy,
-      via: 'policy',
-      decidedAt: new Date().toISOString(),
+    const final = outcome.decision === 'approved' ? 'promoted' : outcome.decision;
+    await recordOutcome(final, registered.version);
+    stage(final);
+    return {
+      stage: final,
+      modelVersion: registered.version,
+      dataset: { sha256: dataset.sha256, rows: dataset.rows, frauds: dataset.frauds },
+      metrics,
+      champion: evaluation.champion,
+      epsilon: metrics.epsilon,
+      ...(reservation ? { lifetimeEpsilon: reservation.lifetimeEpsilon } : {}),
+      trainDevice: train.device,
+      outcome,
+      seconds: { ...status.steps },
     };
-    status.outcome = outcome;
-    status.candidateVersion = registered.version;
-  } else {
-    stage('awaiting-approval');
-    outcome = await awaitPromotionDecision({
-      candidateVersion: registered.version,
-      approvers: settings.approval.approvers,
-      timeout: settings.approval.timeout,
-      status,
-    });
+  } catch (err) {
+    // The noise may have been drawn: the entry stays, marked failed. The run's own error is what it fails with.
+    await recordOutcome('failed').catch((recordErr) => log.warn('could not mark the ledger entry failed', { error: String(recordErr) }));
+    throw err;
   }
-  await call(
-    'recordDecision',
-    `record "${outcome.decision}" on version ${registered.version}`,
-    [{ version: registered.version, outcome }],
-    RECORDS,
-  );
-  if (outcome.decision === 'approved') {
-    await step('promote', () =>
-      call('promoteCandidate', `alias champion → version ${registered.version}`, [{ version: registered.version }], RECORDS),
-    );
-  }
-  const final = outcome.decision === 'approved' ? 'promoted' : outcome.decision;
-  stage(final);
-  return {
-    stage: final,
-    modelVersion: registered.version,
-    dataset: { sha256: dataset.sha256, rows: dataset.rows, frauds: dataset.frauds },
-    metrics,
-    champion: evaluation.champion,
-    epsilon: metrics.epsilon,
-    trainDevice: train.device,
-    outcome,
-    seconds: { ...status.steps },
-  };
 }

@@ -16,13 +16,14 @@ export interface CheckpointContents {
   step: number;
   data: { rows: number; cols: number; fingerprint: string };
   /**
-   * Bytes read from the sampling and noise streams of a seeded run, so a resumed run continues them exactly. Null
-   * for an unseeded run: its keys are not stored, and a resumed run draws fresh ones; fresh noise and fresh samples
-   * are independent of everything released so far, which is all the composition theorem needs. (A seeded run's
-   * options hold the seed, which determines its noise: such a checkpoint is as secret as the seed.)
+   * Bytes read from the sampling and noise streams of a run with options.insecureNoiseSeed (tests only), so a
+   * resumed run continues them exactly. Null for every real run: its stream keys are secret and never stored, and a
+   * resumed run draws fresh ones. Fresh noise and fresh samples are independent of everything released so far, and
+   * independence is all the adaptive composition theorem needs, so the steps before and after the resume still
+   * compose to the accounted (ε, δ). (options.seed is stored: it fixes only the public initialisation.)
    */
   streams: { sampling: number; noise: number } | null;
-  /** Seed of the non-private batch order (options.seed, or drawn at the start of an unseeded run). */
+  /** Seed of the initialisation and the non-private batch order (options.seed, or drawn at the start of an unseeded run): public. */
   batchSeed: number;
   params: Float32Array;
   optimizer: OptimizerState;
@@ -33,6 +34,7 @@ export function dataFingerprint(data: TrainingData): string {
   const hash = createHash('sha256').update(`${data.rows}x${data.cols}\n`);
   hash.update(new Uint8Array(data.x.buffer, data.x.byteOffset, data.x.byteLength));
   hash.update(data.y);
+  if (data.groups) hash.update(new Uint8Array(data.groups.buffer, data.groups.byteOffset, data.groups.byteLength));
   return hash.digest('hex');
 }
 

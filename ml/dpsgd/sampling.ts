@@ -1,6 +1,7 @@
-// Which rows each step trains on: Poisson sampling for DP-SGD (every row independently, with its class's rate),
-// shuffled mini-batches for the non-private mode.
+// Which rows each step trains on: Poisson sampling for DP-SGD (every row independently, with its class's rate; or
+// every card independently, with all its rows), shuffled mini-batches for the non-private mode.
 import { Rng } from '../random';
+import type { CardIndex } from './card-groups';
 import type { CryptoStream } from './csprng';
 
 /**
@@ -43,6 +44,43 @@ export class PoissonSampler {
     bernoulliSubset(this.byClass[0], this.rates.negative, this.stream, rows);
     bernoulliSubset(this.byClass[1], this.rates.positive, this.stream, rows);
     return Int32Array.from(rows);
+  }
+}
+
+/** A card-level sample: the sampled cards' rows, card by card, and each row's card numbered 0 … cards − 1 in the sample. */
+export interface CardSample {
+  rows: Int32Array;
+  cardOf: Int32Array;
+  cards: number;
+}
+
+/** One Poisson sample of cards per call: every card independently with probability `rate`, with all of its rows. */
+export class CardSampler {
+  private readonly all: Int32Array;
+
+  constructor(
+    private readonly index: CardIndex,
+    private readonly rate: number,
+    private readonly stream: CryptoStream,
+  ) {
+    this.all = Int32Array.from({ length: index.cards }, (_, k) => k);
+  }
+
+  next(): CardSample {
+    const chosen: number[] = [];
+    bernoulliSubset(this.all, this.rate, this.stream, chosen);
+    const { start, rows: byCard } = this.index;
+    let size = 0;
+    for (const k of chosen) size += start[k + 1] - start[k];
+    const rows = new Int32Array(size);
+    const cardOf = new Int32Array(size);
+    let b = 0;
+    chosen.forEach((k, j) => {
+      rows.set(byCard.subarray(start[k], start[k + 1]), b);
+      cardOf.fill(j, b, b + start[k + 1] - start[k]);
+      b += start[k + 1] - start[k];
+    });
+    return { rows, cardOf, cards: chosen.length };
   }
 }
 

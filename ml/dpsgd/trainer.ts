@@ -1,12 +1,21 @@
-// The trainer: each step samples rows, runs the manual forward/backward pass, and updates the parameters with either
-// the clipped, noised gradient sum over the expected batch size (DP-SGD) or the plain mean gradient (non-private).
+// The trainer: each step samples rows (or cards, with all their rows), runs the manual forward/backward pass, and
+// updates the parameters with either the clipped (per row or per card), noised gradient sum over the expected number
+// of sampled units (DP-SGD) or the plain mean gradient (non-private).
 import { randomInt } from 'node:crypto';
 import { InvalidInputError } from '../errors';
 import { Rng } from '../random';
 import { tf } from '../tensorflow';
+import { type CardIndex, indexCards, sameCardPairs } from './card-groups';
 import { type CheckpointContents, dataFingerprint, decodeCheckpoint, encodeCheckpoint } from './checkpoint';
 import { CryptoStream } from './csprng';
-import { clipFactors, gradientSum, perExampleSquaredNorms } from './ghost';
+import {
+  type CardNormMethod,
+  clipFactors,
+  gradientSum,
+  perCardSquaredNormsMaterialised,
+  perCardSquaredNormsPairs,
+  perExampleSquaredNorms,
+} from './ghost';
 import {
   backward,
   disposeLayers,
@@ -20,15 +29,27 @@ import {
   uploadLayers,
   weightedLossSum,
 } from './mlp';
-import { addGaussianNoise } from './noise';
+import { createGridNoise, type GridNoise } from './noise';
 import { applyUpdate, initialOptimizerState, scheduledRate } from './optimizer';
-import { epsilonAfter, planTraining, type TrainingPlan } from './plan';
-import { PoissonSampler, ShuffledBatches } from './sampling';
+import { type DataCounts, epsilonAfter, planTraining, type TrainingPlan } from './plan';
+import { type CardSample, CardSampler, PoissonSampler, ShuffledBatches } from './sampling';
 import type { MlpParameters, PrivacySpent, TrainerOptions, TrainingData, TrainingProgress } from './types';
 import { validateData, validateOptions } from './validate';
 
 const INIT_STREAM = 0x494e;
 const YIELD_EVERY_MS = 20;
+
+/**
+ * Per-card norms by materialising each sampled card's gradient with one batched product per layer: on the default
+ * data 26–29 ms a step against 145–155 ms by same-card pairs (bench/privacy-units.ts --card-norms), and its float32
+ * sums are shorter (a card's rows, not its pairs), so its rounding is smaller.
+ */
+let cardNormMethod: CardNormMethod = 'materialise';
+
+/** For the benchmark and tests: both methods give the same norms. */
+export function setCardNormMethod(method: CardNormMethod): void {
+  cardNormMethod = method;
+}
 
 export interface RunOptions {
   /** Call onCheckpoint every this many steps (and after the last step). */
@@ -43,8 +64,8 @@ export class DpSgdTrainer {
   /** Per row: the features, 1 (the bias input), the label, the loss weight and ‖[x, 1]‖²; one gather fetches a batch. */
   private readonly table: tf.Tensor2D;
   private layers: LayerTensors[];
-  private readonly sampler: PoissonSampler | ShuffledBatches;
-  private readonly noise: CryptoStream | null;
+  private readonly sampler: PoissonSampler | CardSampler | ShuffledBatches;
+  private readonly noise: GridNoise | null;
   private readonly samplingStream: CryptoStream | null;
   private disposed = false;
 
@@ -53,14 +74,21 @@ export class DpSgdTrainer {
     private readonly options: TrainerOptions,
     private readonly plan: TrainingPlan,
     private readonly state: CheckpointContents,
+    cardIndex: CardIndex | null,
   ) {
     this.shapes = layerShapes(data.cols, options.hidden);
-    const seed = options.seed;
+    // Noise and sampling always draw from fresh secret keys; options.seed fixes only public things (init, batch
+    // order). insecureNoiseSeed is for tests, and marks the noise as not secret.
+    const seed = options.insecureNoiseSeed;
     const streams = state.streams;
     if (plan.privacy) {
       this.samplingStream = new CryptoStream(seed, 'sampling', streams?.sampling ?? 0);
-      this.noise = new CryptoStream(seed, 'noise', streams?.noise ?? 0);
-      this.sampler = new PoissonSampler(data.y, plan.privacy.rates, this.samplingStream);
+      const { noiseMultiplier, clipNorm } = plan.privacy;
+      const key = { seed, position: streams?.noise ?? 0 };
+      this.noise = createGridNoise(noiseMultiplier, clipNorm, state.params.length, key, plan.totalSteps - state.step);
+      this.sampler = cardIndex
+        ? new CardSampler(cardIndex, plan.privacy.samplingRate, this.samplingStream)
+        : new PoissonSampler(data.y, plan.privacy.rates, this.samplingStream);
     } else {
       this.samplingStream = null;
       this.noise = null;
@@ -72,9 +100,8 @@ export class DpSgdTrainer {
 
   /** Validates data and options, plans the run (calibrating σ to a target ε if asked) and initialises the MLP. */
   static create(data: TrainingData, options: TrainerOptions): DpSgdTrainer {
-    const positives = validateData(data);
-    validateOptions(options, data.rows);
-    const plan = planTraining(options, data.rows, positives);
+    const { counts, cardIndex } = checkData(data, options);
+    const plan = planTraining(options, counts);
     const batchSeed = options.seed ?? randomInt(2 ** 47);
     const shapes = layerShapes(data.cols, options.hidden);
     const params = initialParameters(shapes, new Rng([batchSeed, INIT_STREAM]));
@@ -83,27 +110,26 @@ export class DpSgdTrainer {
       noiseMultiplier: plan.privacy?.noiseMultiplier ?? null,
       step: 0,
       data: { rows: data.rows, cols: data.cols, fingerprint: dataFingerprint(data) },
-      streams: options.seed === undefined ? null : { sampling: 0, noise: 0 },
+      streams: options.insecureNoiseSeed === undefined ? null : { sampling: 0, noise: 0 },
       batchSeed,
       params,
       optimizer: initialOptimizerState(options.optimizer, params.length, options.momentum ?? 0),
     };
-    return new DpSgdTrainer(data, state.options, plan, state);
+    return new DpSgdTrainer(data, state.options, plan, state, cardIndex);
   }
 
   /** Continues from checkpoint() bytes on the same data (checked by fingerprint); steps count on from the checkpoint's. */
   static resume(checkpoint: Uint8Array, data: TrainingData): DpSgdTrainer {
     const state = decodeCheckpoint(checkpoint);
-    const positives = validateData(data);
     const fingerprint = dataFingerprint(data);
     if (fingerprint !== state.data.fingerprint) {
       throw new InvalidInputError(
         `data (${data.rows}×${data.cols}) is not the data the checkpoint was trained on (${state.data.rows}×${state.data.cols}, sha256 ${state.data.fingerprint.slice(0, 12)}…)`,
       );
     }
-    validateOptions(state.options, data.rows);
-    const plan = planTraining(state.options, data.rows, positives, state.noiseMultiplier ?? undefined);
-    return new DpSgdTrainer(data, state.options, plan, state);
+    const { counts, cardIndex } = checkData(data, state.options);
+    const plan = planTraining(state.options, counts, state.noiseMultiplier ?? undefined);
+    return new DpSgdTrainer(data, state.options, plan, state, cardIndex);
   }
 
   /** Steps taken so far, over all resumes. */
@@ -123,10 +149,11 @@ export class DpSgdTrainer {
   step(): TrainingProgress {
     if (this.disposed) throw new Error('DpSgdTrainer.step: the trainer is disposed');
     if (this.done) throw new Error(`DpSgdTrainer.step: all ${this.plan.totalSteps} steps are done`);
-    const rows = this.sampler instanceof PoissonSampler ? this.sampler.next() : this.sampler.batch(this.state.step);
-    const { gradient, logits } = this.gradientSum(rows);
+    const sample = this.sampler instanceof ShuffledBatches ? this.sampler.batch(this.state.step) : this.sampler.next();
+    const rows = sample instanceof Int32Array ? sample : sample.rows;
+    const { gradient, logits } = this.gradientSum(rows, sample instanceof Int32Array ? null : sample);
     const privacy = this.plan.privacy;
-    if (privacy) addGaussianNoise(gradient, privacy.noiseMultiplier * privacy.clipNorm, this.noise as CryptoStream);
+    if (privacy) (this.noise as GridNoise).perturb(gradient); // on the grid: see noise.ts for the sensitivity
     const divisor = privacy ? privacy.expectedBatchSize : rows.length;
     for (let j = 0; j < gradient.length; j++) gradient[j] /= divisor;
 
@@ -172,14 +199,17 @@ export class DpSgdTrainer {
       epsilon: epsilonAfter(privacy, this.state.step),
       delta: privacy.delta,
       noiseMultiplier: privacy.noiseMultiplier,
-      samplingRate: privacy.accountingRate,
+      samplingRate: privacy.samplingRate,
+      unit: privacy.unit,
+      units: privacy.units,
       steps: this.state.step,
       clipNorm: privacy.clipNorm,
       accountant: privacy.accountant,
+      noise: (this.noise as GridNoise).description,
     };
   }
 
-  /** The whole state as bytes (see checkpoint.ts); an unseeded run's stream keys are left out on purpose. */
+  /** The whole state as bytes (see checkpoint.ts); secret stream keys are left out on purpose. */
   checkpoint(): Uint8Array {
     const streams = this.state.streams && { sampling: this.samplingStream?.position ?? 0, noise: this.noise?.position ?? 0 };
     return encodeCheckpoint({ ...this.state, streams });
@@ -190,18 +220,26 @@ export class DpSgdTrainer {
     this.disposed = true;
     disposeLayers(this.layers);
     this.table.dispose();
+    this.noise?.dispose(); // stops a noise worker thread
   }
 
-  /** Σ_i c_i·g_i (c = 1 when not private) in the flat layout, and the batch's logits. */
-  private gradientSum(rows: Int32Array): { gradient: Float64Array; logits: Float32Array } {
+  /**
+   * Σ_i c_i·g_i (c = 1 when not private) in the flat layout, and the batch's logits. Per card (a card sample given),
+   * c_i is the factor of row i's card, min(1, C/‖Σ_{j∈card} g_j‖), so Σ_i c_i·g_i is the sum of the clipped card sums.
+   */
+  private gradientSum(rows: Int32Array, cards: CardSample | null): { gradient: Float64Array; logits: Float32Array } {
     const clipNorm = this.plan.privacy?.clipNorm;
     const cols = this.data.cols;
+    // A card sample keeps at least one padding row: the padding entries of the per-card norms point at it.
+    const padded = padBatch(rows, this.data.rows, cards ? 1 : 0);
     const outputs = tf.tidy(() => {
-      const batch = tf.gather<tf.Tensor2D>(this.table, tf.tensor1d(padBatch(rows, this.data.rows), 'int32'));
+      const batch = tf.gather<tf.Tensor2D>(this.table, tf.tensor1d(padded, 'int32'));
       const [augmentedX, labels, weights, inputNorms] = tf.split<tf.Tensor2D>(batch, [cols + 1, 1, 1, 1], 1);
       const pass = forward(this.layers, augmentedX);
       const deltas = backward(this.layers, pass, outputDelta(pass.logits, labels, weights));
-      const factors = clipNorm === undefined ? null : clipFactors(perExampleSquaredNorms(pass.inputs, deltas, inputNorms), clipNorm);
+      let factors: tf.Tensor2D | null = null;
+      if (clipNorm !== undefined && cards) factors = perCardClipFactors(pass.inputs, deltas, inputNorms, cards, padded.length, clipNorm);
+      else if (clipNorm !== undefined) factors = clipFactors(perExampleSquaredNorms(pass.inputs, deltas, inputNorms), clipNorm);
       return [pass.logits, ...gradientSum(pass.inputs, deltas, factors)];
     });
     const gradient = new Float64Array(this.state.params.length);
@@ -242,16 +280,77 @@ export class DpSgdTrainer {
 }
 
 /**
- * The batch's rows followed by copies of the padding row (index `padRow`), up to a multiple of an eighth of the
- * batch's power of two (≤ 12.5% extra rows). Poisson batch sizes vary from step to step, and every new shape costs
- * the native backend (oneDNN) a new kernel; with padding a run sees a handful of shapes. The padding row's loss
- * weight is 0, so its error Δ, its gradient and its norm are exactly 0 and it changes nothing.
+ * n rounded up to a multiple of an eighth of its power of two (≤ 12.5% more, at least 16). Poisson batch sizes vary
+ * from step to step, and every new shape costs the native backend (oneDNN) a new kernel; padded, a run sees a handful.
  */
-function padBatch(rows: Int32Array, padRow: number): Int32Array {
-  const granularity = 2 ** Math.max(4, Math.floor(Math.log2(Math.max(1, rows.length))) - 3);
-  const padded = new Int32Array(Math.max(granularity, Math.ceil(rows.length / granularity) * granularity)).fill(padRow);
+function paddedLength(n: number): number {
+  const granularity = 2 ** Math.max(4, Math.floor(Math.log2(Math.max(1, n))) - 3);
+  return Math.max(granularity, Math.ceil(n / granularity) * granularity);
+}
+
+/**
+ * The batch's rows followed by copies of the padding row (index `padRow`) up to paddedLength(rows + spare). The
+ * padding row's loss weight is 0, so its error Δ, its gradient and its norm are exactly 0 and it changes nothing.
+ */
+function padBatch(rows: Int32Array, padRow: number, spare: number): Int32Array {
+  const padded = new Int32Array(paddedLength(rows.length + spare)).fill(padRow);
   padded.set(rows);
   return padded;
+}
+
+/**
+ * Row factors (B×1) that clip each sampled card's summed gradient to C: the card's factor C / max(C, ‖G_k‖) on each
+ * of its rows. Padding rows (their Δ is 0) join card 0; the card count is padded too, so shapes repeat.
+ */
+function perCardClipFactors(
+  inputs: tf.Tensor2D[],
+  deltas: tf.Tensor2D[],
+  inputNorms: tf.Tensor2D,
+  sample: CardSample,
+  batchRows: number,
+  clipNorm: number,
+): tf.Tensor2D {
+  const cards = paddedLength(sample.cards);
+  const cardOfRows = new Int32Array(batchRows);
+  cardOfRows.set(sample.cardOf);
+  const cardOf = tf.tensor1d(cardOfRows, 'int32');
+  let norms: tf.Tensor2D;
+  if (cardNormMethod === 'materialise') {
+    const { layout, length } = cardLayout(sample, cards);
+    norms = perCardSquaredNormsMaterialised(inputs, deltas, tf.tensor1d(layout, 'int32'), cards, length);
+  } else {
+    const pairs = sameCardPairs(sample.cardOf, sample.rows.length, sample.rows.length, paddedLength);
+    const rowNorms = perExampleSquaredNorms(inputs, deltas, inputNorms);
+    const asTensors = {
+      first: tf.tensor1d(pairs.first, 'int32'),
+      second: tf.tensor1d(pairs.second, 'int32'),
+      card: tf.tensor1d(pairs.card, 'int32'),
+    };
+    norms = perCardSquaredNormsPairs(inputs, deltas, rowNorms, cardOf, cards, asTensors);
+  }
+  return tf.gather(clipFactors(norms, clipNorm), cardOf);
+}
+
+/** Card k's batch rows at k·L …, the rest of the K×L layout on the padding row (batch row `sample.rows.length`). */
+function cardLayout(sample: CardSample, cards: number): { layout: Int32Array; length: number } {
+  const sizes = new Int32Array(cards);
+  for (const k of sample.cardOf) sizes[k]++;
+  const length = paddedLength(Math.max(...sizes));
+  const layout = new Int32Array(cards * length).fill(sample.rows.length);
+  const filled = new Int32Array(cards);
+  sample.cardOf.forEach((k, b) => {
+    layout[k * length + filled[k]++] = b;
+  });
+  return { layout, length };
+}
+
+/** Validates data and options; the counts the plan reads, and the rows by card for the card unit. */
+function checkData(data: TrainingData, options: TrainerOptions): { counts: DataCounts; cardIndex: CardIndex | null } {
+  const positives = validateData(data);
+  const privacy = options.privacy;
+  const cardIndex = privacy.mode === 'dp' && privacy.unit === 'card' ? indexCards(data.groups, data.rows) : null;
+  validateOptions(options, data.rows, cardIndex?.cards);
+  return { counts: { rows: data.rows, positives, cards: cardIndex?.cards }, cardIndex };
 }
 
 /** Rows [x, 1, y, w, ‖[x, 1]‖²]; row `rows` (one past the data) is the all-zero padding row, whose loss weight is 0. */

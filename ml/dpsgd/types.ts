@@ -15,7 +15,15 @@ export interface TrainingData {
   y: Uint8Array;
   rows: number;
   cols: number;
+  /**
+   * Per row, the 0-based index of its card (privacy unit 'card'): every index in 0 … max is a card with at least
+   * one row. Required when `DpOptions.unit` is 'card', ignored otherwise.
+   */
+  groups?: Int32Array;
 }
+
+/** What one neighbouring dataset adds or removes: one row (a transaction) or all the rows of one card. */
+export type PrivacyUnit = 'transaction' | 'card';
 
 /** Per-class Poisson sampling rates (class-stratified sampling). */
 export interface ClassSamplingRates {
@@ -31,12 +39,23 @@ export interface NonPrivateOptions {
 
 export interface DpOptions {
   mode: 'dp';
+  /**
+   * transaction (default): Poisson-sample rows, clip each row's gradient. card: user-level DP-SGD (McMahan et al.
+   * 2018): Poisson-sample cards, clip each sampled card's summed gradient over its rows, account over cards.
+   */
+  unit?: PrivacyUnit;
   /** Per-example gradient L2 clipping norm C. */
   clipNorm: number;
-  /** Target δ of the guarantee; must be below 1/rows. */
+  /** Target δ of the guarantee; must be below 1/units (rows, or cards with the card unit). */
   delta: number;
-  /** Poisson sampling rate q per step, or one rate per class. */
+  /** Poisson sampling rate q per unit per step, or one rate per class (transaction unit only). */
   samplingRate: number | ClassSamplingRates;
+  /**
+   * The public normaliser of the noisy sum: the expected number of sampled units per step. Default: q·rows, or
+   * Σ_class q_class·(rows of the class) for per-class rates (which reads the private class counts), or q·cards.
+   * It also sets the steps: an epoch is units / expectedBatchSize steps.
+   */
+  expectedBatchSize?: number;
   /** Noise multiplier σ (noise std = σ·C); give this or targetEpsilon, not both. */
   noiseMultiplier?: number;
   /** Calibrate σ so that ε at δ after all planned steps is at most this. */
@@ -57,10 +76,17 @@ export interface TrainerOptions {
   /** Multiplies the loss of positive examples; default 1. */
   positiveWeight?: number;
   /**
-   * Makes the run repeatable: weight init, batches, Poisson sampling and the noise all follow from it.
-   * The DP noise is then a function of the seed, so a seeded run is only private while the seed stays secret.
+   * Fixes what is public: the weight initialisation and the non-private batch order. Never the DP noise or the
+   * Poisson sample: those always come from fresh secret keys (crypto.randomBytes), so the same seed twice gives two
+   * different DP models.
    */
   seed?: number;
+  /**
+   * TESTS ONLY — makes the DP noise and the Poisson sample a public function of this number, so a run repeats. The
+   * noise is then not secret: privacySpent().noise.secret is false, the privacy report says NOT covered, and the
+   * model cannot be registered or promoted.
+   */
+  insecureNoiseSeed?: number;
   privacy: NonPrivateOptions | DpOptions;
 }
 
@@ -80,9 +106,26 @@ export interface PrivacySpent {
   epsilon: number;
   delta: number;
   noiseMultiplier: number;
-  /** The rate the accountant used: q, or the largest per-class rate. */
+  /** The rate per privacy unit the accountant used: a row's (the largest per-class rate), or a card's. */
   samplingRate: number;
+  unit: PrivacyUnit;
+  /** Rows or cards in the training data. */
+  units: number;
   steps: number;
   clipNorm: number;
   accountant: string;
+  noise: NoiseDescription;
+}
+
+/** How the noise was drawn (ml/dpsgd/noise.ts). */
+export interface NoiseDescription {
+  /** seeded-test-only: from TrainerOptions.insecureNoiseSeed, replayable by anyone who knows it. */
+  method: 'discrete-gaussian' | 'seeded-test-only';
+  /** False when the noise can be replayed: the guarantee does not hold. */
+  secret: boolean;
+  citation: string;
+  /** γ, the fixed-point grid step of the noised sum. */
+  grid?: number;
+  /** (C + γ√d)/C: the sensitivity after rounding to the grid, over the clipping norm (σ applies to C + γ√d). */
+  inflation?: number;
 }

@@ -46,7 +46,8 @@ export function validateData(data: TrainingData): number {
   return positives;
 }
 
-export function validateOptions(options: TrainerOptions, rows: number): void {
+/** `cards`: the number of cards, given for the card unit (δ must be below 1/cards there). */
+export function validateOptions(options: TrainerOptions, rows: number, cards?: number): void {
   if (!Array.isArray(options.hidden)) fail('hidden', 'an array of layer widths', options.hidden);
   options.hidden.forEach((width, l) => {
     checkWhole(`hidden[${l}]`, width, 1);
@@ -64,6 +65,7 @@ export function validateOptions(options: TrainerOptions, rows: number): void {
   }
   if (options.positiveWeight !== undefined) checkPositive('positiveWeight', options.positiveWeight);
   if (options.seed !== undefined) checkWhole('seed', options.seed, 0);
+  if (options.insecureNoiseSeed !== undefined) checkWhole('insecureNoiseSeed', options.insecureNoiseSeed, 0);
   const privacy = options.privacy;
   if (typeof privacy !== 'object' || privacy === null) fail('privacy', "an object with mode 'off' or 'dp'", privacy);
   if (privacy.mode === 'off') {
@@ -74,8 +76,15 @@ export function validateOptions(options: TrainerOptions, rows: number): void {
   if (privacy.mode !== 'dp') fail('privacy.mode', "'off' or 'dp'", (privacy as { mode: unknown }).mode);
   checkPositive('privacy.clipNorm', privacy.clipNorm);
   checkRule('privacy.delta', 'delta', privacy.delta);
-  if (privacy.delta >= 1 / rows) fail('privacy.delta', `below 1/rows = ${1 / rows}`, privacy.delta);
+  const unit = privacy.unit ?? 'transaction';
+  if (unit !== 'transaction' && unit !== 'card') fail('privacy.unit', "'transaction' or 'card'", unit);
+  const [units, unitName] = unit === 'card' ? [cards ?? 0, 'cards'] : [rows, 'rows'];
+  if (privacy.delta >= 1 / units) fail('privacy.delta', `below 1/${unitName} = ${1 / units} (privacy.unit ${unit})`, privacy.delta);
+  if (privacy.expectedBatchSize !== undefined) checkPositive('privacy.expectedBatchSize', privacy.expectedBatchSize);
   const rate = privacy.samplingRate;
+  if (typeof rate === 'object' && rate !== null && unit === 'card') {
+    fail('privacy.samplingRate', 'one card rate with privacy.unit card (class-stratified rates would depend on a card’s labels)', rate);
+  }
   if (typeof rate === 'object' && rate !== null) {
     checkRule('privacy.samplingRate.positive', 'samplingRate', rate.positive);
     checkRule('privacy.samplingRate.negative', 'samplingRate', rate.negative);

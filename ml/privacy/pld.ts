@@ -209,3 +209,53 @@ export function pldEpsilon(params: PldEpsilonParams): { epsilon: number } {
   }
   return { epsilon };
 }
+
+/** The PLD of two independent mechanisms run one after the other: the convolution of their losses (same grid). */
+export function composePlds(a: DiscretePld, b: DiscretePld): DiscretePld {
+  if (!isClose(a.interval, b.interval))
+    throw new InvalidInputError(`composePlds needs one grid; got intervals ${a.interval} and ${b.interval}`);
+  const infinityMass = Math.min(1, a.infinityMass + b.infinityMass - a.infinityMass * b.infinityMass);
+  const lowerIndex = a.lowerIndex + b.lowerIndex;
+  if (a.probs.length === 0 || b.probs.length === 0)
+    return { interval: a.interval, lowerIndex, probs: new Float64Array(0), infinityMass: 1 };
+  const outputLength = a.probs.length + b.probs.length - 1;
+  const size = nextPowerOfTwo(outputLength);
+  if (size > MAX_GRID) throw tooLarge(size, a.interval);
+  const aRe = new Float64Array(size);
+  const aIm = new Float64Array(size);
+  const bRe = new Float64Array(size);
+  const bIm = new Float64Array(size);
+  aRe.set(a.probs);
+  bRe.set(b.probs);
+  fft(aRe, aIm);
+  fft(bRe, bIm);
+  for (let k = 0; k < size; k++) {
+    const re = aRe[k] * bRe[k] - aIm[k] * bIm[k];
+    aIm[k] = aRe[k] * bIm[k] + aIm[k] * bRe[k];
+    aRe[k] = re;
+  }
+  fft(aRe, aIm, true);
+  const probs = new Float64Array(outputLength);
+  // Rounding leaves values of order 1e-17 where the mass is 0; a negative mass is no mass.
+  for (let k = 0; k < outputLength; k++) probs[k] = Math.max(0, aRe[k] / size);
+  return truncateTails({ interval: a.interval, lowerIndex, probs, infinityMass });
+}
+
+/**
+ * Keeps the support from growing with every composition, pessimistically (as dp-accounting does): up to
+ * TAIL_MASS_TRUNCATION/2 of the lowest losses moves up to the lowest kept loss, as much of the highest to +∞.
+ */
+function truncateTails(pld: DiscretePld): DiscretePld {
+  const { probs } = pld;
+  const bound = TAIL_MASS_TRUNCATION / 2;
+  let lo = 0;
+  let below = 0;
+  while (lo < probs.length - 1 && below + probs[lo] <= bound) below += probs[lo++];
+  let hi = probs.length - 1;
+  let above = 0;
+  while (hi > lo && above + probs[hi] <= bound) above += probs[hi--];
+  if (lo === 0 && hi === probs.length - 1) return pld;
+  const kept = probs.slice(lo, hi + 1);
+  kept[0] += below;
+  return { interval: pld.interval, lowerIndex: pld.lowerIndex + lo, probs: kept, infinityMass: pld.infinityMass + above };
+}

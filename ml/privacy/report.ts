@@ -1,9 +1,13 @@
 // The privacy report of a trained model (DESIGN §6): what the (ε, δ) of DP-SGD covers and, as plainly, what it
 // does not. Every sentence is built from the numbers given; nothing is claimed that they do not support.
+//
+// Its first lines (`summary`, printed first by renderPrivacyReport) say the unit, the per-run (ε, δ), the lifetime
+// (ε, δ) of the worst day or card, the noise, and the verdict; then every assumption and everything not covered.
 
-import type { PrivacySpent } from '../dpsgd/types';
+import type { NoiseDescription, PrivacySpent, PrivacyUnit } from '../dpsgd/types';
 import { InvalidInputError } from '../errors';
 import { checkParam } from './params';
+import type { TerminalInfluence } from './terminal-influence';
 
 /**
  * How a step before training touches the data: `data-independent` uses no statistic of it; `group-privacy` makes
@@ -17,6 +21,21 @@ export interface PreprocessingStep {
   name: string;
   treatment: PreprocessingTreatment;
   description: string;
+}
+
+/** The composed (ε, δ) of every accounted training attempt (the ledger), at its worst event day or card. */
+export interface LifetimeSpent {
+  /** null: unbounded (a non-private training touched that day or period). */
+  epsilon: number | null;
+  delta: number;
+  /** Where that worst case is, e.g. 'event day 2024-05-03' or 'any card over 365 days'. */
+  scope: string;
+}
+
+/** Something else that leaves with the model, named because its noise-free content is outside the budget. */
+export interface ReleasedItem {
+  name: string;
+  statement: string;
 }
 
 export interface PrivacyReportInput {
@@ -33,6 +52,14 @@ export interface PrivacyReportInput {
   preprocessing: readonly PreprocessingStep[];
   /** The released decision threshold and the split it was chosen on (e.g. 'validation'), when there is one. */
   threshold?: { value: number; split: string };
+  /** The public choices the run rests on (BalancedTraining.assumptions): listed with the report's own. */
+  assumptions?: readonly string[];
+  /** The ledger's composed (ε, δ) at the worst day or card, this run included; absent: this run alone is accounted. */
+  lifetime?: LifetimeSpent;
+  /** Card unit: the measured reach of a card into other cards' rows through the terminal windows (terminalInfluence). */
+  terminalInfluence?: TerminalInfluence;
+  /** Other files or figures released with the model whose exact content is outside the budget (e.g. reference.json). */
+  released?: readonly ReleasedItem[];
 }
 
 export interface InfluenceSummary {
@@ -58,25 +85,41 @@ export interface GroupGuarantee {
 
 export interface PrivacyReport {
   format: typeof PRIVACY_REPORT_FORMAT;
-  /** True when the per-record (ε, δ) holds for the training records of the released model; `reasons` say why not. */
+  /** True when the per-unit (ε, δ) holds for the training units of the released model; `reasons` say why not. */
   covered: boolean;
   reasons: string[];
+  /** The report's first lines, in order: unit, per run, lifetime, noise, verdict. */
+  summary: string[];
+  /** The privacy unit and how many the training data has; null without DP. */
+  unit: { name: PrivacyUnit; units: number; statement: string } | null;
+  /** This run's (ε, δ) per unit; null without DP. */
+  perRun: { epsilon: number; delta: number } | null;
+  /** The ledger's worst day or card; null when only this run is accounted (or without DP). */
+  lifetime: (LifetimeSpent & { statement: string }) | null;
+  noise: (NoiseDescription & { statement: string }) | null;
+  /** δ against 1/units (the trainer refuses δ ≥ 1/units before training). */
+  deltaCheck: { delta: number; units: number; limit: number; holds: boolean; statement: string } | null;
   training: PrivacySpent | null;
   records: number;
-  /** 1/N: the per-record δ must be below it. */
+  /** 1/units (rows or cards): the per-unit δ must be below it. */
   deltaLimit: number;
   perExample: { epsilon: number; delta: number; statement: string } | null;
   perRecord: GroupGuarantee | null;
   influence: InfluenceSummary | null;
+  /** Card unit: the reach into other cards' rows (not covered), with the group bound it would need. */
+  terminalInfluence: (TerminalInfluence & { groupSize: number; statement: string }) | null;
   preprocessing: PreprocessingStep[];
   threshold: { value: number; split: string; insideBudget: false; statement: string } | null;
+  released: ReleasedItem[];
   /** What the guarantee does not cover, whatever the numbers. */
   notCovered: string[];
   /** The conditions the stated guarantees rest on. */
   assumptions: string[];
 }
 
-export const PRIVACY_REPORT_FORMAT = 'fraudops-privacy-report/1';
+export const PRIVACY_REPORT_FORMAT = 'fraudops-privacy-report/2';
+/** Reports of bundles written before the summary, unit, lifetime and noise fields: still readable. */
+export const LEGACY_PRIVACY_REPORT_FORMATS = ['fraudops-privacy-report/1'] as const;
 
 export const GROUP_PRIVACY_CITATION =
   'group privacy: an (ε, δ)-DP mechanism is (kε, k·e^{(k−1)ε}·δ)-DP for datasets differing in k examples ' +
@@ -86,6 +129,7 @@ export const GROUP_PRIVACY_CITATION =
 
 const fmtEps = (value: number): string => value.toPrecision(4);
 const fmtDelta = (value: number): string => (value >= 1 ? '1 (vacuous)' : value.toExponential(2));
+const UNIT_NAMES: Record<PrivacyUnit, string> = { transaction: 'rows', card: 'cards' };
 
 function checkSpent(spent: PrivacySpent): void {
   if (!(Number.isFinite(spent.epsilon) && spent.epsilon >= 0)) {
@@ -97,6 +141,26 @@ function checkSpent(spent: PrivacySpent): void {
   checkParam('steps', spent.steps);
   if (!(Number.isFinite(spent.clipNorm) && spent.clipNorm > 0)) {
     throw new InvalidInputError(`spent.clipNorm must be a finite number > 0; got ${spent.clipNorm}`);
+  }
+  if (spent.unit !== 'transaction' && spent.unit !== 'card') {
+    throw new InvalidInputError(`spent.unit must be 'transaction' or 'card'; got ${JSON.stringify(spent.unit)}`);
+  }
+  if (!(Number.isSafeInteger(spent.units) && spent.units >= 1)) {
+    throw new InvalidInputError(`spent.units must be a whole number >= 1 (the ${UNIT_NAMES[spent.unit]} trained on); got ${spent.units}`);
+  }
+  if (typeof spent.noise?.secret !== 'boolean' || typeof spent.noise.method !== 'string') {
+    throw new InvalidInputError('spent.noise must say how the noise was drawn ({ method, secret, citation })');
+  }
+}
+
+function checkLifetime(lifetime: LifetimeSpent, spent: PrivacySpent | null): void {
+  if (!spent) throw new InvalidInputError('lifetime was given for a run without DP: there is nothing to compose');
+  if (lifetime.epsilon !== null && !(Number.isFinite(lifetime.epsilon) && lifetime.epsilon >= 0)) {
+    throw new InvalidInputError(`lifetime.epsilon must be a finite number >= 0, or null when unbounded; got ${lifetime.epsilon}`);
+  }
+  checkParam('delta', lifetime.delta);
+  if (typeof lifetime.scope !== 'string' || lifetime.scope.length === 0) {
+    throw new InvalidInputError('lifetime.scope must name the worst event day or card period');
   }
 }
 
@@ -148,25 +212,120 @@ function checkSteps(input: PrivacyReportInput): void {
   }
 }
 
+function unitOf(spent: PrivacySpent): NonNullable<PrivacyReport['unit']> {
+  const statement =
+    spent.unit === 'card'
+      ? `card: one card (a pseudonymised customer id) with all of its transactions in the training split, added or removed together; ` +
+        `each sampled card's summed gradient is clipped as one (user-level DP-SGD, McMahan et al. 2018). ${spent.units} cards.`
+      : `transaction: one transaction, i.e. its feature row (the model's inputs) and its label in the training split; neighbouring ` +
+        `datasets add or remove one row. A card's other transactions are other units. ${spent.units} rows.`;
+  return { name: spent.unit, units: spent.units, statement };
+}
+
+function deltaCheckOf(spent: PrivacySpent): NonNullable<PrivacyReport['deltaCheck']> {
+  const limit = 1 / spent.units;
+  const holds = spent.delta < limit;
+  const against = `1/${spent.units} ${UNIT_NAMES[spent.unit]} = ${limit.toExponential(2)}`;
+  return {
+    delta: spent.delta,
+    units: spent.units,
+    limit,
+    holds,
+    statement: holds
+      ? `δ = ${fmtDelta(spent.delta)} < ${against} (checked by the trainer before training)`
+      : `δ = ${fmtDelta(spent.delta)} is NOT below ${against}`,
+  };
+}
+
+function noiseOf(noise: NoiseDescription): NonNullable<PrivacyReport['noise']> {
+  const grid = noise.grid === undefined ? '' : ` on the grid γ = ${noise.grid}`;
+  const statement = noise.secret
+    ? `${noise.method}${grid}, drawn from secret randomness (an unseeded CSPRNG); ${noise.citation}`
+    : `${noise.method}${grid}: NOT secret (replayable from a public seed), so NOT covered whatever ε says; ${noise.citation}`;
+  return { ...noise, statement };
+}
+
+function terminalInfluenceOf(measured: TerminalInfluence, spent: PrivacySpent): NonNullable<PrivacyReport['terminalInfluence']> {
+  // Removing a card changes the rows of up to m other cards: each is one removal and one addition, so 1 + 2m units differ.
+  const groupSize = 1 + 2 * measured.otherCards.max;
+  const group = groupPrivacy(spent.epsilon, spent.delta, groupSize);
+  const { otherRows, otherCards } = measured;
+  const statement =
+    `One card's transactions enter the terminal windows of other cards' rows (the terminal counts, and through its labels the ` +
+    `terminal risks, ${measured.labelDelayDays} to ${measured.labelDelayDays + measured.windowDays} days later). Measured on this ` +
+    `run's ${measured.trainingRows} training rows: a card changes up to ${otherRows.max} training rows of up to ${otherCards.max} other cards ` +
+    `(mean ${otherRows.mean.toFixed(1)} rows of ${otherCards.mean.toFixed(1)} cards; ${(100 * measured.shareAboveZero).toFixed(1)} % of ` +
+    `${measured.cards} cards change at least one). Only the card's own rows are accounted; a bound for a card with everything it ` +
+    `moves would take group privacy over k = 1 + 2·${otherCards.max} = ${groupSize} cards: (ε = ${fmtEps(group.epsilon)}, δ = ${fmtDelta(group.delta)}).`;
+  return { ...measured, groupSize, statement };
+}
+
+function lifetimeOf(lifetime: LifetimeSpent): NonNullable<PrivacyReport['lifetime']> {
+  const composed = 'every training attempt the ledger recorded (this one included), composed';
+  return {
+    ...lifetime,
+    statement:
+      lifetime.epsilon === null
+        ? `UNBOUNDED for ${lifetime.scope}: a non-private training touched it (${composed})`
+        : `(ε = ${fmtEps(lifetime.epsilon)}, δ = ${fmtDelta(lifetime.delta)}) for ${lifetime.scope}: ${composed}`,
+  };
+}
+
+const METRICS_NOT_COVERED =
+  'Metrics computed without noise on the validation and test rows and published with the model: average precision, ROC AUC, ' +
+  'card precision@100, F2 and the confusion matrix at the threshold, the champion’s scores on the same rows, and the PR, ROC and ' +
+  'threshold curves (metrics.json and plots/*.svg in the bundle, and the MLflow run’s metrics). Those rows get no protection from them.';
+
+const COUNTS_NOT_COVERED =
+  'Exact counts: rows and frauds of the snapshot and of each split (the workflow’s status and history, the MLflow run’s ' +
+  'train_rows, train_examples and test_rows, the PR plot’s prevalence line).';
+
+function unitNotCovered(spent: PrivacySpent | null, terminal: PrivacyReport['terminalInfluence']): string[] {
+  if (spent?.unit === 'card') {
+    return [
+      terminal?.statement ??
+        "One card's transactions enter the terminal windows of other cards' rows (terminal counts, and through its labels the " +
+          'terminal risks): not accounted, and not measured for this run.',
+    ];
+  }
+  return [
+    'A card (customer) as a whole: each of its transactions is a separate unit; a guarantee for all of them would need group ' +
+      'privacy over their number, which this report does not compute (privacy.unit card covers a card).',
+    "A transaction's influence on other rows' features: through the customer windows it changes its card's other rows (counts " +
+      'and mean amounts over 1, 7 and 30 days), through the terminal windows every later row at its terminal (counts, and its ' +
+      'label in the risk features after the label delay). Only its own row is accounted.',
+  ];
+}
+
 export function buildPrivacyReport(input: PrivacyReportInput): PrivacyReport {
   const { spent, records } = input;
   if (!(Number.isSafeInteger(records) && records >= 1)) throw new InvalidInputError(`records must be a whole number >= 1; got ${records}`);
   if (spent) checkSpent(spent);
+  if (input.lifetime) checkLifetime(input.lifetime, spent);
+  if (input.terminalInfluence && spent?.unit !== 'card') {
+    throw new InvalidInputError('terminalInfluence is measured for the card unit: this run is not card-level DP');
+  }
   checkSteps(input);
   if (input.threshold && !Number.isFinite(input.threshold.value)) {
     throw new InvalidInputError(`threshold.value must be a finite number; got ${input.threshold.value}`);
   }
 
-  const deltaLimit = 1 / records;
+  const deltaLimit = 1 / (spent?.units ?? records);
   const influence = input.influence ? summariseInfluence(input.influence, records) : null;
   const k = influence?.max ?? 1;
   const reasons: string[] = [];
-  const assumptions: string[] = [
-    'The unit of privacy is one training example: the 15 features and the label of one transaction. Neighbouring datasets differ by adding or removing one example (the relation of the Poisson-subsampled accountant).',
-  ];
-  if (spent) {
+  const unit = spent ? unitOf(spent) : null;
+  const deltaCheck = spent ? deltaCheckOf(spent) : null;
+  const noise = spent ? noiseOf(spent.noise) : null;
+  const lifetime = input.lifetime ? lifetimeOf(input.lifetime) : null;
+  const terminal = spent && input.terminalInfluence ? terminalInfluenceOf(input.terminalInfluence, spent) : null;
+  const assumptions: string[] = [];
+  if (unit) {
     assumptions.push(
-      'DP-SGD ran as accounted: Poisson sampling at the stated rate, per-example gradients clipped to the stated norm, Gaussian noise of the stated multiplier on every step, and only the final model released.',
+      `The unit of privacy is one ${unit.name}; neighbouring datasets differ by adding or removing one (the relation of the ` +
+        'Poisson-subsampled accountant).',
+      'DP-SGD ran as accounted: Poisson sampling of units at the stated rate, each unit’s gradient clipped to the stated norm, the ' +
+        'stated noise on every step, and only the final model released.',
     );
   }
 
@@ -181,8 +340,9 @@ export function buildPrivacyReport(input: PrivacyReportInput): PrivacyReport {
       statement:
         `DP-SGD (${spent.accountant} accountant; noise multiplier σ = ${spent.noiseMultiplier}, sampling rate q = ${spent.samplingRate}, ` +
         `${spent.steps} steps, clipping norm C = ${spent.clipNorm}) is (ε = ${fmtEps(spent.epsilon)}, δ = ${fmtDelta(spent.delta)})-DP ` +
-        'with respect to adding or removing one training example.',
+        `with respect to adding or removing one ${spent.unit === 'card' ? 'card (all of its training rows)' : 'training example'}.`,
     };
+    if (deltaCheck && !deltaCheck.holds) reasons.push(`the per-run ${deltaCheck.statement}`);
     const group = groupPrivacy(spent.epsilon, spent.delta, k);
     const statement =
       k === 1
@@ -191,9 +351,9 @@ export function buildPrivacyReport(input: PrivacyReportInput): PrivacyReport {
         : `A training record influences up to k = ${k} training examples (itself and the synthetic rows made from it). By group privacy, ` +
           `training is (kε = ${fmtEps(group.epsilon)}, k·e^{(k−1)ε}·δ = ${fmtDelta(group.delta)})-DP with respect to those k examples of one record.`;
     perRecord = { groupSize: k, ...group, statement };
-    if (group.delta >= deltaLimit) {
+    if (k > 1 && group.delta >= 1 / records) {
       reasons.push(
-        `the per-record δ = ${fmtDelta(group.delta)} is not below 1/N = ${deltaLimit.toExponential(2)} (N = ${records} records)`,
+        `the per-record δ = ${fmtDelta(group.delta)} is not below 1/N = ${(1 / records).toExponential(2)} (N = ${records} records)`,
       );
     }
   }
@@ -202,6 +362,11 @@ export function buildPrivacyReport(input: PrivacyReportInput): PrivacyReport {
       'over-sampling (SMOTE) is not itself differentially private: removing one record also changes which rows are ' +
         'neighbours and which synthetic rows are drawn for other records, so the group bound over the measured influence ' +
         'is a per-record estimate for this run, not an end-to-end guarantee',
+    );
+  }
+  if (spent && !spent.noise.secret) {
+    reasons.push(
+      `the DP noise is not secret (${spent.noise.method}): it follows from a public seed, so anyone can replay the training on neighbouring data and no (ε, δ) holds`,
     );
   }
   for (const step of input.preprocessing) {
@@ -214,6 +379,7 @@ export function buildPrivacyReport(input: PrivacyReportInput): PrivacyReport {
         'over-sampled set with and without those k examples; it is not an end-to-end guarantee of over-sampling followed by training.',
     );
   }
+  for (const line of input.assumptions ?? []) if (!assumptions.includes(line)) assumptions.push(line);
 
   const threshold = input.threshold
     ? {
@@ -226,27 +392,56 @@ export function buildPrivacyReport(input: PrivacyReportInput): PrivacyReport {
           `${input.threshold.split} records get no DP protection from the release.`,
       }
     : null;
-
+  const released = (input.released ?? []).map((item) => ({ ...item }));
   const notCovered = [
-    'Hyperparameter tuning or model selection on the same records: every other training run on them composes with this one and is not accounted here.',
-    'Records of the validation and test splits: metrics reported on them (and anything chosen with them) are computed without noise.',
-    'A customer or card as a whole: a customer contributes many transactions, each a separate example; covering all of them would take group privacy over their number, which this report does not compute.',
-    "A transaction's influence on the window features (customer and terminal aggregates over up to 30 days, terminal risk after the label delay) of other examples: only its own example is accounted.",
+    ...(threshold ? [threshold.statement] : []),
+    METRICS_NOT_COVERED,
+    ...released.map((item) => item.statement),
+    COUNTS_NOT_COVERED,
+    ...unitNotCovered(spent, terminal),
+    lifetime
+      ? 'Choices people make after reading earlier runs’ results (settings, hyperparameters): the ledger composes every training ' +
+        'attempt, not what was learnt from their published metrics.'
+      : 'Other training runs on the same data (retrains over overlapping windows, rejected or expired candidates, tuning): not ' +
+        'composed here; `fraudops privacy ledger` composes them.',
   ];
-  if (threshold) notCovered.unshift(threshold.statement);
+
+  const covered = reasons.length === 0;
+  const summary = spent
+    ? [
+        `Unit: ${unit?.statement}`,
+        `Per run: (ε = ${fmtEps(spent.epsilon)}, δ = ${fmtDelta(spent.delta)}) per ${spent.unit}; ${deltaCheck?.statement}.`,
+        lifetime ? `Lifetime: ${lifetime.statement}.` : 'Lifetime: not accounted (this run alone).',
+        `Noise: ${noise?.statement}.`,
+      ]
+    : ['Unit: none: training is not differentially private.', 'Per run: no (ε, δ).', 'Lifetime: not accounted (no DP).', 'Noise: none.'];
+  summary.push(
+    covered
+      ? `**Covered**: the per-${spent?.unit} guarantee above holds for the ${spent?.units} training ${UNIT_NAMES[spent?.unit ?? 'transaction']} ` +
+          '(within the assumptions, and for nothing listed under Not covered).'
+      : `**NOT covered** by a differential-privacy guarantee: ${reasons.join('; ')}.`,
+  );
 
   return {
     format: PRIVACY_REPORT_FORMAT,
-    covered: reasons.length === 0,
+    covered,
     reasons,
-    training: spent ? { ...spent } : null,
+    summary,
+    unit,
+    perRun: spent ? { epsilon: spent.epsilon, delta: spent.delta } : null,
+    lifetime,
+    noise,
+    deltaCheck,
+    training: spent ? { ...spent, noise: { ...spent.noise } } : null,
     records,
     deltaLimit,
     perExample,
     perRecord,
     influence,
+    terminalInfluence: terminal,
     preprocessing: input.preprocessing.map((step) => ({ ...step })),
     threshold,
+    released,
     notCovered,
     assumptions,
   };
@@ -254,15 +449,15 @@ export function buildPrivacyReport(input: PrivacyReportInput): PrivacyReport {
 
 const cell = (text: string | number): string => String(text).replace(/\|/g, '\\|');
 
-/** The report as Markdown, for people: the same facts as the JSON, nothing added. */
+/** The report as Markdown, for people: the same facts as the JSON, nothing added; the summary lines come first. */
 export function renderPrivacyReport(report: PrivacyReport): string {
-  const lines: string[] = ['# Privacy report', ''];
-  lines.push(
-    report.covered
-      ? `**Covered**: the per-record guarantee below holds for the ${report.records} training records (within the assumptions listed).`
-      : '**NOT covered** by a differential-privacy guarantee:',
-  );
-  for (const reason of report.reasons) lines.push(`- ${reason}`);
+  const lines: string[] = ['# Privacy report'];
+  for (const line of report.summary) lines.push(`- ${line}`);
+  lines.push('', '## Assumptions', '');
+  if (report.assumptions.length === 0) lines.push('None: nothing is claimed.');
+  for (const item of report.assumptions) lines.push(`- ${item}`);
+  lines.push('', '## Not covered', '');
+  for (const item of report.notCovered) lines.push(`- ${item}`);
   lines.push('');
 
   lines.push('## Guarantee', '');
@@ -270,19 +465,34 @@ export function renderPrivacyReport(report: PrivacyReport): string {
     const t = report.training;
     lines.push('| quantity | value |', '|---|---|');
     lines.push(
+      `| unit | ${t.unit} (${t.units} ${UNIT_NAMES[t.unit]}) |`,
       `| accountant | ${cell(t.accountant)} |`,
+      `| noise | ${cell(t.noise.method)}${t.noise.secret ? '' : ' (NOT secret)'} |`,
       `| noise multiplier σ | ${t.noiseMultiplier} |`,
       `| sampling rate q | ${t.samplingRate} |`,
     );
     lines.push(`| steps | ${t.steps} |`, `| clipping norm C | ${t.clipNorm} |`, `| training records N | ${report.records} |`);
-    lines.push(`| per-example (ε, δ) | (${fmtEps(report.perExample.epsilon)}, ${fmtDelta(report.perExample.delta)}) |`);
+    lines.push(`| per-${t.unit} (ε, δ) | (${fmtEps(report.perExample.epsilon)}, ${fmtDelta(report.perExample.delta)}) |`);
     lines.push(`| group size k (max influence) | ${report.perRecord.groupSize} |`);
     lines.push(`| per-record (ε, δ) | (${fmtEps(report.perRecord.epsilon)}, ${fmtDelta(report.perRecord.delta)}) |`);
-    lines.push(`| 1/N | ${report.deltaLimit.toExponential(2)} |`, '');
-    lines.push(report.perExample.statement, '', report.perRecord.statement, '');
+    lines.push(`| 1/units | ${report.deltaLimit.toExponential(2)} |`);
+    const life = report.lifetime;
+    if (life) {
+      const value = life.epsilon === null ? 'unbounded' : `(${fmtEps(life.epsilon)}, ${fmtDelta(life.delta)})`;
+      lines.push(`| lifetime (ε, δ), ${cell(life.scope)} | ${value} |`);
+    }
+    lines.push('', report.perExample.statement, '', report.perRecord.statement, '');
     if (report.perRecord.groupSize > 1) lines.push(`Bound: ${GROUP_PRIVACY_CITATION}.`, '');
   } else {
     lines.push('None: training was not differentially private.', '');
+  }
+
+  if (report.terminalInfluence) {
+    const t = report.terminalInfluence;
+    lines.push('## Terminal influence (card unit, not covered)', '');
+    lines.push('| per card | max | mean |', '|---|---|---|');
+    lines.push(`| other cards' training rows changed | ${t.otherRows.max} | ${t.otherRows.mean.toFixed(2)} |`);
+    lines.push(`| other cards changed | ${t.otherCards.max} | ${t.otherCards.mean.toFixed(2)} |`, '');
   }
 
   if (report.influence) {
@@ -305,10 +515,5 @@ export function renderPrivacyReport(report: PrivacyReport): string {
     for (const step of report.preprocessing) lines.push(`| ${cell(step.name)} | ${step.treatment} | ${cell(step.description)} |`);
     lines.push('');
   }
-
-  lines.push('## Not covered', '');
-  for (const item of report.notCovered) lines.push(`- ${item}`);
-  lines.push('', '## Assumptions', '');
-  for (const item of report.assumptions) lines.push(`- ${item}`);
-  return `${lines.join('\n')}\n`;
+  return `${lines.join('\n').trimEnd()}\n`;
 }

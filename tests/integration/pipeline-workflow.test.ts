@@ -84,6 +84,10 @@ function standIns(calls: Calls, behaviour: Behaviour): Activities {
     async balanceClasses() {
       return { key: 'training', examples: 600, records: 600, positives: 6, syntheticRows: 0 };
     },
+    async reservePrivacy() {
+      return { noiseMultiplier: 1.2, bound: 'run', entryKey: 'privacy-ledger/t/w/r.json', lifetimeEpsilon: 1, worstOn: 'c' } as const;
+    },
+    async recordPrivacyOutcome() {},
     async trainModel() {
       calls.trainQueues.push(Context.current().info.taskQueue);
       return {

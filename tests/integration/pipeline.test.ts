@@ -117,7 +117,7 @@ describe('trainingPipeline on the real stack (CLI, workers, Kafka, S3, MLflow)',
     );
     if (resumed.resumedFromStep > 0) assert.ok(resumed.resumedFromStep >= beforeKill.step);
     assert.equal(result.metrics.steps, beforeKill.totalSteps);
-    const target = env.config.pipeline.training.targetEpsilon;
+    const target = env.config.privacy.targetEpsilon;
     assert.ok(result.epsilon !== null && result.epsilon <= target * 1.001 && result.epsilon > 0.9 * target, `ε ${result.epsilon}`);
 
     // Exactly one version; champion alias on it; tags; its bundle verifies and loads; the MLflow run has the artifacts.

@@ -24,9 +24,10 @@ import { formatUtc, recordContract, type TxRecord } from '../../records';
 import type { ServingModel } from '../../serving/champion-watcher';
 import { featureInputOf, type LabelEvent, OnlineFeatureStore } from '../../serving/online-features';
 import type { PredictionRecord } from '../../serving/prediction';
-import { ADMITTED_HEADERS, type OutgoingMessage, publicationOrder, publish, simulate } from '../../simulator';
+import { type OutgoingMessage, publicationOrder, publish, simulate } from '../../simulator';
 import type { ReviewRecord } from '../../stream/messages';
 import { type ScorerTopics, StreamScorer } from '../../stream/scorer';
+import { testPrivacySpent } from '../api-model';
 import { type ReadMessage, readTopic } from './read-topic';
 
 const config = loadConfig();
@@ -102,7 +103,7 @@ async function testBundle(): Promise<ModelBundleFiles> {
     threshold,
     metrics: {},
     privacy: buildPrivacyReport({
-      spent: { epsilon: 1, delta: 1e-6, noiseMultiplier: 1.1, samplingRate: 0.01, steps: 10, clipNorm: 1, accountant: 'rdp' },
+      spent: testPrivacySpent({ steps: 10 }),
       records: rows.length,
       preprocessing: [transformStep(transform)],
       threshold: { value: threshold, split: 'validation' },
@@ -124,7 +125,7 @@ async function produce(topics: ScorerTopics, messages: Iterable<OutgoingMessage>
       messages,
       async (sent) => {
         const of = (stream: OutgoingMessage['stream']) =>
-          sent.filter((m) => m.stream === stream).map(({ key, value }) => ({ key, value, headers: { ...ADMITTED_HEADERS } }));
+          sent.filter((m) => m.stream === stream).map(({ key, value }) => ({ key, value, headers: contract.admittedHeaders }));
         const topicMessages = [
           { topic: topics.transactions, messages: of('transactions') },
           { topic: topics.labels, messages: of('labels') },

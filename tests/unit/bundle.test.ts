@@ -7,6 +7,7 @@ import {
   loadBundle,
   type ModelBundleFiles,
   packBundle,
+  REFERENCE_FILE,
   verifyBundle,
 } from '../../ml/bundle';
 import type { MlpParameters } from '../../ml/dpsgd/types';
@@ -16,7 +17,8 @@ import { FEATURE_COUNT } from '../../ml/features';
 import { buildPrivacyReport, renderPrivacyReport } from '../../ml/privacy';
 import { selectBackend, tf } from '../../ml/tensorflow';
 import { applyTransform, fitTransform, fixedTransform, transformStep } from '../../ml/transforms';
-import { testFeatureRows, testMlp } from '../api-model';
+import { publicReferenceStatistics } from '../../ml/validation/public-reference';
+import { testFeatureRows, testMlp, testPrivacySpent } from '../api-model';
 
 /** The MLP computed directly in float64 from its weights (relu … sigmoid), independently of TensorFlow.js. */
 function directScores(params: MlpParameters, inputs: Float32Array, rows: number): Float64Array {
@@ -43,7 +45,7 @@ function parts(overrides: Partial<BundleParts> = {}): BundleParts {
     threshold: 0.42,
     metrics: { averagePrecision: 0.61, rocAuc: 0.87, confusion: { tp: 3, fp: 1, tn: 90, fn: 6 } },
     privacy: buildPrivacyReport({
-      spent: { epsilon: 1, delta: 1e-6, noiseMultiplier: 1.1, samplingRate: 0.01, steps: 1000, clipNorm: 1, accountant: 'rdp' },
+      spent: testPrivacySpent(),
       records: 100_000,
       preprocessing: [transformStep(transform)],
       threshold: { value: 0.42, split: 'validation' },
@@ -174,5 +176,14 @@ describe('model bundle', () => {
     for (const name of ['../escape.svg', '/abs.svg', 'plots/../x', 'manifest.json', 'model.json', 'a//b']) {
       await assert.rejects(packBundle(parts({ extraFiles: [[name, 'x']] })), InvalidInputError, name);
     }
+  });
+
+  it('carries a reference.json only in public bins: statistics binned by the data are refused', async () => {
+    const rows = 50;
+    const reference = publicReferenceStatistics(testFeatureRows(rows, 3), rows, HANDBOOK_FEATURE_SET, 'training split');
+    const packed = await packBundle(parts({ extraFiles: [[REFERENCE_FILE, JSON.stringify(reference)]] }));
+    assert.ok(packed.has(REFERENCE_FILE));
+    const exact = { kind: 'fraudops.validation.reference', version: 1, rows, labels: 'required', features: [] };
+    await assert.rejects(packBundle(parts({ extraFiles: [[REFERENCE_FILE, JSON.stringify(exact)]] })), /basis must be 'public-bins'/);
   });
 });

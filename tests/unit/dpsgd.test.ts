@@ -6,7 +6,7 @@ import { DpSgdTrainer, type MlpParameters, predictMlp, type TrainerOptions, type
 import { CryptoStream } from '../../ml/dpsgd/csprng';
 import { clipFactors, gradientSum, perExampleSquaredNorms } from '../../ml/dpsgd/ghost';
 import { backward, disposeLayers, forward, initialParameters, layerShapes, outputDelta, uploadLayers } from '../../ml/dpsgd/mlp';
-import { addGaussianNoise } from '../../ml/dpsgd/noise';
+import { planNoiseGrid } from '../../ml/dpsgd/noise';
 import { scheduledRate } from '../../ml/dpsgd/optimizer';
 import { PoissonSampler } from '../../ml/dpsgd/sampling';
 import { InvalidInputError } from '../../ml/errors';
@@ -14,6 +14,7 @@ import { rocAuc } from '../../ml/metrics';
 import { epsilon } from '../../ml/privacy';
 import { Rng } from '../../ml/random';
 import { selectBackend, tf } from '../../ml/tensorflow';
+import { autodiffGradient } from '../mlp-autodiff';
 
 /** Two Gaussian blobs: positives shifted by `shift` in the first two features. */
 function blobs(rows: number, cols: number, positiveShare: number, shift: number, seed: number): TrainingData {
@@ -72,30 +73,7 @@ describe('ghost norms and the clipped sum', () => {
       const w = y.map((label) => (label ? positiveWeight : 1));
 
       // Brute force: the gradient of each example's loss by autodiff, through ordinary dense layers.
-      const perExample = x.map((row, i) => {
-        const gradient = tf.tidy(() => {
-          const variables = shapes.flatMap(({ inputs: width, outputs, offset }) => [
-            tf.tensor2d(flat.subarray(offset, offset + width * outputs), [width, outputs]),
-            tf.tensor1d(flat.subarray(offset + width * outputs, offset + (width + 1) * outputs)),
-          ]);
-          const loss = (...vars: tf.Tensor[]) => {
-            let a: tf.Tensor = tf.tensor2d([row]);
-            for (let l = 0; l < shapes.length; l++) {
-              a = tf.add(tf.matMul(a as tf.Tensor2D, vars[2 * l] as tf.Tensor2D), vars[2 * l + 1]);
-              if (l < shapes.length - 1) a = tf.relu(a);
-            }
-            return tf.mul(w[i], tf.sub(tf.softplus(a), tf.mul(y[i], a))).sum() as tf.Scalar;
-          };
-          return tf.concat(
-            tf
-              .grads(loss)(variables)
-              .map((g) => g.reshape([-1])),
-          );
-        });
-        const values = Float64Array.from(gradient.dataSync());
-        gradient.dispose();
-        return values;
-      });
+      const perExample = x.map((row, i) => autodiffGradient(flat, shapes, row, y[i], w[i]));
       const norms = perExample.map((g) => Math.sqrt(g.reduce((s, v) => s + v * v, 0)));
       const clipNorm = [...norms].sort((a, b) => a - b)[batch / 2]; // half the examples get clipped
       const expectedSum = new Float64Array(flat.length);
@@ -144,41 +122,38 @@ describe('ghost norms and the clipped sum', () => {
 });
 
 describe('noise', () => {
-  it('has standard deviation σC and mean 0 over many float64 draws', () => {
-    const std = 1.3 * 0.7;
-    const n = 200_000;
-    const values = new Float64Array(n);
-    addGaussianNoise(values, std, new CryptoStream(5, 'noise'));
-    const mean = values.reduce((s, v) => s + v, 0) / n;
-    const sd = Math.sqrt(values.reduce((s, v) => s + (v - mean) ** 2, 0) / (n - 1));
-    assert.ok(Math.abs(mean) < (5 * std) / Math.sqrt(n), `mean ${mean}`);
-    assert.ok(Math.abs(sd / std - 1) < 5 / Math.sqrt(2 * n), `sd ${sd} vs ${std}`);
-    const withinOne = values.filter((v) => Math.abs(v) < std).length / n; // 0.6827 for a Gaussian
-    assert.ok(Math.abs(withinOne - 0.682689) < 5 * Math.sqrt((0.6827 * 0.3173) / n), `P(|z| < σ) = ${withinOne}`);
-    assert.ok(
-      values.some((v) => !Number.isInteger(v * 2 ** 30)),
-      'draws use more than 30 bits',
-    );
-  });
-
-  it('the trainer adds N(0, σ²C²) to the clipped sum and divides by q·N', () => {
-    // Same seed, same sample and clipped sum: one SGD step at σ₁ and σ₂ differs by lr·(σ₂ − σ₁)·C·z / (q·N).
+  it('the trainer rounds the clipped sum to the grid γ, adds discrete-Gaussian noise of std σ·(C + γ√d) and divides by q·N', () => {
+    // q = 1: every row in every sample, so two noise seeds see the same clipped sum; one SGD step at lr 1 differs
+    // by γ·(Z₁ − Z₂)/N, a multiple of γ/N with standard deviation √2·σ·(C + γ√d)/N.
     const data = blobs(400, 3, 0.3, 1, 3);
     const clipNorm = 0.5;
-    const q = 0.05;
-    const after = (noiseMultiplier: number) => {
+    const noiseMultiplier = 2;
+    const after = (insecureNoiseSeed: number) => {
       const trainer = DpSgdTrainer.create(
         data,
-        dpOptions({ hidden: [32, 16], optimizer: 'sgd', learningRate: 1 }, { clipNorm, samplingRate: q, noiseMultiplier }),
+        dpOptions(
+          { hidden: [32, 16], optimizer: 'sgd', learningRate: 1, insecureNoiseSeed },
+          { clipNorm, samplingRate: 1, noiseMultiplier, delta: 1e-3 },
+        ),
       );
+      const initial = flatParams(trainer.parameters());
       trainer.step();
       const params = flatParams(trainer.parameters());
+      const spent = trainer.privacySpent();
       trainer.dispose();
-      return params;
+      return { initial, params, spent };
     };
-    const low = after(1);
-    const high = after(3);
-    const z = Array.from(low, (p, j) => ((p - high[j]) * q * data.rows) / (2 * clipNorm));
+    const a = after(1);
+    const b = after(2);
+    assert.deepEqual(a.initial, b.initial, 'the same seed, the same initialisation');
+    const dimension = a.params.length;
+    const grid = planNoiseGrid(noiseMultiplier, clipNorm, dimension);
+    assert.equal(a.spent?.noise.grid, grid.step);
+    assert.equal(a.spent?.noise.inflation, grid.inflation);
+    assert.ok(grid.inflation > 1 && grid.inflation < 1 + 2 ** -11, `inflation ${grid.inflation}`);
+    assert.equal(a.spent?.noiseMultiplier, noiseMultiplier, 'the accountant sees the planned σ');
+    const std = Math.SQRT2 * noiseMultiplier * clipNorm * grid.inflation;
+    const z = Array.from(a.params, (p, j) => ((p - b.params[j]) * data.rows) / std);
     const mean = z.reduce((s, v) => s + v, 0) / z.length;
     const sd = Math.sqrt(z.reduce((s, v) => s + (v - mean) ** 2, 0) / (z.length - 1));
     assert.ok(Math.abs(mean) < 5 / Math.sqrt(z.length), `mean ${mean}`);
@@ -252,14 +227,14 @@ describe('checkpoint and resume', () => {
   const data = blobs(400, 4, 0.3, 1.5, 21);
 
   for (const [name, options] of [
-    ['DP-SGD with Adam', dpOptions()],
+    ['DP-SGD with Adam', dpOptions({ insecureNoiseSeed: 3 })],
     [
       'DP-SGD with SGD momentum, stratified',
-      dpOptions({ optimizer: 'sgd', momentum: 0.9 }, { samplingRate: { positive: 0.1, negative: 0.04 } }),
+      dpOptions({ optimizer: 'sgd', momentum: 0.9, insecureNoiseSeed: 4 }, { samplingRate: { positive: 0.1, negative: 0.04 } }),
     ],
     ['non-private', { ...dpOptions(), privacy: { mode: 'off', batchSize: 48 } } satisfies TrainerOptions],
   ] as const) {
-    it(`a seeded run resumed mid-way ends with exactly the uninterrupted run's parameters (${name})`, async () => {
+    it(`a reproducible run resumed mid-way ends with exactly the uninterrupted run's parameters (${name})`, async () => {
       const whole = DpSgdTrainer.create(data, options);
       let atBreak: Uint8Array | null = null;
       const breakAt = 13;
@@ -283,8 +258,8 @@ describe('checkpoint and resume', () => {
     });
   }
 
-  it('counts privacy steps across resumes, and an unseeded run resumes with fresh randomness', () => {
-    const options = dpOptions({ seed: undefined });
+  it('counts privacy steps across resumes, and a run resumes with fresh secret randomness', () => {
+    const options = dpOptions();
     const trainer = DpSgdTrainer.create(data, options);
     for (let s = 0; s < 5; s++) trainer.step();
     const bytes = trainer.checkpoint();

@@ -1,0 +1,187 @@
+// Step 4½: the lifetime privacy ledger. Before training draws any noise, reservePrivacy sets the run's noise by the
+// schedule, composes the ledger's entries with this run over every day it touches (transaction unit) or over the
+// rolling period (card unit), refuses the run when the budget would be exceeded, and otherwise writes the run's
+// entry with its full planned mechanism (a run that fails later still counts), mirrored into its MLflow run.
+// recordPrivacyOutcome later says how the attempt ended (display only: every entry counts).
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ledgerEntryKey, ledgerPrefix, readLedger, writeLedgerEntry } from '../clients/privacy-ledger-store';
+import { plannedMechanism } from '../ml/dpsgd/plan';
+import {
+  type BudgetCheck,
+  checkBudget,
+  describeExceeded,
+  type LedgerBudget,
+  type LedgerEntry,
+  type LedgerMechanism,
+  type LedgerOutcome,
+  scheduledNoiseMultiplier,
+} from '../ml/privacy/ledger';
+import type { PrivacySettings, TrainingSettings } from '../workflows/settings';
+import type { TrainingSetRef } from './balance';
+import type { ActivityDeps } from './deps';
+import type { SplitRef } from './features';
+import { pipelineRun } from './pipeline-run';
+import { trainerOptionsOf } from './train';
+
+export interface ReservePrivacyInput {
+  datasetSha256: string;
+  split: Pick<SplitRef, 'periods'>;
+  training: TrainingSetRef;
+  settings: TrainingSettings;
+  privacy: PrivacySettings;
+}
+
+export interface PrivacyReservation {
+  /** The σ the training must use; null for a non-private run. */
+  noiseMultiplier: number | null;
+  /** What set σ: this run's own targetEpsilon, or the runs within the budget's reach fitting lifetimeEpsilon. */
+  bound: 'run' | 'lifetime' | null;
+  entryKey: string;
+  /** The worst composed ε with this run's entry (its days, or the card period); null when unbounded. */
+  lifetimeEpsilon: number | null;
+  /** Where it was reached, as the report says it: 'event day 2018-04-23' or 'any card over 2017-04-25..2018-04-25'. */
+  worstOn: string;
+}
+
+export const PRIVACY_BUDGET_EXCEEDED = 'PrivacyBudgetExceeded';
+
+const budgetOf = (privacy: PrivacySettings): LedgerBudget => ({
+  unit: privacy.unit,
+  epsilon: privacy.lifetimeEpsilon,
+  delta: privacy.delta,
+  periodDays: privacy.lifetimePeriodDays,
+});
+
+const where = (worst: BudgetCheck['worst']) =>
+  'day' in worst ? `event day ${worst.day}` : `any card over ${worst.period.from.slice(0, 10)}..${worst.period.to.slice(0, 10)}`;
+
+function currentRun(): { workflowId: string; runId: string } {
+  const execution = Context.current().info.workflowExecution;
+  if (!execution) throw new Error('the privacy ledger needs a workflow run');
+  return execution;
+}
+
+export function createPrivacyLedgerActivities(deps: ActivityDeps) {
+  const bucket = deps.config.stack.s3.bucket;
+  const prefix = ledgerPrefix(deps.config);
+
+  async function mirror(entry: LedgerEntry, datasetSha256: string, lifetimeEpsilon?: number | null): Promise<void> {
+    const { run } = await pipelineRun(deps, entry.workflowId ?? entry.runId, datasetSha256);
+    const tags: Record<string, string> = {
+      'privacy_ledger.run_id': entry.runId,
+      'privacy_ledger.days': `${entry.days.first}..${entry.days.last}`,
+      'privacy_ledger.mechanism': JSON.stringify(entry.mechanism),
+      'privacy_ledger.outcome': entry.outcome,
+    };
+    if (lifetimeEpsilon !== undefined) tags['privacy_ledger.lifetime_epsilon'] = String(lifetimeEpsilon ?? 'unbounded');
+    await deps.mlflow.logBatch(run.info.run_id, { tags });
+    await deps.mlflow.uploadArtifact(run.info, 'privacy/ledger-entry.json', JSON.stringify(entry, null, 2));
+  }
+
+  return {
+    async reservePrivacy(input: ReservePrivacyInput): Promise<PrivacyReservation> {
+      const { workflowId, runId } = currentRun();
+      const key = ledgerEntryKey(prefix, workflowId, runId);
+      const { privacy, training } = input;
+      const budget = budgetOf(privacy);
+      const ledger = (await readLedger(deps.s3, bucket, prefix)).map((item) => item.entry);
+      const existing = ledger.find((entry) => entry.runId === runId);
+
+      let mechanism: LedgerMechanism;
+      let bound: PrivacyReservation['bound'] = null;
+      if (existing) {
+        // A retry: the entry written before is what the training must use.
+        mechanism = existing.mechanism;
+      } else {
+        const options = trainerOptionsOf(input.settings, training);
+        const planned = plannedMechanism(options, { rows: training.examples, positives: training.positives, cards: training.cards });
+        if (!planned) mechanism = { kind: 'non-private' };
+        else {
+          // Transaction unit: a day is trained on by the trainDays consecutive daily runs whose window covers it.
+          // Card unit: every daily run of the period trains on every card.
+          const runsInReach = privacy.unit === 'card' ? privacy.lifetimePeriodDays : input.settings.protocol.trainDays;
+          const noise = scheduledNoiseMultiplier({
+            samplingRate: planned.samplingRate,
+            steps: planned.steps,
+            delta: privacy.delta,
+            targetEpsilon: privacy.targetEpsilon,
+            lifetimeEpsilon: privacy.lifetimeEpsilon,
+            runsInReach,
+            accountant: privacy.accountant,
+          });
+          bound = noise.bound;
+          mechanism = {
+            kind: 'poisson-gaussian',
+            samplingRate: planned.samplingRate,
+            noiseMultiplier: noise.noiseMultiplier,
+            steps: planned.steps,
+          };
+        }
+      }
+      const entry: LedgerEntry = {
+        runId,
+        workflowId,
+        unit: privacy.unit,
+        days: { first: input.split.periods.train.from, last: input.split.periods.train.to },
+        recordedAt: existing?.recordedAt ?? new Date().toISOString(),
+        outcome: 'training',
+        delta: privacy.delta,
+        mechanism,
+      };
+      const check = checkBudget(ledger, entry, budget, new Date());
+      // A non-private run is the operator's explicit choice (pipeline.training.dp false): recorded, never refused.
+      if (!existing && check.exceeded.length && mechanism.kind !== 'non-private') {
+        const scope = privacy.unit === 'card' ? `per card over ${privacy.lifetimePeriodDays} days` : 'per event day';
+        throw ApplicationFailure.create({
+          type: PRIVACY_BUDGET_EXCEEDED,
+          nonRetryable: true,
+          message:
+            `privacy budget exceeded: this run would take ${describeExceeded(check.exceeded)} past privacy.lifetimeEpsilon ` +
+            `${privacy.lifetimeEpsilon} (${scope}, δ ${privacy.delta}); nothing was trained and the champion keeps serving ` +
+            '(see `fraudops privacy ledger`)',
+          details: [{ exceeded: check.exceeded.map((e) => ('day' in e ? e.day : e.period)), budget }],
+        });
+      }
+      await writeLedgerEntry(deps.s3, bucket, key, entry);
+      await mirror(entry, input.datasetSha256, check.worst.epsilon);
+      deps.log.info({ key, mechanism, lifetimeEpsilon: check.worst.epsilon, on: where(check.worst) }, 'privacy reserved in the ledger');
+      return {
+        noiseMultiplier: mechanism.kind === 'poisson-gaussian' ? mechanism.noiseMultiplier : null,
+        bound,
+        entryKey: key,
+        lifetimeEpsilon: check.worst.epsilon,
+        worstOn: where(check.worst),
+      };
+    },
+
+    /** How the attempt ended; a promotion marks the entries of earlier champions superseded. */
+    async recordPrivacyOutcome(input: {
+      entryKey: string;
+      datasetSha256: string;
+      outcome: LedgerOutcome;
+      modelVersion?: string;
+    }): Promise<void> {
+      const ledger = await readLedger(deps.s3, bucket, prefix);
+      const own = ledger.find((item) => item.key === input.entryKey);
+      if (!own) throw new Error(`no ledger entry at ${input.entryKey}`);
+      const entry: LedgerEntry = {
+        ...own.entry,
+        outcome: input.outcome,
+        ...(input.modelVersion ? { modelVersion: input.modelVersion } : {}),
+      };
+      await writeLedgerEntry(deps.s3, bucket, own.key, entry);
+      if (input.outcome === 'promoted') {
+        for (const other of ledger) {
+          if (other.key !== own.key && other.entry.outcome === 'promoted') {
+            await writeLedgerEntry(deps.s3, bucket, other.key, { ...other.entry, outcome: 'superseded' });
+          }
+        }
+      }
+      await mirror(entry, input.datasetSha256);
+      if (input.outcome === 'failed') {
+        const { run } = await pipelineRun(deps, entry.workflowId ?? entry.runId, input.datasetSha256);
+        if (run.info.status === 'RUNNING') await deps.mlflow.finishRun(run.info.run_id, 'FAILED');
+      }
+    },
+  };
+}

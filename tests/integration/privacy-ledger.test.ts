@@ -1,0 +1,136 @@
+// The lifetime privacy ledger on the real stack: three pipeline runs over overlapping training windows (3, 4 and 5
+// days ending on the same day) each write an entry before training; `fraudops privacy ledger --json` composes them
+// per event day (checked against dp-accounting with tools/reference/privacy_ledger.py when a Python with
+// dp_accounting is at $FRAUDOPS_DPACC_PYTHON, default /tmp/venv-dpacc/bin/python); a fourth run under a budget the
+// ledger nearly spent is refused before training with the days named, and nothing is trained or registered.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type Client, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { MlflowClient } from '../../clients/mlflow';
+import { connectTemporal } from '../../clients/temporal';
+import { projectRoot } from '../../config';
+import { composeDays, type LedgerReport } from '../../ml/privacy/ledger';
+import { startPipeline } from '../../temporal/pipeline';
+import { pipelineStatus } from '../../workflows/messages';
+import type { PipelineResult } from '../../workflows/training-pipeline';
+import { createPipelineEnv, type PipelineEnv } from './pipeline-env';
+
+const PYTHON = process.env.FRAUDOPS_DPACC_PYTHON ?? '/tmp/venv-dpacc/bin/python';
+const hasReference = existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import dp_accounting'], { stdio: 'ignore' }).status === 0;
+
+describe('lifetime privacy ledger across pipeline runs (real stack)', () => {
+  let env: PipelineEnv;
+  let client: Client;
+  let ledger: LedgerReport;
+  const results: Array<PipelineResult & { workflowId: string }> = [];
+
+  before(async () => {
+    env = createPipelineEnv((s) => {
+      Object.assign(s.pipeline.training, { epochs: 3, hidden: [8] });
+      s.pipeline.approval.timeout = '1s'; // nobody decides: each candidate expires at once (expired runs count too)
+      // RDP calibrates σ in milliseconds; the ledger composes by PLD whatever the accountant.
+      Object.assign(s.privacy, { accountant: 'rdp', targetEpsilon: 1, lifetimeEpsilon: 10 });
+    });
+    const produced = await env.cli(['produce', '--simulate', '--customers', '200', '--terminals', '400', '--days', '40']);
+    assert.equal(produced.code, 0, produced.stderr);
+    client = await connectTemporal(env.config);
+    env.startWorker('cpu');
+  });
+  after(() => env?.cleanup());
+
+  it('records three runs over overlapping windows and composes each event day by PLD', async () => {
+    for (const days of [3, 4, 5]) {
+      const run = await startPipeline(client, env.config, { days });
+      const result: PipelineResult = await client.workflow.getHandle(run.workflowId).result();
+      assert.equal(result.stage, 'expired');
+      results.push({ ...result, workflowId: run.workflowId });
+    }
+    const printed = await env.cli(['privacy', 'ledger', '--json']);
+    assert.equal(printed.code, 0, printed.stderr);
+    ledger = JSON.parse(printed.stdout);
+    assert.deepEqual(Object.keys(ledger), ['unit', 'budget', 'days', 'worst', 'entries']);
+    assert.deepEqual(ledger.budget, { epsilon: 10, delta: env.config.privacy.delta, period: 'event-day' });
+    assert.deepEqual(
+      ledger.entries.map((e) => [e.workflowId, e.outcome, e.mechanism.kind]),
+      results.map((r) => [r.workflowId, 'expired', 'poisson-gaussian']),
+    );
+    const last = ledger.entries[0].days.last;
+    assert.ok(
+      ledger.entries.every((e) => e.days.last === last),
+      'the windows end on the same matured day',
+    );
+    const covered = ledger.days.find((d) => d.day === last);
+    assert.equal(covered?.runs.length, 3);
+    assert.equal(ledger.days.length, 5);
+
+    // The printed figures are the ledger's PLD composition of the printed entries, and the runs saw the same worst ε.
+    assert.deepEqual(
+      ledger.days,
+      composeDays(ledger.entries, ledger.budget.delta).map((d) => ({ ...d })),
+    );
+    const worst = Math.max(...ledger.days.map((d) => d.epsilon as number));
+    assert.equal(ledger.worst?.epsilon, worst);
+    assert.equal(results[2].lifetimeEpsilon, worst, 'the third run touches the worst day');
+    const { searchAttributes } = await client.workflow.getHandle(results[2].workflowId).describe();
+    assert.deepEqual(searchAttributes.LifetimeEpsilon, [worst]);
+
+    // Mirrored into the run's MLflow run.
+    const mlflow = MlflowClient.fromConfig(env.config);
+    const experiment = await mlflow.ensureExperiment(`${env.config.registry.modelName}-pipeline`);
+    const [mlflowRun] = await mlflow.searchRuns([experiment], `tags.workflow_id = '${results[0].workflowId}'`);
+    const tag = (key: string) => mlflowRun.data.tags?.find((t) => t.key === key)?.value;
+    assert.equal(tag('privacy_ledger.outcome'), 'expired');
+    assert.deepEqual(JSON.parse(tag('privacy_ledger.mechanism') ?? '{}'), ledger.entries[0].mechanism);
+  });
+
+  it('agrees with dp-accounting’s composition of the same entries within 1e-3', {
+    skip: !hasReference && `no ${PYTHON} with dp_accounting`,
+  }, (t) => {
+    const script = path.join(projectRoot(), 'tools', 'reference', 'privacy_ledger.py');
+    const reference = spawnSync(PYTHON, [script], { input: JSON.stringify(ledger), encoding: 'utf8' });
+    assert.equal(reference.status, 0, reference.stderr);
+    const days: Array<{ day: string; epsilon: number; runs: string[] }> = JSON.parse(reference.stdout).days;
+    assert.deepEqual(
+      days.map((d) => [d.day, d.runs]),
+      ledger.days.map((d) => [d.day, d.runs]),
+    );
+    const gaps = ledger.days.map((day, i) => Math.abs((day.epsilon as number) - days[i].epsilon));
+    t.diagnostic(
+      `per-day ε ${ledger.days.map((d) => d.epsilon?.toFixed(4)).join(', ')}; largest gap to dp-accounting ${Math.max(...gaps).toExponential(2)}`,
+    );
+    for (const [i, gap] of gaps.entries())
+      assert.ok(gap < 1e-3, `${ledger.days[i].day}: ${ledger.days[i].epsilon} vs dp-accounting ${days[i].epsilon}`);
+  });
+
+  it('refuses a fourth run that would exceed privacy.lifetimeEpsilon, naming the days, before training', async (t) => {
+    const worst = ledger.worst?.epsilon as number;
+    // A budget the three runs fit, with room for less than one more run on their busiest days.
+    const budget = Number((worst + 0.05).toFixed(3));
+    const config = { ...env.config, privacy: { ...env.config.privacy, lifetimeEpsilon: budget } };
+    const run = await startPipeline(client, config, { days: 6 });
+    const handle = client.workflow.getHandle(run.workflowId);
+    await assert.rejects(handle.result(), (err: unknown) => {
+      assert.ok(err instanceof WorkflowFailedError);
+      const cause = err.cause as ApplicationFailure;
+      assert.ok(cause instanceof ApplicationFailure);
+      assert.equal(cause.type, 'PrivacyBudgetExceeded');
+      assert.equal(cause.nonRetryable, true);
+      t.diagnostic(cause.message);
+      assert.match(cause.message, new RegExp(`past privacy\\.lifetimeEpsilon ${budget} \\(per event day`));
+      // The days the three runs share are over; the range ends on the last day of the windows.
+      const last = ledger.days[ledger.days.length - 1].day;
+      assert.match(cause.message, new RegExp(`would take \\d{4}-\\d{2}-\\d{2} to ${last} \\(ε up to \\d+\\.\\d{3}\\) past`));
+      return true;
+    });
+    const status = await handle.query(pipelineStatus);
+    assert.deepEqual([status.stage, status.failedStep, status.steps.train], ['failed', 'privacy', undefined]);
+    const after = JSON.parse((await env.cli(['privacy', 'ledger', '--json'])).stdout) as LedgerReport;
+    assert.equal(after.entries.length, 3, 'a refused run writes no entry');
+    const mlflow = MlflowClient.fromConfig(env.config);
+    assert.equal((await mlflow.searchModelVersions(`name='${env.config.registry.modelName}'`)).length, 3, 'nothing registered');
+  });
+});
