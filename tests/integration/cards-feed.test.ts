@@ -52,6 +52,8 @@ describe('a declared card feed through every path (produce, pipeline, API, score
     env = createPipelineEnv((s) => {
       s.records = recordsSchema.parse(CARDS_RECORDS) as Settings['records'];
       Object.assign(s.pipeline.training, { epochs: 3 });
+      // A card feed is where the card unit means a cardholder: sampled, clipped and accounted per pseudonymised card.
+      Object.assign(s.privacy, { unit: 'card' });
     });
     dir = mkdtempSync(path.join(tmpdir(), 'fraudops-cards-'));
     feed = cardsFeed({ customers: 300, terminals: 600, days: 45, seed: 11, startDate: '2019-01-01' });
@@ -79,6 +81,17 @@ describe('a declared card feed through every path (produce, pipeline, API, score
     assert.equal(result.stage, 'promoted');
     assert.equal(result.dataset.rows, feed.rows);
     assert.ok(result.metrics.averagePrecision > 0, JSON.stringify(result.metrics));
+    assert.equal(result.metrics.privacyUnit, 'card');
+    assert.ok(
+      result.metrics.epsilon !== null && result.metrics.epsilon > 0 && result.metrics.epsilon <= 1.001,
+      `ε ${result.metrics.epsilon}`,
+    );
+    assert.equal(result.lifetimeEpsilon, result.metrics.lifetimeEpsilon, 'the report and the run give the ledger’s lifetime ε');
+    const ledger = JSON.parse((await env.cli(['privacy', 'ledger', '--json'])).stdout);
+    assert.equal(ledger.unit, 'card');
+    assert.equal(ledger.entries.length, 1);
+    assert.equal(ledger.entries[0].unit, 'card');
+    assert.equal(ledger.budget.period, '365d');
   });
 
   it('serves POST /predict with the CSV’s own field names and string ids, and streams one output per transaction', async () => {
