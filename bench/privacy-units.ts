@@ -4,12 +4,10 @@
 //   One cell:  npx tsx bench/privacy-units.ts --unit card --epsilon 3 --customers 50000
 //   The grid:  npx tsx bench/privacy-units.ts --grid [--customers 5000,50000]
 // Each finished cell is appended to --out (JSON, rewritten after every cell) and printed as one JSON line; a grid
-// simulates and computes features once per population. --card-norms materialise|pairs picks how per-card gradient
-// norms are computed (both exact; compare their train_seconds).
+// simulates and computes features once per population.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { setCardNormMethod } from '../ml/dpsgd/trainer';
 import type { PrivacyUnit } from '../ml/dpsgd/types';
 import { type ExperimentOptions, runExperimentOnSplits, type SplitFeatures, splitFeatures } from '../ml/experiment';
 import { DAY_SECONDS } from '../ml/features';
@@ -106,7 +104,6 @@ async function main(): Promise<void> {
       days: { type: 'string', default: '183' },
       seed: { type: 'string', default: '0' },
       grid: { type: 'boolean', default: false },
-      'card-norms': { type: 'string', default: 'materialise' },
       out: { type: 'string', default: 'privacy-units.json' },
     },
   });
@@ -116,8 +113,6 @@ async function main(): Promise<void> {
   if (units.some((u) => !UNITS.includes(u)) || epsilons.some((e) => !(e > 0)) || populations.some((n) => !(n >= 1))) {
     throw new Error('give --unit transaction|card and --epsilon <e> (or --grid), --customers <n[,n…]> whole numbers >= 1');
   }
-  const cardNorms = values['card-norms'] as 'pairs' | 'materialise';
-  setCardNormMethod(cardNorms);
   const backend = await selectBackend('tensorflow', () => undefined);
   const out = values.out as string;
   const cells: unknown[] = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')).cells : [];
@@ -129,7 +124,6 @@ async function main(): Promise<void> {
         const cell = {
           ...(await runCell(splits, customers, unit, epsilon, Number(values.seed))),
           data_seconds: seconds,
-          card_norms: cardNorms,
           backend,
         };
         cells.push(cell);

@@ -35,35 +35,3 @@ export function indexCards(groups: Int32Array | undefined, rows: number): CardIn
   for (let r = 0; r < rows; r++) byCard[fill[groups[r]]++] = r;
   return { cards, start, rows: byCard };
 }
-
-/**
- * The same-card pairs (i < j) of a batch whose rows come card by card: `cardOf[b]` is the batch card of row b.
- * Returns the two rows' positions and the pair's card, each padded with `padTo(count)` − count pairs of (pad, pad, 0).
- */
-export function sameCardPairs(cardOf: Int32Array, size: number, pad: number, padTo: (n: number) => number) {
-  let count = 0;
-  for (let b = 0; b < size; ) {
-    let e = b + 1;
-    while (e < size && cardOf[e] === cardOf[b]) e++;
-    count += ((e - b) * (e - b - 1)) / 2;
-    b = e;
-  }
-  const padded = padTo(count);
-  const first = new Int32Array(padded).fill(pad);
-  const second = new Int32Array(padded).fill(pad);
-  const card = new Int32Array(padded);
-  let p = 0;
-  for (let b = 0; b < size; ) {
-    let e = b + 1;
-    while (e < size && cardOf[e] === cardOf[b]) e++;
-    for (let i = b; i < e; i++) {
-      for (let j = i + 1; j < e; j++) {
-        first[p] = i;
-        second[p] = j;
-        card[p++] = cardOf[b];
-      }
-    }
-    b = e;
-  }
-  return { first, second, card };
-}

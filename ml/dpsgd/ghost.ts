@@ -45,9 +45,6 @@ export function gradientSum(inputs: readonly tf.Tensor2D[], deltas: readonly tf.
   });
 }
 
-/** How the per-card norms are computed (both exact up to float32 rounding; see bench/privacy-units.ts for speed). */
-export type CardNormMethod = 'pairs' | 'materialise';
-
 /**
  * ‖G_k‖² (K×1) of each card's summed gradient G_k = Σ_{i∈k} g_i, by materialising it: per layer one batched product
  * Ã_kᵀ·Δ_k over the cards laid out K×L. `layout` (K·L) gives card k's rows of the batch at k·L … k·L + L − 1, the rest
@@ -66,25 +63,4 @@ export function perCardSquaredNormsMaterialised(
     return tf.sum<tf.Tensor2D>(tf.square(tf.matMul(a, d, true, false)), [1, 2]);
   });
   return tf.reshape(terms.length === 1 ? terms[0] : tf.addN(terms), [cards, 1]);
-}
-
-/**
- * The same norms by the ghost-norm identity restricted to same-card pairs, without any per-card gradient:
- * ‖G_k‖² = Σ_{i∈k} ‖g_i‖² + 2·Σ_{i<j∈k} Σ_l ⟨ã_i, ã_j⟩·⟨δ_i, δ_j⟩. `rowNorms` is ‖g_i‖² (B×1); `pairs` lists each
- * same-card pair i < j once (padding pairs join padding rows, whose Δ is 0, and name card 0).
- */
-export function perCardSquaredNormsPairs(
-  inputs: readonly tf.Tensor2D[],
-  deltas: readonly tf.Tensor2D[],
-  rowNorms: tf.Tensor2D,
-  cardOf: tf.Tensor1D,
-  cards: number,
-  pairs: { first: tf.Tensor1D; second: tf.Tensor1D; card: tf.Tensor1D },
-): tf.Tensor2D {
-  const dot = (m: tf.Tensor2D) => tf.sum<tf.Tensor1D>(tf.mul(tf.gather(m, pairs.first), tf.gather(m, pairs.second)), 1);
-  const crossTerms = inputs.map((input, l) => tf.mul(dot(input), dot(deltas[l])));
-  const cross = crossTerms.length === 1 ? crossTerms[0] : tf.addN(crossTerms);
-  const own = tf.unsortedSegmentSum(tf.reshape(rowNorms, [-1]), cardOf, cards);
-  const shared = tf.unsortedSegmentSum(cross, pairs.card, cards);
-  return tf.reshape(tf.add(own, tf.mul(shared, 2)), [cards, 1]);
 }

@@ -5,17 +5,10 @@ import { randomInt } from 'node:crypto';
 import { InvalidInputError } from '../errors';
 import { Rng } from '../random';
 import { tf } from '../tensorflow';
-import { type CardIndex, indexCards, sameCardPairs } from './card-groups';
+import { type CardIndex, indexCards } from './card-groups';
 import { type CheckpointContents, dataFingerprint, decodeCheckpoint, encodeCheckpoint } from './checkpoint';
 import { CryptoStream } from './csprng';
-import {
-  type CardNormMethod,
-  clipFactors,
-  gradientSum,
-  perCardSquaredNormsMaterialised,
-  perCardSquaredNormsPairs,
-  perExampleSquaredNorms,
-} from './ghost';
+import { clipFactors, gradientSum, perCardSquaredNormsMaterialised, perExampleSquaredNorms } from './ghost';
 import {
   backward,
   disposeLayers,
@@ -38,18 +31,6 @@ import { validateData, validateOptions } from './validate';
 
 const INIT_STREAM = 0x494e;
 const YIELD_EVERY_MS = 20;
-
-/**
- * Per-card norms by materialising each sampled card's gradient with one batched product per layer: on the default
- * data 26–29 ms a step against 145–155 ms by same-card pairs (bench/privacy-units.ts --card-norms), and its float32
- * sums are shorter (a card's rows, not its pairs), so its rounding is smaller.
- */
-let cardNormMethod: CardNormMethod = 'materialise';
-
-/** For the benchmark and tests: both methods give the same norms. */
-export function setCardNormMethod(method: CardNormMethod): void {
-  cardNormMethod = method;
-}
 
 export interface RunOptions {
   /** Call onCheckpoint every this many steps (and after the last step). */
@@ -238,7 +219,7 @@ export class DpSgdTrainer {
       const pass = forward(this.layers, augmentedX);
       const deltas = backward(this.layers, pass, outputDelta(pass.logits, labels, weights));
       let factors: tf.Tensor2D | null = null;
-      if (clipNorm !== undefined && cards) factors = perCardClipFactors(pass.inputs, deltas, inputNorms, cards, padded.length, clipNorm);
+      if (clipNorm !== undefined && cards) factors = perCardClipFactors(pass.inputs, deltas, cards, padded.length, clipNorm);
       else if (clipNorm !== undefined) factors = clipFactors(perExampleSquaredNorms(pass.inputs, deltas, inputNorms), clipNorm);
       return [pass.logits, ...gradientSum(pass.inputs, deltas, factors)];
     });
@@ -305,7 +286,6 @@ function padBatch(rows: Int32Array, padRow: number, spare: number): Int32Array {
 function perCardClipFactors(
   inputs: tf.Tensor2D[],
   deltas: tf.Tensor2D[],
-  inputNorms: tf.Tensor2D,
   sample: CardSample,
   batchRows: number,
   clipNorm: number,
@@ -314,20 +294,10 @@ function perCardClipFactors(
   const cardOfRows = new Int32Array(batchRows);
   cardOfRows.set(sample.cardOf);
   const cardOf = tf.tensor1d(cardOfRows, 'int32');
-  let norms: tf.Tensor2D;
-  if (cardNormMethod === 'materialise') {
-    const { layout, length } = cardLayout(sample, cards);
-    norms = perCardSquaredNormsMaterialised(inputs, deltas, tf.tensor1d(layout, 'int32'), cards, length);
-  } else {
-    const pairs = sameCardPairs(sample.cardOf, sample.rows.length, sample.rows.length, paddedLength);
-    const rowNorms = perExampleSquaredNorms(inputs, deltas, inputNorms);
-    const asTensors = {
-      first: tf.tensor1d(pairs.first, 'int32'),
-      second: tf.tensor1d(pairs.second, 'int32'),
-      card: tf.tensor1d(pairs.card, 'int32'),
-    };
-    norms = perCardSquaredNormsPairs(inputs, deltas, rowNorms, cardOf, cards, asTensors);
-  }
+  // Each sampled card's gradient materialised by one batched product per layer: on the default data 26–29 ms a step,
+  // against 145–155 ms by the ghost-norm identity over same-card pairs, and with shorter float32 sums.
+  const { layout, length } = cardLayout(sample, cards);
+  const norms = perCardSquaredNormsMaterialised(inputs, deltas, tf.tensor1d(layout, 'int32'), cards, length);
   return tf.gather(clipFactors(norms, clipNorm), cardOf);
 }
 

@@ -4,11 +4,9 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { DpSgdTrainer, type MlpParameters, predictMlp, type TrainerOptions, type TrainingData } from '../../ml/dpsgd';
-import { sameCardPairs } from '../../ml/dpsgd/card-groups';
-import { perCardSquaredNormsMaterialised, perCardSquaredNormsPairs, perExampleSquaredNorms } from '../../ml/dpsgd/ghost';
+import { perCardSquaredNormsMaterialised } from '../../ml/dpsgd/ghost';
 import { backward, forward, initialParameters, layerShapes, outputDelta, uploadLayers } from '../../ml/dpsgd/mlp';
 import { plannedMechanism } from '../../ml/dpsgd/plan';
-import { setCardNormMethod } from '../../ml/dpsgd/trainer';
 import { InvalidInputError } from '../../ml/errors';
 import { checkOptions, type ExperimentOptions, HANDBOOK_FRAUD_RATE, trainerOptionsFor } from '../../ml/experiment';
 import { rocAuc } from '../../ml/metrics';
@@ -124,7 +122,7 @@ describe('per-card clipping', () => {
   const rowsPerCard = [7, 1, 4, 60, 2, 3];
   const data = cardsData(rowsPerCard, 4, 21);
 
-  it('per-card norms by same-card pairs and by materialised card gradients equal brute force (1e-5)', () => {
+  it('per-card norms by materialised card gradients equal brute force (1e-5)', () => {
     const hidden = [6, 3];
     const shapes = layerShapes(data.cols, hidden);
     const params = initialParameters(shapes, new Rng([9]));
@@ -136,15 +134,13 @@ describe('per-card clipping', () => {
       (a, b) => (data.groups as Int32Array)[a] - (data.groups as Int32Array)[b],
     );
     const cardOf = Int32Array.from(order, (i) => (data.groups as Int32Array)[i]);
-    const pairs = sameCardPairs(cardOf, order.length, order.length, (n) => n + 3);
     const layers = uploadLayers(params, shapes);
-    const [byPairs, materialised] = tf.tidy(() => {
+    const materialised = tf.tidy(() => {
       const rows = [...order.map((i) => [...data.x.subarray(i * data.cols, (i + 1) * data.cols), 1]), [0, 0, 0, 0, 1]];
       const labels = tf.tensor2d([...order.map((i) => data.y[i]), 0], [rows.length, 1]);
       const weights = tf.tensor2d([...order.map((i) => (data.y[i] ? 2 : 1)), 0], [rows.length, 1]);
       const pass = forward(layers, tf.tensor2d(rows));
       const deltas = backward(layers, pass, outputDelta(pass.logits, labels, weights));
-      const cardTensor = tf.tensor1d([...cardOf, 0], 'int32');
       const length = Math.max(...rowsPerCard);
       const layout = new Int32Array(rowsPerCard.length * length).fill(order.length);
       const filled = new Int32Array(rowsPerCard.length);
@@ -152,42 +148,25 @@ describe('per-card clipping', () => {
         layout[k * length + filled[k]++] = b;
       });
       const k = rowsPerCard.length;
-      const asTensors = {
-        first: tf.tensor1d(pairs.first, 'int32'),
-        second: tf.tensor1d(pairs.second, 'int32'),
-        card: tf.tensor1d(pairs.card, 'int32'),
-      };
-      const rowNorms = perExampleSquaredNorms(pass.inputs, deltas);
-      return [
-        perCardSquaredNormsPairs(pass.inputs, deltas, rowNorms, cardTensor, k, asTensors),
-        perCardSquaredNormsMaterialised(pass.inputs, deltas, tf.tensor1d(layout, 'int32'), k, length),
-      ];
+      return perCardSquaredNormsMaterialised(pass.inputs, deltas, tf.tensor1d(layout, 'int32'), k, length);
     });
-    assertClose(Array.from(byPairs.dataSync(), Math.sqrt), norms, 1e-5, 'pairs');
     assertClose(Array.from(materialised.dataSync(), Math.sqrt), norms, 1e-5, 'materialised');
-    tf.dispose([byPairs, materialised, ...layers.flatMap((l) => [l.augmented, l.weights])]);
+    tf.dispose([materialised, ...layers.flatMap((l) => [l.augmented, l.weights])]);
   });
 
-  for (const method of ['pairs', 'materialise'] as const) {
-    it(`the trainer's step is the sum of clipped card sums over K (brute force, 1e-4; ${method})`, () => {
-      setCardNormMethod(method);
-      try {
-        const probe = DpSgdTrainer.create(data, cardOptions({}));
-        const params = flat(probe.parameters());
-        probe.dispose();
-        const rowGradients = bruteForceRowGradients(params, data, [5], 2);
-        const { norms } = bruteForceCardSum(rowGradients, data.groups as Int32Array, 1);
-        const clipNorm = [...norms].sort((a, b) => a - b)[3]; // some cards clipped, some not
-        const expected = bruteForceCardSum(rowGradients, data.groups as Int32Array, clipNorm);
-        const { clippedSum } = oneStepCardSum(data, cardOptions({ clipNorm }));
-        assertClose(clippedSum, expected.sum, 1e-4, 'clipped card sum');
-      } finally {
-        setCardNormMethod('materialise');
-      }
-    });
-  }
+  it("the trainer's step is the sum of clipped card sums over K (brute force, 1e-4)", () => {
+    const probe = DpSgdTrainer.create(data, cardOptions({}));
+    const params = flat(probe.parameters());
+    probe.dispose();
+    const rowGradients = bruteForceRowGradients(params, data, [5], 2);
+    const { norms } = bruteForceCardSum(rowGradients, data.groups as Int32Array, 1);
+    const clipNorm = [...norms].sort((a, b) => a - b)[3]; // some cards clipped, some not
+    const expected = bruteForceCardSum(rowGradients, data.groups as Int32Array, clipNorm);
+    const { clippedSum } = oneStepCardSum(data, cardOptions({ clipNorm }));
+    assertClose(clippedSum, expected.sum, 1e-4, 'clipped card sum');
+  });
 
-  it('a card with many rows contributes at most C (default per-card norms)', () => {
+  it('a card with many rows contributes at most C', () => {
     // Card 0: 300 copies of one fraud row with large features (its summed gradient is huge); card 1: one row.
     const cols = 3;
     const rows = 301;
