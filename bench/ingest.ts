@@ -71,7 +71,7 @@ async function main(): Promise<void> {
   const rows = Array.from({ length: n }, (_, i) => dataset.record(i));
   const tx: Array<{ key: string; value: string; headers?: Readonly<Record<string, string>> }> = [];
   const labels: typeof tx = [];
-  for (const m of publicationOrder(rows, contract, 7)) {
+  for (const m of publicationOrder(rows, contract, 7, 'integer')) {
     (m.stream === 'transactions' ? tx : labels).push({ key: m.key, value: m.value, headers: contract.admittedHeaders });
   }
 

@@ -1,12 +1,15 @@
 // Stream scorer throughput and end-to-end lag on the local stack: the real `fraudops score-stream` process (champion
 // from MLflow/S3, state in Redis, Kafka transactions) against simulated transactions and their labels.
-//   node --import tsx bench/stream.ts [--transactions 200000] [--rate 5000] [--seconds 10]
+//   node --import tsx bench/stream.ts [--transactions 200000] [--rate 5000] [--seconds 10] [--profile DIR]
 // Throughput: N transactions (and the labels due by then) are published first; once the scorer has joined, the time
 // to commit all N gives tx/s. Lag: the stream then goes on live at --rate transactions a second for --seconds; the lag
 // of each is its prediction record's Kafka timestamp minus its input message's (p50, p99).
+// cpuSeconds: the scorer process's user + system CPU over the backlog (from /proc; less noisy than tx/s on a shared
+// machine). --profile DIR writes a V8 CPU profile of the scorer there (node --cpu-prof).
 // Prints one JSON object. Topics, group and Redis keys are unique to the run and removed at the end.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { committedOffsets, createIdempotentProducer, createKafka, ensureTopics, type Kafka, partitionRanges } from '../clients/kafka';
@@ -27,6 +30,8 @@ import { testPrivacySpent } from '../tests/api-model';
 import { type ReadMessage, readTopic } from '../tests/integration/read-topic';
 
 const LABEL_DELAY_DAYS = 7;
+/** USER_HZ of /proc/<pid>/stat: 100 on every Linux build Node supports. */
+const CLOCK_TICKS = 100;
 
 /** The pipeline's default architecture (15-32-16-1) with fixed random weights. */
 function benchBundle() {
@@ -84,8 +89,9 @@ async function send(
 }
 
 /** `fraudops score-stream` on the run's topics; resolves once it has joined its group. */
-function startScorer(args: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(projectRoot(), 'bin', 'fraudops.cjs'), 'score-stream', ...args], {
+function startScorer(args: string[], profileDir: string | undefined): Promise<ChildProcess> {
+  const node = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const child = spawn(process.execPath, [...node, path.join(projectRoot(), 'bin', 'fraudops.cjs'), 'score-stream', ...args], {
     env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2', KAFKAJS_NO_PARTITIONER_WARNING: '1', FRAUDOPS_LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -157,12 +163,25 @@ async function cleanup(kafka: Kafka, redis: Redis, topics: string[], group: stri
   } while (cursor !== '0');
 }
 
+/** User + system CPU seconds of a child process so far (Linux /proc; NaN elsewhere). */
+function cpuSeconds(child: ChildProcess): number {
+  try {
+    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       transactions: { type: 'string', default: '200000' },
       rate: { type: 'string', default: '5000' },
       seconds: { type: 'string', default: '10' },
+      profile: { type: 'string' },
     },
   });
   const [total, rate, seconds] = [Number(values.transactions), Number(values.rate), Number(values.seconds)];
@@ -190,7 +209,7 @@ async function main(): Promise<void> {
   const contract = recordContract(config);
   const idOf = (value: string): string => String(JSON.parse(value)[contract.declaration.id]);
   const rows: TxRecord[] = Array.from({ length: total + live }, (_, i) => dataset.record(i));
-  const messages = [...publicationOrder(rows, contract, LABEL_DELAY_DAYS)];
+  const messages = [...publicationOrder(rows, contract, LABEL_DELAY_DAYS, 'integer')];
   // The backlog ends with the last of its transactions; what follows (transactions and labels) goes out live.
   const split = messages.findIndex((m) => m.stream === 'transactions' && idOf(m.value) === rows[total].id);
 
@@ -211,20 +230,26 @@ async function main(): Promise<void> {
   try {
     await send(kafka, topics, contract.admittedHeaders, messages.slice(0, split));
     const backlogLabels = messages.slice(0, split).filter((m) => m.stream === 'labels').length;
-    scorer = await startScorer([
-      ...['--model', model, '--model-events-topic', modelEvents, '--group', group, '--redis-prefix', prefix],
-      ...['--transactions-topic', topics.transactions, '--labels-topic', topics.labels],
-      ...['--predictions-topic', topics.predictions, '--review-topic', topics.reviewQueue, '--dlq-topic', topics.dlq],
-      ...['--label-delay-days', String(LABEL_DELAY_DAYS), '--metrics-port', '0'],
-    ]);
+    scorer = await startScorer(
+      [
+        ...['--model', model, '--model-events-topic', modelEvents, '--group', group, '--redis-prefix', prefix],
+        ...['--transactions-topic', topics.transactions, '--labels-topic', topics.labels],
+        ...['--predictions-topic', topics.predictions, '--review-topic', topics.reviewQueue, '--dlq-topic', topics.dlq],
+        ...['--label-delay-days', String(LABEL_DELAY_DAYS), '--metrics-port', '0'],
+      ],
+      values.profile,
+    );
     const started = performance.now();
+    const cpuBefore = cpuSeconds(scorer);
     await waitForCommitted(kafka, group, topics.transactions, total, scorer);
     const drain = (performance.now() - started) / 1000;
+    const cpu = cpuSeconds(scorer) - cpuBefore;
     result.throughput = {
       transactions: total,
       labels: backlogLabels,
       seconds: Number(drain.toFixed(2)),
       txPerSecond: Math.round(total / drain),
+      cpuSeconds: Number.isNaN(cpu) ? null : Number(cpu.toFixed(2)),
     };
 
     const inputFrom = await highWatermarks(kafka, topics.transactions);

@@ -5,7 +5,15 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { createIdempotentProducer, createKafka, ensureTopics, type OutgoingRecord } from '../clients/kafka';
 import { loadConfig } from '../config';
 import { InvalidInputError } from '../ml/errors';
-import { csvRecords, describeProblems, type FieldProblem, type RecordContract, recordContract, type TxRecord } from '../records';
+import {
+  csvRecords,
+  describeProblems,
+  type FieldProblem,
+  type IdEncoding,
+  type RecordContract,
+  recordContract,
+  type TxRecord,
+} from '../records';
 import {
   type OutgoingMessage,
   publicationOrder,
@@ -168,6 +176,8 @@ export function registerProduceCommands(program: Command): void {
       const rejected: OutgoingRecord[] = [];
       let records: Iterable<TxRecord>;
       let total: number;
+      // A CSV's ids are text; the simulator's are the handbook's integers and go out as JSON numbers.
+      let ids: IdEncoding = 'string';
       if (options.csv) {
         const source = options.csv;
         const text = readInputFile(source, '--csv');
@@ -189,6 +199,7 @@ export function registerProduceCommands(program: Command): void {
         const dataset = simulate({ customers, terminals, days, startDate, radius, seed });
         records = simulatedTransactions(dataset, contract);
         total = dataset.size;
+        ids = 'integer';
       }
 
       const kafka = createKafka(config, 'fraudops-producer');
@@ -227,7 +238,7 @@ export function registerProduceCommands(program: Command): void {
           ].filter((t) => t.messages.length);
           await producer.sendBatch({ topicMessages, acks: -1 });
         };
-        result = await publish(publicationOrder(records, contract, labelDelayDays), send, {
+        result = await publish(publicationOrder(records, contract, labelDelayDays, ids), send, {
           rate: options.rate,
           speedup: options.speedup,
           batchSize: options.batchSize,

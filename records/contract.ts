@@ -5,7 +5,7 @@
 import { type TimeReader, timeReader } from './datetime';
 import { type ColumnSpec, type IdRole, type RecordDeclaration, transactionColumns } from './declaration';
 import type { FieldProblem } from './errors';
-import { ID_RULE, idOf } from './ids';
+import { encodeId, ID_RULE, type IdEncoding, idOf } from './ids';
 import type { Pseudonymizer } from './pseudonym';
 
 export type Scalar = string | number | boolean | null;
@@ -231,13 +231,13 @@ export class RecordContract {
   }
 
   /** The message fraudops publishes for a transaction: declared names, no label, pseudonyms, nothing dropped. */
-  transactionMessage(record: TxRecord): Record<string, Scalar> {
+  transactionMessage(record: TxRecord, ids: IdEncoding = 'string'): Record<string, Scalar> {
     const d = this.declaration;
     const message: Record<string, Scalar> = {
-      [d.id]: record.id,
+      [d.id]: encodeId(record.id, ids),
       [d.time.column]: record.timeValue,
-      [d.customer]: record.customer,
-      [d.terminal]: record.terminal,
+      [d.customer]: encodeId(record.customer, ids),
+      [d.terminal]: encodeId(record.terminal, ids),
       [d.amount]: record.amount,
     };
     for (const column of d.columns) message[column.name] = record.extras[column.name] ?? null;
@@ -245,9 +245,13 @@ export class RecordContract {
   }
 
   /** The label message of a labelled transaction: id, card (for partitioning), label and the label columns. */
-  labelMessage(record: TxRecord): Record<string, Scalar> {
+  labelMessage(record: TxRecord, ids: IdEncoding = 'string'): Record<string, Scalar> {
     const d = this.declaration;
-    const message: Record<string, Scalar> = { [d.id]: record.id, [d.customer]: record.customer, [d.label]: record.label ?? null };
+    const message: Record<string, Scalar> = {
+      [d.id]: encodeId(record.id, ids),
+      [d.customer]: encodeId(record.customer, ids),
+      [d.label]: record.label ?? null,
+    };
     for (const name of d.labelColumns) if (record.extras[name] !== undefined) message[name] = record.extras[name];
     return message;
   }

@@ -22,6 +22,19 @@ export function idOf(value: unknown): string | undefined {
 /** A canonical whole-number id (the handbook's) as its value; NaN for any other string. */
 export const numericId = (id: string): number => (/^(0|[1-9]\d{0,14})$/.test(id) ? Number(id) : Number.NaN);
 
+/** How a published message writes a whole-number id: as a JSON string (as a CSV gives it) or a JSON number. */
+export type IdEncoding = 'string' | 'integer';
+
+/**
+ * An id as a message field: with 'integer', a canonical whole number as a JSON number (the handbook's integer ids, so
+ * its messages keep their form, and a reader parses a number instead of allocating a string); otherwise the string.
+ */
+export function encodeId(id: string, encoding: IdEncoding): string | number {
+  if (encoding === 'string') return id;
+  const value = numericId(id);
+  return Number.isNaN(value) ? id : value;
+}
+
 /**
  * A total order of ids: whole-number ids by value (as the handbook's integer ids sorted), before any other string,
  * which sort by code unit. Ties of time or score are broken with it wherever rows are ordered.

@@ -52,10 +52,7 @@ export class PredictionJsonWriter {
     this.keys = names.map((name) => `${JSON.stringify(name)}:`);
   }
 
-  /**
-   * One record: `features` holds the names' values from `offset`; `lateSeconds` only for a late transaction; `more`:
-   * further members as JSON text (`,"key":value…`), appended last.
-   */
+  /** One record: `features` holds the names' values from `offset`; `lateSeconds` only for a late transaction. */
   write(
     id: string,
     score: number,
@@ -64,7 +61,6 @@ export class PredictionJsonWriter {
     features: ArrayLike<number>,
     offset: number,
     lateSeconds?: number,
-    more = '',
   ): string {
     if (modelVersion !== this.version) {
       this.version = modelVersion;
@@ -75,7 +71,7 @@ export class PredictionJsonWriter {
     for (let j = 0; j < keys.length; j++) out += `${j ? ',' : ''}${keys[j]}${features[offset + j]}`;
     out += '}';
     if (lateSeconds !== undefined) out += `,"late":true,"late_seconds":${lateSeconds}`;
-    return `${out}${more}}`;
+    return `${out}}`;
   }
 }
 

@@ -4,7 +4,7 @@
 // publishes as fast as it can.
 
 import { InvalidInputError } from '../ml/errors';
-import { type RecordContract, SECONDS_PER_DAY, type TxRecord } from '../records';
+import { type IdEncoding, type RecordContract, SECONDS_PER_DAY, type TxRecord } from '../records';
 
 export interface OutgoingMessage {
   stream: 'transactions' | 'labels';
@@ -44,6 +44,8 @@ export function* publicationOrder(
   records: Iterable<TxRecord>,
   contract: RecordContract,
   labelDelayDays: number,
+  /** 'integer' for the simulator's records: the handbook's ids are integers on the wire. */
+  ids: IdEncoding = 'string',
 ): Generator<OutgoingMessage> {
   const delay = labelDelayDays * SECONDS_PER_DAY;
   const order = new TimeOrder(contract.declaration.latenessSeconds);
@@ -57,9 +59,14 @@ export function* publicationOrder(
       pending.splice(0, head);
       head = 0;
     }
-    yield { stream: 'transactions', key: record.customer, value: JSON.stringify(contract.transactionMessage(record)), time: record.time };
+    yield {
+      stream: 'transactions',
+      key: record.customer,
+      value: JSON.stringify(contract.transactionMessage(record, ids)),
+      time: record.time,
+    };
     if (record.label !== undefined) {
-      const label = JSON.stringify(contract.labelMessage(record));
+      const label = JSON.stringify(contract.labelMessage(record, ids));
       pending.push({ stream: 'labels', key: record.customer, value: label, time: record.time + delay });
     }
   }

@@ -53,8 +53,8 @@ export type ReviewRecord = PredictionRecord & {
 };
 
 /**
- * The members a review record adds to its prediction, as JSON text for PredictionJsonWriter.write: the scorer writes
- * one per uncertain case, and JSON.stringify of an object keyed by the declared names costs several times more.
+ * A review record as JSON text: its prediction's text (PredictionJsonWriter) with the review members appended. The
+ * scorer writes one per uncertain case; JSON.stringify of an object keyed by the declared names costs several times more.
  */
 export class ReviewMembers {
   private readonly keys: { customer: string; terminal: string; amount: string; time: string };
@@ -69,12 +69,13 @@ export class ReviewMembers {
     };
   }
 
-  text(review: Pick<ReviewRecord, 'threshold' | 'distance' | 'rank' | 'step'>, record: TxRecord): string {
+  /** `prediction`: the JSON text of the record's prediction. */
+  append(prediction: string, review: Pick<ReviewRecord, 'threshold' | 'distance' | 'rank' | 'step'>, record: TxRecord): string {
     const k = this.keys;
     return (
-      `,"threshold":${review.threshold},"distance":${review.distance},"rank":${review.rank},"step":${JSON.stringify(review.step)}` +
+      `${prediction.slice(0, -1)},"threshold":${review.threshold},"distance":${review.distance},"rank":${review.rank},"step":${JSON.stringify(review.step)}` +
       `${k.customer}${JSON.stringify(record.customer)}${k.terminal}${JSON.stringify(record.terminal)}` +
-      `${k.amount}${record.amount}${k.time}${JSON.stringify(record.timeValue)}`
+      `${k.amount}${record.amount}${k.time}${JSON.stringify(record.timeValue)}}`
     );
   }
 }

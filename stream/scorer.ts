@@ -413,42 +413,32 @@ export class StreamScorer {
     const scores = scored.length ? model.loaded.predict(matrix, scored.length) : new Float32Array(0);
     const { threshold } = model.loaded;
     const outputs: OutputRecord[] = [];
-    /** The uncertain cases: k (the scored row) and |score − threshold|. */
-    const review: { k: number; distance: number }[] = [];
+    /** The uncertain cases: k (the scored row), |score − threshold| and the prediction's text. */
+    const review: { k: number; distance: number; prediction: string }[] = [];
     let late = 0;
     scored.forEach((row, k) => {
       const record = records[row];
       const score = scores[k];
       const lateSeconds = update.late.get(row);
       if (lateSeconds !== undefined) late += 1;
-      outputs.push({
-        topic: this.topics.predictions,
-        key: record.id,
-        value: this.predictionWriter.write(record.id, score, decisionOf(score, threshold), model.version, matrix, k * width, lateSeconds),
-      });
+      const prediction = this.predictionWriter.write(
+        record.id,
+        score,
+        decisionOf(score, threshold),
+        model.version,
+        matrix,
+        k * width,
+        lateSeconds,
+      );
+      outputs.push({ topic: this.topics.predictions, key: record.id, value: prediction });
       const distance = Math.abs(score - threshold);
-      if (distance <= this.reviewBand) review.push({ k, distance });
+      if (distance <= this.reviewBand) review.push({ k, distance, prediction });
     });
     review.sort((a, b) => a.distance - b.distance);
-    review.forEach(({ k, distance }, i) => {
-      const row = scored[k];
-      const record = records[row];
-      const score = scores[k];
-      const more = this.reviewMembers.text({ threshold, distance, rank: i + 1, step: stepId }, record);
-      outputs.push({
-        topic: this.topics.reviewQueue,
-        key: record.id,
-        value: this.predictionWriter.write(
-          record.id,
-          score,
-          decisionOf(score, threshold),
-          model.version,
-          matrix,
-          k * width,
-          update.late.get(row),
-          more,
-        ),
-      });
+    review.forEach(({ k, distance, prediction }, i) => {
+      const record = records[scored[k]];
+      const value = this.reviewMembers.append(prediction, { threshold, distance, rank: i + 1, step: stepId }, record);
+      outputs.push({ topic: this.topics.reviewQueue, key: record.id, value });
     });
 
     // Every input message without a prediction gets one dead letter, in the same Kafka transaction.

@@ -172,6 +172,34 @@ describe('records', () => {
     );
   });
 
+  it('writes whole-number ids as JSON numbers only when asked (the simulator), and reads both forms back alike', () => {
+    const handbook = new RecordContract(HANDBOOK_DECLARATION);
+    const read = handbook.readTransaction({
+      TRANSACTION_ID: '7',
+      TX_DATETIME: '2018-04-01 00:00:31',
+      CUSTOMER_ID: '0596',
+      TERMINAL_ID: 3156,
+      TX_AMOUNT: 57.16,
+      TX_TIME_SECONDS: 31,
+      TX_TIME_DAYS: 0,
+    });
+    assert.ok(read.value, JSON.stringify(read.problems));
+    const asText = handbook.transactionMessage(read.value);
+    const asNumbers = handbook.transactionMessage(read.value, 'integer');
+    assert.deepEqual([asText.TRANSACTION_ID, asText.CUSTOMER_ID, asText.TERMINAL_ID], ['7', '0596', '3156']);
+    assert.deepEqual(
+      [asNumbers.TRANSACTION_ID, asNumbers.CUSTOMER_ID, asNumbers.TERMINAL_ID],
+      [7, '0596', 3156],
+      'a leading zero stays text',
+    );
+    assert.deepEqual(handbook.readTransaction(asNumbers).value, handbook.readTransaction(asText).value);
+    assert.deepEqual(handbook.labelMessage({ ...read.value, label: 1 }, 'integer'), {
+      TRANSACTION_ID: 7,
+      CUSTOMER_ID: '0596',
+      TX_FRAUD: 1,
+    });
+  });
+
   it('names the declared field and the rule of every problem', () => {
     const bad = cards.readTransaction(
       { ...raw, amt: 1e308, unix_time: 'noon', cc_num: 1.5, is_fraud: 1, city_pop: -3, extra: 1 },

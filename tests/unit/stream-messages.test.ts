@@ -97,16 +97,8 @@ describe('stream messages', () => {
     assert.ok(read.value);
     const record = read.value;
     const review = { threshold: 0.5, distance: 0.0625, rank: 2, step: 'run-"7"' };
-    const text = writer.write(
-      record.id,
-      0.4375,
-      'legit',
-      '3',
-      features,
-      0,
-      12,
-      new ReviewMembers(contract.declaration).text(review, record),
-    );
+    const prediction = writer.write(record.id, 0.4375, 'legit', '3', features, 0, 12);
+    const text = new ReviewMembers(contract.declaration).append(prediction, review, record);
     const expected = {
       ...predictionRecord('trans_num', record.id, {
         score: 0.4375,
