@@ -6,7 +6,7 @@
 import { objectExists } from '../clients/snapshot-store';
 import { loadConfig } from '../config';
 import { DpSgdTrainer, type TrainerOptions, type TrainingProgress } from '../ml/dpsgd';
-import { selectBackend, selectGpuBackend } from '../ml/tensorflow';
+import { selectBackend } from '../ml/tensorflow';
 import { loadTraining } from './balance';
 import { createActivityDeps, getRunObject, putRunObject } from './deps';
 import { encodeModel } from './model-file';
@@ -51,7 +51,7 @@ async function runJob(job: TrainJob): Promise<TrainJobOutcome> {
   const config = loadConfig();
   const deps = createActivityDeps(config, 'train-job');
   const logLine = (line: string) => deps.log.info(line);
-  const backend = job.device === 'gpu' ? await selectGpuBackend(logLine) : await selectBackend(config.tensorflow.backend, logLine);
+  const backend = await selectBackend(job.device === 'gpu' ? 'gpu' : config.tensorflow.backend, logLine);
   const training = await loadTraining(deps, job.trainingKey);
   const data = { x: training.x, y: training.y, rows: training.rows, cols: training.transform.features.length, groups: training.groups };
   const resume = await objectExists(deps.s3, config.stack.s3.bucket, job.checkpointKey);

@@ -24,7 +24,8 @@ export interface TrainHeartbeat {
 
 export interface TrainResult extends TrainJobOutcome {
   modelKey: string;
-  device: 'gpu' | 'cpu';
+  /** The TrainDevice search attribute: 'cpu', 'gpu:<device name>' or 'cpu (gpu worker, --allow-cpu)'. */
+  device: string;
   attempt: number;
   seconds: number;
 }
@@ -43,7 +44,13 @@ function withReservedNoise(options: TrainerOptions, noiseMultiplier: number | nu
   return { ...options, privacy: { ...options.privacy, noiseMultiplier, targetEpsilon: undefined } };
 }
 
-export function createTrainActivities(deps: ActivityDeps, worker: { device: 'gpu' | 'cpu' }) {
+/** `device` picks the job's TensorFlow backend (gpu: the CUDA binding); `label`, what TrainDevice reports (default: device). */
+export interface TrainWorker {
+  device: 'gpu' | 'cpu';
+  label?: string;
+}
+
+export function createTrainActivities(deps: ActivityDeps, worker: TrainWorker) {
   return {
     /** `noiseMultiplier`: σ reserved in the privacy ledger (reservePrivacy); absent in runs started before the ledger. */
     async trainModel(input: {
@@ -97,7 +104,7 @@ export function createTrainActivities(deps: ActivityDeps, worker: { device: 'gpu
                   step: message.resumedFromStep,
                 });
                 deps.log.info(
-                  { ...beat, backend: message.backend, device: worker.device, attempt: context.info.attempt },
+                  { ...beat, backend: message.backend, device: worker.label ?? worker.device, attempt: context.info.attempt },
                   'training started',
                 );
                 context.heartbeat(beat);
@@ -134,7 +141,7 @@ export function createTrainActivities(deps: ActivityDeps, worker: { device: 'gpu
         return {
           ...outcome,
           modelKey: job.modelKey,
-          device: worker.device,
+          device: worker.label ?? worker.device,
           attempt: context.info.attempt,
           seconds: (performance.now() - started) / 1000,
         };

@@ -11,10 +11,13 @@
 //   ahead of the step; `noise` in the output names the method, grid step and sensitivity inflation.
 // q defaults to 0.01 (batch 670); FRAUDOPS_BENCH_SAMPLING_RATE overrides it.
 // Python: $FRAUDOPS_OPACUS_PYTHON (default /tmp/venv-opacus/bin/python) with tools/reference/opacus_bench-requirements.txt.
+// --backend tensorflow|gpu|wasm|cpu (default $FRAUDOPS_TF_BACKEND, else tensorflow): our side's TensorFlow.js backend;
+// gpu is the CUDA binding and stops the bench where TensorFlow lists no GPU (it never falls back to the CPU).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { DpSgdTrainer, type TrainerOptions, type TrainingData } from '../ml/dpsgd';
 import type { NoiseDescription } from '../ml/dpsgd/types';
 import { Rng } from '../ml/random';
@@ -92,10 +95,28 @@ function opacusRound(dir: string): OpacusRound {
   return JSON.parse(python.stdout);
 }
 
+const BACKENDS: readonly TfBackendRequest[] = ['tensorflow', 'gpu', 'wasm', 'cpu'];
+const USAGE = `usage: bench/dpsgd.ts [--backend ${BACKENDS.join('|')}]   (default: $FRAUDOPS_TF_BACKEND, else tensorflow)`;
+
+/** The --backend flag; null for --help. */
+function requestedBackend(argv: string[]): TfBackendRequest | null {
+  const { values } = parseArgs({ args: argv, options: { backend: { type: 'string' }, help: { type: 'boolean' } } });
+  if (values.help) return null;
+  const backend = (values.backend ?? process.env.FRAUDOPS_TF_BACKEND ?? 'tensorflow') as TfBackendRequest;
+  if (!BACKENDS.includes(backend)) throw new Error(`--backend must be one of ${BACKENDS.join(', ')}, got "${backend}"\n${USAGE}`);
+  return backend;
+}
+
 async function main(): Promise<void> {
-  const backend = await selectBackend((process.env.FRAUDOPS_TF_BACKEND as TfBackendRequest | undefined) ?? 'tensorflow', (line) =>
-    console.error(line),
-  );
+  const requested = requestedBackend(process.argv.slice(2));
+  if (requested === null) {
+    console.log(USAGE);
+    return;
+  }
+  const backend = await selectBackend(requested, (line) => console.error(line)).catch((err: Error) => {
+    console.error(`bench/dpsgd.ts --backend ${requested}: ${err.message}`);
+    process.exit(2);
+  });
   const data = makeData();
   const loadBefore = loadavg();
   const dir = mkdtempSync(path.join(tmpdir(), 'fraudops-bench-dpsgd-'));

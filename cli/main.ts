@@ -55,6 +55,7 @@ const EXPECTED_ERRORS = new Set([
   'MlflowError',
   'PipelineCommandError',
   'ScheduleNotFoundError',
+  'NoUsableGpuError',
 ]);
 
 /** Known failures print their message only; anything else is a bug and keeps its stack trace. */

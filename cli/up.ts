@@ -29,7 +29,7 @@ export function registerUpCommands(program: Command): void {
   program
     .command('up')
     .description(
-      'Run the whole system on the local stack: the services, `worker cpu`, `worker gpu`, `serve` and `score-stream` in the ' +
+      'Run the whole system on the local stack: the services, `worker cpu`, `worker gpu --allow-cpu`, `serve` and `score-stream` in the ' +
         'background (logs and pid files under stack.dir), simulated transactions when Kafka has none, and one training run ' +
         'that ends waiting for your approval. Idempotent: what runs already is left alone.',
     )

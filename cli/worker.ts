@@ -20,9 +20,18 @@ export function registerWorkerCommands(program: Command): void {
     });
   worker
     .command('gpu')
-    .description('poll the GPU queue (training only, pipeline.gpus jobs at once); without a GPU it trains on the CPU backend and says so')
-    .action(async () => {
+    .description(
+      'poll the GPU queue (training only, pipeline.gpus jobs at once) with the CUDA build of libtensorflow; refuses to ' +
+        'start (exit 1) where it loads no GPU, unless --allow-cpu',
+    )
+    .option(
+      '--allow-cpu',
+      "without a usable GPU, serve the GPU queue on the CPU backend anyway; the log and each run's TrainDevice say so " +
+        '(`make up` and the tests on GPU-less hosts)',
+      false,
+    )
+    .action(async (options: { allowCpu: boolean }) => {
       const { runGpuWorker }: typeof import('../workers/gpu') = require('../workers/gpu');
-      await runGpuWorker(loadConfig());
+      await runGpuWorker(loadConfig(), { allowCpu: options.allowCpu });
     });
 }

@@ -20,7 +20,12 @@ function apps(config: Config): App[] {
   const host = config.stack.host;
   return [
     { name: 'worker-cpu', args: ['worker', 'cpu'], probe: `http://${host}:${config.pipeline.workerMetricsPorts.cpu}/metrics` },
-    { name: 'worker-gpu', args: ['worker', 'gpu'], probe: `http://${host}:${config.pipeline.workerMetricsPorts.gpu}/metrics` },
+    // --allow-cpu: the local stack runs on hosts without a GPU too; the worker's log and TrainDevice say which it used.
+    {
+      name: 'worker-gpu',
+      args: ['worker', 'gpu', '--allow-cpu'],
+      probe: `http://${host}:${config.pipeline.workerMetricsPorts.gpu}/metrics`,
+    },
     { name: 'api', args: ['serve'], probe: `http://${host}:${config.serving.port}/health` },
     { name: 'scorer', args: ['score-stream'], probe: `http://${host}:${config.stream.metricsPort}/metrics` },
   ];

@@ -32,7 +32,8 @@ export interface PipelineStatus {
   averagePrecision?: number;
   championAveragePrecision?: number | null;
   epsilon?: number | null;
-  trainDevice?: 'gpu' | 'cpu';
+  /** 'cpu', 'gpu:<device name>' or 'cpu (gpu worker, --allow-cpu)' (activities/train.ts TrainResult.device). */
+  trainDevice?: string;
   approvers: string[];
   outcome?: PromotionOutcome;
   /** Signals that were ignored, with why (a signal cannot be refused). */

@@ -34,7 +34,7 @@ export interface PipelineResult {
   epsilon: number | null;
   /** The worst composed ε of the lifetime ledger with this run (null: unbounded); absent for runs before the ledger. */
   lifetimeEpsilon?: number | null;
-  trainDevice: 'gpu' | 'cpu';
+  trainDevice: string;
   outcome: PromotionOutcome;
   /** Wall time of each step in seconds. */
   seconds: Record<string, number>;

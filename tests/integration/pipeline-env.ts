@@ -78,7 +78,9 @@ export function createPipelineEnv(tweak: (settings: Settings) => void = () => un
         child.on('close', (code) => resolve({ code, stdout, stderr }));
       }),
     startWorker(kind) {
-      const child = spawn(process.execPath, [CLI, 'worker', kind], { cwd: projectRoot(), env, stdio: ['ignore', 'pipe', 'pipe'] });
+      // No GPU here: the GPU worker serves its queue on the CPU backend only when told to.
+      const args = kind === 'gpu' ? ['worker', 'gpu', '--allow-cpu'] : ['worker', kind];
+      const child = spawn(process.execPath, [CLI, ...args], { cwd: projectRoot(), env, stdio: ['ignore', 'pipe', 'pipe'] });
       child.stdout?.resume();
       child.stderr?.resume();
       children.push(child);

@@ -258,6 +258,7 @@ describe('docker-compose.yml', () => {
     assert.deepEqual(devices, [{ driver: 'nvidia', count: settings.pipeline.gpus, capabilities: ['gpu'] }]);
     assert.deepEqual(gpu.profiles, ['gpu']);
     for (const name of ['api', 'worker-cpu', 'scorer']) assert.equal(services[name].profiles, undefined, `${name} runs by default`);
+    assert.deepEqual(gpu.command, ['worker', 'gpu'], 'no --allow-cpu: without a GPU the worker refuses to start');
   });
 
   it('health-checks each process on its configured port and gives it the shutdown grace', () => {
@@ -268,6 +269,96 @@ describe('docker-compose.yml', () => {
     }
     assert.match([services.api.healthcheck?.test].flat().join(' '), /\/health'/);
     assert.ok(services.api.ports?.includes(`${settings.serving.port}:${settings.serving.port}`));
+  });
+});
+
+/** The stages of a Dockerfile: name (or index), base, and its instructions with continuation lines joined. */
+function dockerStages(text: string): { args: Map<string, string>; stages: Map<string, { from: string; lines: string[] }> } {
+  const lines = text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'));
+  const args = new Map<string, string>();
+  const stages = new Map<string, { from: string; lines: string[] }>();
+  let current: { from: string; lines: string[] } | undefined;
+  for (const line of lines) {
+    const from = /^FROM\s+(\S+)(?:\s+AS\s+(\S+))?$/i.exec(line);
+    if (from) {
+      current = { from: from[1], lines: [] };
+      stages.set(from[2] ?? String(stages.size), current);
+    } else if (current) current.lines.push(line);
+    else {
+      const arg = /^ARG\s+(\w+)=(\S+)$/.exec(line);
+      if (arg) args.set(arg[1], arg[2]);
+    }
+  }
+  return { args, stages };
+}
+
+describe('deploy/app/Dockerfile (checked statically: no Docker engine here)', () => {
+  const dockerfile = readFileSync(path.join(root, 'deploy', 'app', 'Dockerfile'), 'utf8');
+  const { args, stages } = dockerStages(dockerfile);
+  const stage = (name: string) => {
+    const found = stages.get(name);
+    assert.ok(found, `no stage ${name}`);
+    return found;
+  };
+  /** The image a stage starts from, through the stages it builds on. */
+  const baseImage = (name: string): string => {
+    const from = stage(name).from;
+    if (stages.has(from)) return baseImage(from);
+    return from.replace(/^\$\{(\w+)\}$/, (_, arg: string) => args.get(arg) ?? `\${${arg}}`);
+  };
+  /** The stage whose node_modules a target copies. */
+  const nodeModulesFrom = (name: string) => {
+    const copy = stage(name).lines.find((line) => /^COPY --from=\S+ \/app\/node_modules node_modules$/.test(line));
+    assert.ok(copy, `${name} copies no node_modules`);
+    return /--from=(\S+)/.exec(copy)?.[1] as string;
+  };
+  const installs = (name: string) => stage(name).lines.filter((line) => line.includes('stack/install-tfjs-node.sh'));
+
+  it('builds the gpu target on an nvidia/cuda base, with the binding compiled on that same base', () => {
+    assert.match(baseImage('gpu'), /^nvidia\/cuda:\d+\.\d+(\.\d+)?-\w+-ubuntu\d/);
+    const builder = nodeModulesFrom('gpu');
+    assert.equal(baseImage(builder), baseImage('gpu'), 'glibc and libstdc++ of the build and the runtime agree');
+    assert.equal(installs(builder).length, 1);
+    assert.match(installs(builder)[0], /bash stack\/install-tfjs-node\.sh --variant gpu /);
+    assert.ok(!stage('gpu').lines.some((line) => line.includes('LD_LIBRARY_PATH')), 'the CUDA libraries are found by RUNPATH');
+  });
+
+  it('builds the cpu target (the default, last) on the node image with the tensorflow-cpu binding', () => {
+    assert.equal([...stages.keys()].at(-1), 'cpu');
+    assert.match(baseImage('cpu'), /^node:20/);
+    const builder = nodeModulesFrom('cpu');
+    assert.equal(installs(builder).length, 1);
+    assert.doesNotMatch(installs(builder)[0], /--variant/);
+  });
+
+  it('runs `worker gpu` without --allow-cpu as a non-root uid 1000 in the gpu target', () => {
+    const gpu = stage('gpu').lines;
+    assert.ok(gpu.includes('CMD ["worker", "gpu"]'));
+    assert.ok(gpu.includes('ENTRYPOINT ["node", "bin/fraudops.cjs"]'));
+    assert.ok(gpu.includes('USER 1000:1000'));
+    assert.doesNotMatch(dockerfile, /--allow-cpu"/);
+  });
+
+  it('copies only stages it defines and files that exist in the build context', () => {
+    const ignored = readFileSync(path.join(root, 'deploy', 'app', 'Dockerfile.dockerignore'), 'utf8').split('\n');
+    for (const [name, { lines }] of stages) {
+      for (const line of lines.filter((l) => l.startsWith('COPY '))) {
+        const from = /--from=(\S+)/.exec(line)?.[1];
+        if (from) {
+          assert.ok(stages.has(from), `${name}: COPY --from=${from} names no stage`);
+          continue;
+        }
+        const sources = line.replace(/--\S+/g, '').split(/\s+/).slice(1, -1);
+        for (const source of sources.filter((s) => s !== '.')) {
+          assert.ok(existsSync(path.join(root, source)), `${name}: ${source} does not exist`);
+          assert.ok(!ignored.includes(source.split('/')[0]), `${name}: ${source} is excluded by the .dockerignore`);
+        }
+      }
+    }
   });
 });
 

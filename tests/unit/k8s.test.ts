@@ -29,6 +29,7 @@ interface PodSpec {
   volumes: Array<{ name: string; configMap?: { name: string } }>;
   nodeSelector?: Record<string, string>;
   tolerations?: Array<{ key: string; operator: string; effect: string }>;
+  securityContext?: { runAsUser?: number; runAsNonRoot?: boolean };
 }
 // biome-ignore lint/suspicious/noExplicitAny: manifests are free-form YAML, narrowed per kind below
 type Manifest = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; [key: string]: any };
@@ -119,6 +120,11 @@ describe('deploy/k8s', () => {
     assert.ok(Object.keys(spec.nodeSelector ?? {}).length, 'a node selector');
     assert.ok(spec.tolerations?.some((t) => t.key === 'nvidia.com/gpu' && t.effect === 'NoSchedule'));
     assert.notEqual(spec.containers[0].image, container('fraudops-worker-cpu').image);
+    assert.ok(!spec.containers[0].args.includes('--allow-cpu'), 'without a GPU the worker exits: no --allow-cpu');
+    // The gpu target of deploy/app/Dockerfile runs as uid 1000 (USER 1000:1000), as the pod asks.
+    const dockerfile = readFileSync(path.join(root, 'deploy', 'app', 'Dockerfile'), 'utf8');
+    const gpuTarget = dockerfile.slice(dockerfile.search(/^FROM \S+ AS gpu$/m)).split(/^FROM /m)[1];
+    assert.match(gpuTarget, new RegExp(`^USER ${spec.securityContext?.runAsUser}:`, 'm'));
     for (const name of ['fraudops-api', 'fraudops-worker-cpu', 'fraudops-scorer']) {
       assert.equal(container(name).resources.limits?.['nvidia.com/gpu'], undefined, `${name} takes no GPU`);
     }

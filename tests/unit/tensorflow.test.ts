@@ -55,4 +55,15 @@ describe('tensorflow backends', () => {
   it('rejects an unknown backend', async () => {
     await assert.rejects(selectBackend('webgl' as TfBackend, () => undefined));
   });
+
+  it('refuses a gpu request it cannot serve instead of falling back to the CPU', async () => {
+    // Here the CPU binding holds the 'tensorflow' backend already (and no GPU exists); tests/unit/gpu-worker.test.ts
+    // probes the gpu backend in a fresh process.
+    const before = tf.getBackend();
+    await assert.rejects(
+      selectBackend('gpu', () => undefined),
+      /@tensorflow\/tfjs-node-gpu/,
+    );
+    assert.equal(tf.getBackend(), before);
+  });
 });
