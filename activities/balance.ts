@@ -14,6 +14,8 @@ export interface TrainingSetRef {
   cards: number;
   positives: number;
   syntheticRows: number;
+  /** The model's inputs (columns of the examples); absent in runs balanced before it existed. */
+  inputs?: number;
 }
 
 type TrainingMeta = Pick<BalancedTraining, 'records' | 'cards' | 'transform' | 'preprocessing' | 'assumptions'>;
@@ -56,6 +58,7 @@ export function createBalanceActivities(deps: ActivityDeps) {
         cards: training.cards,
         positives: training.y.reduce((sum, v) => sum + v, 0),
         syntheticRows: training.rows - training.records,
+        inputs: training.transform.features.length,
       };
     },
   };

@@ -1,12 +1,13 @@
-// Step 6: threshold by F2 on validation, test metrics at it, the champion scored on the same test rows (paired
-// comparison), PR/ROC/threshold plots, the privacy report, and the candidate's verified bundle in S3. The bundle's
+// Step 6: threshold by F2 on validation, test metrics at it with bootstrap intervals, the champion scored on the same
+// test rows (a paired bootstrap of the AP gain, what the auto-approve policy reads), PR/ROC/threshold plots, the privacy report, and the candidate's verified bundle in S3. The bundle's
 // drift reference (the validation step's public-bin counts) is named in the report, with everything else released
 // without noise.
 import { saveBundleToS3 } from '../clients/bundle-store';
 import { bundleKeyFor, championBundle } from '../clients/model-registry';
 import { loadSnapshot } from '../clients/snapshot-store';
+import { type MetricIntervals, type PairedGain, pairedBootstrap } from '../ml/bootstrap';
 import { loadBundle, packBundle, REFERENCE_FILE, verifyBundle } from '../ml/bundle';
-import { type PrivacySpent, predictMlp } from '../ml/dpsgd';
+import type { PrivacySpent } from '../ml/dpsgd';
 import { evaluateModel, testMetrics } from '../ml/experiment';
 import { precisionRecallCurve, rocCurve, thresholdCurve } from '../ml/metrics';
 import { renderPrSvg, renderRocSvg, renderThresholdSvg } from '../ml/plots';
@@ -20,7 +21,7 @@ import { loadTraining, type TrainingSetRef } from './balance';
 import { type ActivityDeps, getRunObject } from './deps';
 import { loadSplit, type SplitRef } from './features';
 import type { DatasetRef } from './ingest';
-import { decodeModel } from './model-file';
+import { decodeModel, predictModel } from './model-file';
 import type { TrainResult } from './train';
 import type { ValidationRef } from './validate';
 
@@ -28,6 +29,8 @@ export interface CandidateMetrics {
   averagePrecision: number;
   aucRoc: number;
   cardPrecisionAt100: number;
+  /** Percentile bootstrap intervals of AP and CP@100 over resampled test cards. */
+  intervals: MetricIntervals;
   f2Validation: number;
   threshold: number;
   confusion: { tp: number; fp: number; tn: number; fn: number };
@@ -47,7 +50,14 @@ export interface EvaluationRef {
   bundleSha256: string;
   metrics: CandidateMetrics;
   /** The champion on the same test rows, or null when there is none. */
-  champion: { version: string; averagePrecision: number; aucRoc: number; cardPrecisionAt100: number } | null;
+  champion: {
+    version: string;
+    averagePrecision: number;
+    aucRoc: number;
+    cardPrecisionAt100: number;
+    /** AP(candidate) − AP(champion) by a paired bootstrap on these rows; absent in runs evaluated before it existed. */
+    gain?: PairedGain;
+  } | null;
   privacyCovered: boolean;
 }
 
@@ -63,6 +73,8 @@ export interface EvaluateInput {
   lifetime?: LifetimeSpent;
   /** The snapshot: with the card unit, the report measures a card's reach into other cards' rows from it. */
   dataset?: DatasetRef;
+  /** Confidence level of the paired bootstrap's lower bound (pipeline.approval.autoApprove.confidence); default 0.95. */
+  confidence?: number;
 }
 
 /** What register uploads to the MLflow run besides the bundle, named in the report because it is exact. */
@@ -79,6 +91,7 @@ function candidateMetrics(evaluation: ReturnType<typeof evaluateModel>, privacy:
     averagePrecision: test.averagePrecision,
     aucRoc: test.aucRoc,
     cardPrecisionAt100: test.cardPrecisionAt100,
+    intervals: test.intervals,
     f2Validation: validation.f2,
     threshold: test.threshold,
     confusion: test.confusion,
@@ -96,15 +109,21 @@ function candidateMetrics(evaluation: ReturnType<typeof evaluateModel>, privacy:
 export function createEvaluateActivities(deps: ActivityDeps) {
   const bucket = deps.config.stack.s3.bucket;
 
-  async function scoreChampion(split: Awaited<ReturnType<typeof loadSplit>>): Promise<EvaluationRef['champion']> {
+  /** The champion's metrics on the candidate's test rows, and the paired bootstrap of the candidate's AP gain over it. */
+  async function scoreChampion(
+    split: Awaited<ReturnType<typeof loadSplit>>,
+    candidateScores: Float32Array,
+    confidence: number | undefined,
+  ): Promise<EvaluationRef['champion']> {
     const champion = await championBundle({ mlflow: deps.mlflow, s3: deps.s3, bucket }, deps.config.registry.modelName);
     if (!champion) return null;
     const loaded = await loadBundle(champion.files);
     try {
       // A champion of another declaration takes other inputs: it cannot score these rows, so there is no comparison.
       if (loaded.features.names.join('\u0000') !== split.features.names.join('\u0000')) return null;
-      const metrics = testMetrics(split.test, loaded.predict(split.test.x, split.test.rows));
-      return { version: champion.version.version, ...pick(metrics) };
+      const scores = loaded.predict(split.test.x, split.test.rows);
+      const gain = pairedBootstrap(split.test, scores, candidateScores, confidence === undefined ? {} : { level: confidence });
+      return { version: champion.version.version, ...pick(testMetrics(split.test, scores)), gain };
     } finally {
       loaded.dispose();
     }
@@ -126,7 +145,7 @@ export function createEvaluateActivities(deps: ActivityDeps) {
         getRunObject(deps, input.validation.referenceKey),
       ]);
       const model = decodeModel(modelBytes);
-      const score = (x: Float64Array, rows: number) => predictMlp(model, applyTransform(training.transform, x, rows), rows);
+      const score = (x: Float64Array, rows: number) => predictModel(model, applyTransform(training.transform, x, rows), rows);
       const spent: PrivacySpent | null = input.train.spent;
       const reference: unknown = JSON.parse(referenceBytes.toString('utf8'));
       if (!isPublicReference(reference)) throw new Error(`${input.validation.referenceKey}: not a public-bin reference`);
@@ -134,11 +153,12 @@ export function createEvaluateActivities(deps: ActivityDeps) {
       const evaluation = evaluateModel(score, split, {
         spent,
         ...training,
+        assumptions: [...training.assumptions, ...(input.train.assumptions ?? [])],
         lifetime: input.lifetime,
         terminalInfluence: measureReach ? await cardReach(measureReach, input.split.protocol) : undefined,
         released: [referenceRelease(reference, spent?.unit ?? null), VALIDATION_REPORT_RELEASE],
       });
-      const champion = await scoreChampion(split);
+      const champion = await scoreChampion(split, evaluation.testScores, input.confidence);
       const metrics = candidateMetrics(evaluation, evaluation.privacy, input.train.steps);
       const { test } = split;
       const scores = evaluation.testScores;

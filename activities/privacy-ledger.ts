@@ -2,10 +2,14 @@
 // schedule, composes the ledger's entries with this run over every day it touches (transaction unit) or over the
 // rolling period (card unit), refuses the run when the budget would be exceeded, and otherwise writes the run's
 // entry with its full planned mechanism (a run that fails later still counts), mirrored into its MLflow run.
-// recordPrivacyOutcome later says how the attempt ended (display only: every entry counts).
+// recordPrivacyOutcome later says how the attempt ended (display only: every entry counts). DP-SGD plans Poisson-
+// sampled steps; a DP-EBM plans its histogram releases as Gaussian steps at sampling rate 1 (ml/ebm/accounting.ts).
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ledgerEntryKey, ledgerPrefix, readLedger, writeLedgerEntry } from '../clients/privacy-ledger-store';
 import { plannedMechanism } from '../ml/dpsgd/plan';
+import { plannedEbmMechanism } from '../ml/ebm';
+import { InvalidInputError } from '../ml/errors';
+import { ebmOptionsFor } from '../ml/experiment';
 import {
   type BudgetCheck,
   checkBudget,
@@ -61,6 +65,54 @@ function currentRun(): { workflowId: string; runId: string } {
   return execution;
 }
 
+type PlanCounts = Pick<TrainingSetRef, 'examples' | 'positives' | 'cards' | 'inputs'>;
+
+/**
+ * The sampled Gaussian mechanism the run's family will compose (null without DP): DP-SGD's steps, or the EBM's
+ * F·(rounds + 1) histogram releases of one equivalent σ at sampling rate 1, F the model's inputs. Pure.
+ */
+export function plannedRunMechanism(settings: TrainingSettings, training: PlanCounts): { samplingRate: number; steps: number } | null {
+  if (settings.options.family === 'ebm') {
+    if (training.inputs === undefined) throw new InvalidInputError('training.inputs: the EBM plan needs the number of model inputs');
+    return plannedEbmMechanism(ebmOptionsFor(settings.options), training.inputs);
+  }
+  const options = trainerOptionsOf(settings, training);
+  return plannedMechanism(options, { rows: training.examples, positives: training.positives, cards: training.cards });
+}
+
+/** The mechanism a new run reserves: its planned steps with the schedule's σ (or non-private), and what set σ. Pure. */
+export function scheduledMechanism(input: Pick<ReservePrivacyInput, 'settings' | 'privacy'> & { training: PlanCounts }): {
+  mechanism: LedgerMechanism;
+  bound: PrivacyReservation['bound'];
+} {
+  const { privacy } = input;
+  const planned = plannedRunMechanism(input.settings, input.training);
+  if (!planned) return { mechanism: { kind: 'non-private' }, bound: null };
+  // Transaction unit: a day is trained on by the trainDays consecutive daily runs whose window covers it.
+  // Card unit: every daily run of the period trains on every card. The EBM's σ is calibrated by the same accountant
+  // (at q = 1, PLD follows the Gaussian's own curve up to its pessimistic discretisation: the EBM's exact ε is at most
+  // the target, and the ledger's PLD composition agrees with the reservation).
+  const runsInReach = privacy.unit === 'card' ? privacy.lifetimePeriodDays : input.settings.protocol.trainDays;
+  const noise = scheduledNoiseMultiplier({
+    samplingRate: planned.samplingRate,
+    steps: planned.steps,
+    delta: privacy.delta,
+    targetEpsilon: privacy.targetEpsilon,
+    lifetimeEpsilon: privacy.lifetimeEpsilon,
+    runsInReach,
+    accountant: privacy.accountant,
+  });
+  return {
+    mechanism: {
+      kind: 'poisson-gaussian',
+      samplingRate: planned.samplingRate,
+      noiseMultiplier: noise.noiseMultiplier,
+      steps: planned.steps,
+    },
+    bound: noise.bound,
+  };
+}
+
 export function createPrivacyLedgerActivities(deps: ActivityDeps) {
   const bucket = deps.config.stack.s3.bucket;
   const prefix = ledgerPrefix(deps.config);
@@ -82,42 +134,13 @@ export function createPrivacyLedgerActivities(deps: ActivityDeps) {
     async reservePrivacy(input: ReservePrivacyInput): Promise<PrivacyReservation> {
       const { workflowId, runId } = currentRun();
       const key = ledgerEntryKey(prefix, workflowId, runId);
-      const { privacy, training } = input;
+      const { privacy } = input;
       const budget = budgetOf(privacy);
       const ledger = (await readLedger(deps.s3, bucket, prefix)).map((item) => item.entry);
       const existing = ledger.find((entry) => entry.runId === runId);
 
-      let mechanism: LedgerMechanism;
-      let bound: PrivacyReservation['bound'] = null;
-      if (existing) {
-        // A retry: the entry written before is what the training must use.
-        mechanism = existing.mechanism;
-      } else {
-        const options = trainerOptionsOf(input.settings, training);
-        const planned = plannedMechanism(options, { rows: training.examples, positives: training.positives, cards: training.cards });
-        if (!planned) mechanism = { kind: 'non-private' };
-        else {
-          // Transaction unit: a day is trained on by the trainDays consecutive daily runs whose window covers it.
-          // Card unit: every daily run of the period trains on every card.
-          const runsInReach = privacy.unit === 'card' ? privacy.lifetimePeriodDays : input.settings.protocol.trainDays;
-          const noise = scheduledNoiseMultiplier({
-            samplingRate: planned.samplingRate,
-            steps: planned.steps,
-            delta: privacy.delta,
-            targetEpsilon: privacy.targetEpsilon,
-            lifetimeEpsilon: privacy.lifetimeEpsilon,
-            runsInReach,
-            accountant: privacy.accountant,
-          });
-          bound = noise.bound;
-          mechanism = {
-            kind: 'poisson-gaussian',
-            samplingRate: planned.samplingRate,
-            noiseMultiplier: noise.noiseMultiplier,
-            steps: planned.steps,
-          };
-        }
-      }
+      // A retry: the entry written before is what the training must use.
+      const { mechanism, bound } = existing ? { mechanism: existing.mechanism, bound: null } : scheduledMechanism(input);
       const entry: LedgerEntry = {
         runId,
         workflowId,

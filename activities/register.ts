@@ -6,11 +6,13 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { loadBundleFilesFromS3 } from '../clients/bundle-store';
 import { bundleOfVersion, promoteVersion, registerBundleVersion, VERSION_TAGS } from '../clients/model-registry';
 import { projectRoot } from '../config';
+import type { PairedGain } from '../ml/bootstrap';
+import { ebmSettingsOf } from '../ml/ebm';
 import type { PromotionOutcome } from '../workflows/messages';
 import type { TrainingSettings } from '../workflows/settings';
 import type { TrainingSetRef } from './balance';
 import { type ActivityDeps, getRunObject } from './deps';
-import type { EvaluationRef } from './evaluate';
+import type { CandidateMetrics, EvaluationRef } from './evaluate';
 import type { SplitRef } from './features';
 import type { DatasetRef } from './ingest';
 import { pipelineRun } from './pipeline-run';
@@ -47,6 +49,29 @@ function codeVersion(): string {
 const numeric = (record: Record<string, number | null>) =>
   Object.fromEntries(Object.entries(record).filter((entry): entry is [string, number] => typeof entry[1] === 'number'));
 
+/** The bootstrap bounds of the test metrics (absent from evaluations made before them). */
+function intervalMetrics(intervals: CandidateMetrics['intervals'] | undefined): Record<string, number> {
+  if (!intervals) return {};
+  return {
+    average_precision_low: intervals.averagePrecision.low,
+    average_precision_high: intervals.averagePrecision.high,
+    card_precision_at_100_low: intervals.cardPrecisionAt100.low,
+    card_precision_at_100_high: intervals.cardPrecisionAt100.high,
+    interval_level: intervals.averagePrecision.level,
+  };
+}
+
+/** The paired bootstrap of the AP gain over the champion on the same rows. */
+function gainMetrics(gain: PairedGain | undefined): Record<string, number> {
+  if (!gain) return {};
+  return {
+    champion_ap_gain: gain.averagePrecision,
+    champion_ap_gain_lower_bound: gain.lowerBound,
+    champion_ap_gain_level: gain.level,
+    champion_ap_gain_probability_positive: gain.probabilityPositive,
+  };
+}
+
 export function createRegisterActivities(deps: ActivityDeps) {
   const { config, mlflow } = deps;
   const model = config.registry.modelName;
@@ -78,12 +103,16 @@ export function createRegisterActivities(deps: ActivityDeps) {
           test_period: `${input.split.periods.test.from}..${input.split.periods.test.to}`,
           label_delay_days: input.split.protocol.delayDays,
           dp: o.dp,
+          family: o.family ?? 'mlp',
+          ...(o.family === 'ebm' ? { ebm: JSON.stringify(ebmSettingsOf(o.dp, o.ebm)) } : {}),
           balance: o.balance,
-          hidden: JSON.stringify(o.hidden),
+          hidden: JSON.stringify(o.family === 'logistic' ? [] : o.hidden),
           epochs: o.epochs,
           learning_rate: o.learningRate,
           optimizer: o.optimizer,
+          averaging: o.averaging ?? 'none',
           clip_norm: o.clipNorm,
+          clipping: o.clipping ?? 'flat',
           target_epsilon: o.targetEpsilon,
           privacy_unit: m.privacyUnit ?? 'none',
           accountant: o.accountant,
@@ -96,6 +125,7 @@ export function createRegisterActivities(deps: ActivityDeps) {
             average_precision: m.averagePrecision,
             roc_auc: m.aucRoc,
             card_precision_at_100: m.cardPrecisionAt100,
+            ...intervalMetrics(m.intervals),
             f2_validation: m.f2Validation,
             threshold: m.threshold,
             epsilon: m.epsilon,
@@ -106,6 +136,7 @@ export function createRegisterActivities(deps: ActivityDeps) {
             sampling_rate: m.samplingRate,
             steps: m.steps,
             champion_average_precision: champion?.averagePrecision ?? null,
+            ...gainMetrics(champion?.gain),
             train_rows: input.split.rows.train,
             train_examples: input.training.examples,
             test_rows: input.split.rows.test,

@@ -1,32 +1,42 @@
 // The training child process (one per training attempt): reads the training examples from S3, resumes from the
 // run's checkpoint when one exists, trains with DP-SGD, checkpoints to S3 every few seconds and at the last step, then
-// writes the model.
+// writes the model. Family ebm trains a DP-EBM instead, without checkpoints (runEbmJob).
 // It talks to the activity over the IPC channel (TrainJobMessage) and exits when that channel closes, so a killed
 // worker never leaves an orphan training.
 import { objectExists } from '../clients/snapshot-store';
 import { loadConfig } from '../config';
-import { DpSgdTrainer, type TrainerOptions, type TrainingProgress } from '../ml/dpsgd';
+import { DpSgdTrainer, type PrivacySpent, type TrainerOptions, type TrainingProgress } from '../ml/dpsgd';
+import { type EbmFamilyOptions, ebmReleases, ebmSettingsOf, trainEbmFamily } from '../ml/ebm';
+import { featureSetOf } from '../ml/feature-set';
 import { selectBackend } from '../ml/tensorflow';
+import { resolveDeclaration } from '../records';
 import { loadTraining } from './balance';
-import { createActivityDeps, getRunObject, putRunObject } from './deps';
-import { encodeModel } from './model-file';
+import { type ActivityDeps, createActivityDeps, getRunObject, putRunObject } from './deps';
+import { decodeEbmRecord, encodeEbmModel, encodeModel } from './model-file';
 
-export interface TrainJob {
+/** What the job trains: DP-SGD (families logistic and mlp) or an EBM. */
+export type TrainJobModel =
+  | { family: 'dp-sgd'; trainerOptions: TrainerOptions }
+  | { family: 'ebm'; ebmOptions: Omit<EbmFamilyOptions, 'onRound'> };
+
+export type TrainJob = TrainJobModel & {
   trainingKey: string;
   checkpointKey: string;
   modelKey: string;
-  trainerOptions: TrainerOptions;
   checkpointEverySeconds: number;
   device: 'gpu' | 'cpu';
-}
+};
 
+/** EBM: steps are histogram releases (ebmReleases) and epochs boosting rounds. */
 export interface TrainJobOutcome {
   steps: number;
   totalSteps: number;
   epochs: number;
   resumedFromStep: number;
   backend: string;
-  spent: ReturnType<DpSgdTrainer['privacySpent']>;
+  spent: PrivacySpent | null;
+  /** What the family's guarantee rests on beyond the balance step's assumptions (EBM); absent for DP-SGD. */
+  assumptions?: string[];
 }
 
 export type TrainJobMessage =
@@ -47,9 +57,54 @@ const plain = (progress: TrainingProgress, withEpsilon: boolean): TrainingProgre
 
 const send = (message: TrainJobMessage) => process.send?.(message);
 
+/**
+ * A DP-EBM trains in seconds, so it takes no checkpoint: a retried attempt trains from scratch, which is sound since
+ * the failed attempt released nothing. Once the model is written, though, a retry keeps it and the outcome stored with
+ * it (no fresh noise: exactly one accounted model per run).
+ */
+async function runEbmJob(deps: ActivityDeps, job: TrainJob & { family: 'ebm' }): Promise<TrainJobOutcome> {
+  const options = job.ebmOptions;
+  const training = await loadTraining(deps, job.trainingKey);
+  const inputs = training.transform.features.length;
+  const { rounds } = ebmSettingsOf(options.dp, options.ebm);
+  const totalSteps = ebmReleases(inputs, rounds);
+  const backend = 'js';
+  const outcome = (resumedFromStep: number, record: { spent: PrivacySpent | null; assumptions: string[] }): TrainJobOutcome => ({
+    steps: totalSteps,
+    totalSteps,
+    epochs: rounds,
+    resumedFromStep,
+    backend,
+    ...record,
+  });
+  if (await objectExists(deps.s3, deps.config.stack.s3.bucket, job.modelKey)) {
+    const record = decodeEbmRecord(await getRunObject(deps, job.modelKey));
+    if (!record) throw new Error(`${job.modelKey}: not an EBM model file`);
+    send({ type: 'started', resumedFromStep: totalSteps, totalSteps, backend });
+    return outcome(totalSteps, record);
+  }
+  send({ type: 'started', resumedFromStep: 0, totalSteps, backend });
+  let lastReport = performance.now();
+  const onRound = (round: number) => {
+    if (performance.now() - lastReport < 1000) return;
+    send({
+      type: 'progress',
+      progress: { epoch: round, step: ebmReleases(inputs, round), totalSteps, loss: Number.NaN, epsilonSpent: null },
+    });
+    lastReport = performance.now();
+  };
+  // The bins come from the declared bounds of the records (public), as the features step's inputs do.
+  const set = featureSetOf(resolveDeclaration(deps.config.records));
+  const trained = trainEbmFamily(training, set, { ...options, onRound });
+  const record = { spent: trained.spent, assumptions: trained.assumptions };
+  await putRunObject(deps, job.modelKey, encodeEbmModel(trained.parameters, record));
+  return outcome(0, record);
+}
+
 async function runJob(job: TrainJob): Promise<TrainJobOutcome> {
   const config = loadConfig();
   const deps = createActivityDeps(config, 'train-job');
+  if (job.family === 'ebm') return runEbmJob(deps, job);
   const logLine = (line: string) => deps.log.info(line);
   const backend = await selectBackend(job.device === 'gpu' ? 'gpu' : config.tensorflow.backend, logLine);
   const training = await loadTraining(deps, job.trainingKey);

@@ -1,15 +1,16 @@
-// Step 5: DP-SGD training in a child process (activities/train-job.ts), one per attempt. Progress becomes heartbeats
-// {epoch, step, checkpointKey, epsilonSpent}; a retried attempt resumes from the run's last checkpoint in S3, and
-// the trainer counts privacy over every step taken since the first attempt.
+// Step 5: training in a child process (activities/train-job.ts), one per attempt: DP-SGD (families logistic and mlp)
+// or a DP-EBM (family ebm). Progress becomes heartbeats {epoch, step, checkpointKey, epsilonSpent}; a retried DP-SGD
+// attempt resumes from the run's last checkpoint in S3, and the trainer counts privacy over every step taken since the
+// first attempt (an EBM has no checkpoint: see train-job.ts runEbmJob).
 import { fork } from 'node:child_process';
 import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { TrainerOptions } from '../ml/dpsgd';
-import { trainerOptionsFor } from '../ml/experiment';
+import { ebmOptionsFor, trainerOptionsFor } from '../ml/experiment';
 import type { TrainingSettings } from '../workflows/settings';
 import type { TrainingSetRef } from './balance';
 import { type ActivityDeps, runKey } from './deps';
-import type { TrainJob, TrainJobMessage, TrainJobOutcome } from './train-job';
+import type { TrainJob, TrainJobMessage, TrainJobModel, TrainJobOutcome } from './train-job';
 
 export interface TrainHeartbeat {
   epoch: number;
@@ -44,6 +45,22 @@ function withReservedNoise(options: TrainerOptions, noiseMultiplier: number | nu
   return { ...options, privacy: { ...options.privacy, noiseMultiplier, targetEpsilon: undefined } };
 }
 
+/** What the job trains for the run's family, with the σ the ledger reserved (`seededTraining`: tests only). */
+export function trainJobModel(
+  settings: TrainingSettings,
+  training: Pick<TrainingSetRef, 'positives' | 'examples'>,
+  noiseMultiplier: number | null | undefined,
+): TrainJobModel {
+  const insecureNoiseSeed = settings.seededTraining ? settings.options.seed : undefined;
+  if (settings.options.family === 'ebm') {
+    const ebm = ebmOptionsFor(settings.options);
+    const reserved = ebm.dp && noiseMultiplier != null ? { noiseMultiplier } : {};
+    return { family: 'ebm', ebmOptions: { ...ebm, ...reserved, insecureNoiseSeed } };
+  }
+  const trainerOptions = withReservedNoise(trainerOptionsOf(settings, training), noiseMultiplier);
+  return { family: 'dp-sgd', trainerOptions: { ...trainerOptions, insecureNoiseSeed } };
+}
+
 /** `device` picks the job's TensorFlow backend (gpu: the CUDA binding); `label`, what TrainDevice reports (default: device). */
 export interface TrainWorker {
   device: 'gpu' | 'cpu';
@@ -62,13 +79,10 @@ export function createTrainActivities(deps: ActivityDeps, worker: TrainWorker) {
       const started = performance.now();
       const { settings } = input;
       const job: TrainJob = {
+        ...trainJobModel(settings, input.training, input.noiseMultiplier),
         trainingKey: input.training.key,
         checkpointKey: runKey('checkpoint.bin'),
         modelKey: runKey('model.bin'),
-        trainerOptions: {
-          ...withReservedNoise(trainerOptionsOf(settings, input.training), input.noiseMultiplier),
-          insecureNoiseSeed: settings.seededTraining ? settings.options.seed : undefined,
-        },
         checkpointEverySeconds: settings.checkpointEverySeconds,
         device: worker.device,
       };

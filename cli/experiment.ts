@@ -6,9 +6,28 @@ import { createS3 } from '../clients/s3';
 import { loadSnapshot } from '../clients/snapshot-store';
 import { loadConfig } from '../config';
 import { columnsFromRecords, type SnapshotColumns } from '../dataset/snapshot';
+import type { Interval } from '../ml/bootstrap';
 import { packBundle } from '../ml/bundle';
+import {
+  AVERAGING_MODES,
+  type AveragingMode,
+  CLIPPING_MODES,
+  type ClippingMode,
+  DEFAULT_CLIPPING_STABILITY,
+  DEFAULT_EMA_DECAY,
+  OPTIMIZERS,
+  type OptimizerKind,
+} from '../ml/dpsgd';
+import type { EbmSettings } from '../ml/ebm';
 import { InvalidInputError } from '../ml/errors';
-import { BALANCE_STRATEGIES, type BalanceStrategy, type ExperimentResult, runExperiment } from '../ml/experiment';
+import {
+  BALANCE_STRATEGIES,
+  type BalanceStrategy,
+  type ExperimentResult,
+  MODEL_FAMILIES,
+  type ModelFamily,
+  runExperiment,
+} from '../ml/experiment';
 import { featureSetOf } from '../ml/feature-set';
 import { renderPrivacyReport } from '../ml/privacy/report';
 import { HANDBOOK_PROTOCOL, type ProtocolOptions, type ProtocolPlacement, protocolFor } from '../ml/protocol';
@@ -26,11 +45,13 @@ interface ExperimentCliOptions {
   testDays: number;
   validationDays: number;
   dp: 'on' | 'off';
+  family: ModelFamily;
   targetEpsilon: number;
   delta: number;
   accountant: 'rdp' | 'pld';
   privacyUnit: 'transaction' | 'card';
   clipNorm: number;
+  clipping: ClippingMode;
   samplingRate: number;
   batchSize: number;
   balance?: BalanceStrategy;
@@ -39,7 +60,14 @@ interface ExperimentCliOptions {
   epochs: number;
   learningRate?: number;
   lrDecay?: 'none' | 'cosine';
-  optimizer: 'sgd' | 'adam';
+  optimizer: OptimizerKind;
+  averaging: AveragingMode;
+  emaDecay?: number;
+  ebmRounds?: number;
+  ebmLearningRate?: number;
+  ebmBins?: number;
+  ebmMaxLeaves?: number;
+  ebmCardCap?: number;
   seed: number;
   saveBundle?: string;
   json?: boolean;
@@ -74,6 +102,16 @@ async function loadData(options: ExperimentCliOptions): Promise<SnapshotColumns>
   return columns;
 }
 
+/** The --ebm-* flags given: overrides of EBM_DEFAULTS (ml/ebm/family.ts). */
+function ebmOverrides(o: ExperimentCliOptions): Partial<EbmSettings> {
+  const given = { rounds: o.ebmRounds, learningRate: o.ebmLearningRate, bins: o.ebmBins, maxLeaves: o.ebmMaxLeaves, cardCap: o.ebmCardCap };
+  return Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined));
+}
+
+/** "0.612 [0.581, 0.640]": a metric with its bootstrap interval. */
+const withInterval = (value: number, interval: Interval) => `${value.toFixed(3)} [${interval.low.toFixed(3)}, ${interval.high.toFixed(3)}]`;
+const percentOf = (level: number) => `${Number((100 * level).toPrecision(4))} %`;
+
 const isoDay = (seconds: number) => new Date(seconds * 1000).toISOString().slice(0, 10);
 
 /** Says on stderr where the protocol went when its dates were not given and the handbook's do not fit the data. */
@@ -98,6 +136,10 @@ export function experimentJson(
       auc_roc: result.test.aucRoc,
       average_precision: result.test.averagePrecision,
       card_precision_at_100: result.test.cardPrecisionAt100,
+      intervals: {
+        average_precision: result.test.intervals.averagePrecision,
+        card_precision_at_100: result.test.intervals.cardPrecisionAt100,
+      },
       threshold: result.test.threshold,
       confusion: result.test.confusion,
       rows: result.test.rows,
@@ -124,13 +166,18 @@ export function experimentJson(
     settings: {
       train_start: protocol.trainStart,
       protocol_placement: protocol.placement,
+      family: options.family,
       balance: options.balance,
-      hidden: options.hidden,
+      hidden: options.family === 'logistic' ? [] : options.hidden,
       epochs: options.epochs,
       learning_rate: options.learningRate,
       lr_decay: options.lrDecay,
       optimizer: options.optimizer,
+      averaging: options.averaging,
+      ema_decay: options.emaDecay ?? null,
+      ebm: options.family === 'ebm' ? ebmOverrides(options) : null,
       clip_norm: options.clipNorm,
+      clipping: options.clipping,
       sampling_rate: options.samplingRate,
       batch_size: options.batchSize,
       seed: options.seed,
@@ -171,6 +218,15 @@ export function registerExperimentCommands(program: Command): void {
     .option('--test-days <n>', 'test days after the delay', numberIn(1, 365, true), h.testDays)
     .option('--validation-days <n>', 'days before training used to choose the threshold', numberIn(1, 365, true), h.validationDays)
     .addOption(new Option('--dp <on|off>', 'train with DP-SGD (on) or without privacy (off)').choices(['on', 'off']).default('on'))
+    .addOption(
+      new Option(
+        '--family <name>',
+        'model family: logistic (DP-SGD logistic regression, no hidden layer: --hidden is ignored), mlp (DP-SGD MLP), ebm (DP ' +
+          'explainable boosting machine)',
+      )
+        .choices([...MODEL_FAMILIES])
+        .default('mlp'),
+    )
     .option('--target-epsilon <e>', 'ε of the guarantee; the noise multiplier is calibrated to it', numberIn(0, 100, false, true), 1)
     .option('--delta <d>', 'δ of the guarantee (must be below 1/N of the training rows)', numberIn(0, 1e-2, false, true), 1e-6)
     .addOption(
@@ -188,6 +244,15 @@ export function registerExperimentCommands(program: Command): void {
         .default('transaction'),
     )
     .option('--clip-norm <c>', 'per-example gradient clipping norm C', numberIn(0, 1e3, false, true), 3)
+    .addOption(
+      new Option(
+        '--clipping <mode>',
+        `DP: flat clips each unit’s gradient g to min(1, C/‖g‖)·g; automatic normalises it to C·g/(‖g‖ + ${DEFAULT_CLIPPING_STABILITY}) (Bu et al. 2023), ` +
+          'so C acts as a step-size factor; both bound a unit by C: same noise, same ε',
+      )
+        .choices([...CLIPPING_MODES])
+        .default('flat'),
+    )
     .option('--sampling-rate <q>', 'DP: Poisson sampling probability per example per step', numberIn(0, 1, false, true), 0.1)
     .option('--batch-size <n>', 'non-private: mini-batch size', numberIn(1, 1e6, true), 256)
     .addOption(
@@ -207,7 +272,37 @@ export function registerExperimentCommands(program: Command): void {
         'none: constant step size; cosine: decays to 0 over the run (default: none with DP, cosine without)',
       ).choices(['none', 'cosine']),
     )
-    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['adam', 'sgd']).default('adam'))
+    .addOption(
+      new Option(
+        '--optimizer <name>',
+        'optimizer: adam, sgd, or adam-bc (DP-AdamBC, Tang et al. 2024: Adam whose second moment has the known DP noise variance ' +
+          '(σC/B)² removed)',
+      )
+        .choices([...OPTIMIZERS])
+        .default('adam'),
+    )
+    .addOption(
+      new Option(
+        '--averaging <mode>',
+        'none: the model is the last iterate; ema: the exponential moving average of the iterates (post-processing: no privacy cost)',
+      )
+        .choices([...AVERAGING_MODES])
+        .default('none'),
+    )
+    .option(
+      '--ema-decay <d>',
+      `with --averaging ema: the decay of the average, in (0, 1) (default ${DEFAULT_EMA_DECAY})`,
+      numberIn(0, 1, false, true),
+    )
+    .option('--ebm-rounds <n>', 'family ebm: boosting rounds (each costs privacy)', numberIn(1, 10_000, true))
+    .option('--ebm-learning-rate <lr>', 'family ebm: step size of each round', numberIn(0, 10, false, true))
+    .option('--ebm-bins <n>', 'family ebm: most bins per input (public cuts from the declared bounds)', numberIn(2, 1024, true))
+    .option('--ebm-max-leaves <n>', 'family ebm: leaves per input per round (random contiguous groups of bins)', numberIn(2, 1024, true))
+    .option(
+      '--ebm-card-cap <c>',
+      'family ebm, card unit: the cap on a card’s total weight in one histogram (its sensitivity)',
+      numberIn(0, 1e6, false, true),
+    )
     .option(
       '--seed <n>',
       'seed of the public randomness: weight initialisation, SMOTE and the non-private batch order (the splits are by time). ' +
@@ -239,6 +334,7 @@ export function registerExperimentCommands(program: Command): void {
         data,
         {
           protocol,
+          family: options.family,
           balance: options.balance,
           smoteRatio: options.smoteRatio,
           smoteK: 5,
@@ -248,6 +344,7 @@ export function registerExperimentCommands(program: Command): void {
           accountant: options.accountant,
           privacyUnit: options.privacyUnit,
           clipNorm: options.clipNorm,
+          clipping: options.clipping,
           samplingRate: options.samplingRate,
           batchSize: options.batchSize,
           hidden: options.hidden,
@@ -255,6 +352,9 @@ export function registerExperimentCommands(program: Command): void {
           learningRate: options.learningRate,
           learningRateDecay: options.lrDecay,
           optimizer: options.optimizer,
+          averaging: options.averaging,
+          emaDecay: options.emaDecay,
+          ebm: ebmOverrides(options),
           transform: 'fixed',
           seed: options.seed,
           features: featureSetOf(resolveDeclaration(loadConfig().records)),
@@ -290,7 +390,9 @@ export function registerExperimentCommands(program: Command): void {
             ` (${result.data.train.examplesAfterBalance} examples after ${options.balance})`,
           `test ${result.data.periods.test.from}..${result.data.periods.test.to}: ${t.rows} transactions, ${t.frauds} frauds ` +
             `(${result.data.test.removedKnownCompromised} removed: cards known compromised)`,
-          `test AUC ROC ${t.auc_roc.toFixed(3)}, AP ${t.average_precision.toFixed(3)}, CP@100 ${t.card_precision_at_100.toFixed(3)}; ` +
+          `test AUC ROC ${t.auc_roc.toFixed(3)}, AP ${withInterval(t.average_precision, t.intervals.average_precision)}, ` +
+            `CP@100 ${withInterval(t.card_precision_at_100, t.intervals.card_precision_at_100)} ` +
+            `(${percentOf(t.intervals.average_precision.level)} bootstrap intervals over test cards); ` +
             `threshold ${t.threshold.toFixed(4)} (F2 on validation ${json.validation.f2.toFixed(3)})`,
           renderPrivacyReport(result.privacy).split('\n').slice(0, 6).join('\n'),
           `seconds: ${Object.entries(result.seconds)

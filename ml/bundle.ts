@@ -1,11 +1,14 @@
 // The model bundle: everything serving needs (the MLP as a TensorFlow.js LayersModel, the input transform, the feature
 // spec, the threshold) plus what explains it (metrics, privacy report, plots), checksummed by a manifest.
+// An EBM (ml/ebm/) travels as its JSON in model.json (format fraudops-ebm/1) with an empty weights.bin: the same
+// files, so the manifest rules and every reader of a bundle stay as they are.
 //
 // manifest.json is canonical JSON (2-space indent, files sorted by name) and its bundleSha256 hashes the format,
 // createdAt and the sorted [name, sha256, bytes] list, so the manifest's every byte is checked and bundleSha256
 // alone identifies the whole bundle. Pure: no I/O (clients/bundle-store.ts reads and writes bundles).
 import { createHash } from 'node:crypto';
 import type { MlpParameters } from './dpsgd/types';
+import { EBM_FORMAT, type EbmModel, parseEbmModel, predictEbm } from './ebm/model';
 import { InvalidInputError } from './errors';
 import { type FeatureSet, HANDBOOK_FEATURE_SET, parseFeatureSet } from './feature-set';
 import { LEGACY_PRIVACY_REPORT_FORMATS, PRIVACY_REPORT_FORMAT, type PrivacyReport, renderPrivacyReport } from './privacy/report';
@@ -45,7 +48,8 @@ export interface FeatureSpec extends FeatureSet {
 }
 
 export interface BundleParts {
-  model: MlpParameters;
+  /** An MLP (logistic: no hidden layer) or an EBM. */
+  model: MlpParameters | EbmModel;
   transform: TransformSpec;
   /** The model's inputs (the handbook's 15 features by default). */
   features?: FeatureSet;
@@ -95,8 +99,9 @@ export interface LoadedModel {
   metrics: unknown;
   privacy: PrivacyReport;
   privacyMarkdown: string;
-  /** The model that serves. */
-  model: tf.LayersModel;
+  /** The model that serves: an MLP as a TensorFlow.js model, or an EBM (exactly one of the two). */
+  model?: tf.LayersModel;
+  ebm?: EbmModel;
   /** Scores of raw feature rows (rows × features.names.length, row-major): the transform, then the model. */
   predict(featureRows: ArrayLike<number>, rows: number): Float32Array;
   dispose(): void;
@@ -223,7 +228,8 @@ function extraFiles(parts: BundleParts): Array<[string, Uint8Array]> {
 /** Packs the parts into the files of a bundle, manifest.json included. */
 export async function packBundle(parts: BundleParts): Promise<ModelBundleFiles> {
   const set = parts.features ?? HANDBOOK_FEATURE_SET;
-  checkMlp(parts.model, set.names.length);
+  const ebm = isEbmModel(parts.model) ? parseEbmModel(parts.model, set.names.length) : undefined;
+  if (!isEbmModel(parts.model)) checkMlp(parts.model, set.names.length);
   const transform = parseTransformSpec(parts.transform, set);
   if (!(Number.isFinite(parts.threshold) && parts.threshold >= 0 && parts.threshold <= 1)) {
     throw new InvalidInputError(`threshold = ${parts.threshold}: it must be a number in [0, 1]`);
@@ -236,7 +242,9 @@ export async function packBundle(parts: BundleParts): Promise<ModelBundleFiles> 
   const metricsJson = JSON.stringify(parts.metrics, null, 2);
   if (metricsJson === undefined) throw new InvalidInputError('metrics must be JSON-serialisable');
 
-  const { modelJson, weights } = await serialiseMlp(parts.model);
+  const { modelJson, weights } = ebm
+    ? { modelJson: jsonFile(ebm), weights: new Uint8Array(0) }
+    : await serialiseMlp(parts.model as MlpParameters);
   const features: FeatureSpec = { ...set, labelDelayDays: parts.labelDelayDays };
   const files: ModelBundleFiles = new Map([
     [BUNDLE_FILES.model, modelJson],
@@ -384,6 +392,8 @@ function parsePrivacy(value: unknown): PrivacyReport {
   return value as PrivacyReport;
 }
 
+const isEbmModel = (value: unknown): value is EbmModel => (value as EbmModel)?.format === EBM_FORMAT;
+
 /** Verifies the bundle, then loads it for serving. Throws BundleIntegrityError naming the file at fault. */
 export async function loadBundle(files: ReadonlyMap<string, Uint8Array>): Promise<LoadedModel> {
   const manifest = verifyBundle(files);
@@ -394,15 +404,26 @@ export async function loadBundle(files: ReadonlyMap<string, Uint8Array>): Promis
   const privacy = content(BUNDLE_FILES.privacy, () => parsePrivacy(readJson(files, BUNDLE_FILES.privacy)));
   const privacyMarkdown = new TextDecoder().decode(files.get(BUNDLE_FILES.privacyMarkdown));
   const width = features.names.length;
+  const common = { manifest, threshold, features, transform, metrics, privacy, privacyMarkdown };
+  const stored = readJson(files, BUNDLE_FILES.model);
+  if (isEbmModel(stored)) {
+    const ebm = content(BUNDLE_FILES.model, () => parseEbmModel(stored, width));
+    if (files.get(BUNDLE_FILES.weights)?.byteLength !== 0)
+      throw new BundleIntegrityError(
+        BUNDLE_FILES.weights,
+        'bad-content',
+        'an EBM bundle keeps its model in model.json: weights.bin must be empty',
+      );
+    return {
+      ...common,
+      ebm,
+      predict: (featureRows, rows) => predictEbm(ebm, applyTransform(transform, featureRows, rows), rows),
+      dispose() {},
+    };
+  }
   const model = await loadModel(files, width);
   return {
-    manifest,
-    threshold,
-    features,
-    transform,
-    metrics,
-    privacy,
-    privacyMarkdown,
+    ...common,
     model,
     predict(featureRows, rows) {
       const inputs = applyTransform(transform, featureRows, rows);

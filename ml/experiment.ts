@@ -3,8 +3,23 @@
 // activities run the same steps one by one.
 
 import type { Scalar } from '../records';
-import { DpSgdTrainer, type MlpParameters, type PrivacySpent, predictMlp, type TrainerOptions, type TrainingProgress } from './dpsgd';
+import { type BootstrapOptions, bootstrapIntervals, type MetricIntervals } from './bootstrap';
+import {
+  AVERAGING_MODES,
+  type AveragingMode,
+  CLIPPING_MODES,
+  type ClippingMode,
+  DpSgdTrainer,
+  type MlpParameters,
+  OPTIMIZERS,
+  type OptimizerKind,
+  type PrivacySpent,
+  predictMlp,
+  type TrainerOptions,
+  type TrainingProgress,
+} from './dpsgd';
 import type { PrivacyUnit } from './dpsgd/types';
+import { type EbmFamilyOptions, type EbmModel, type EbmSettings, trainEbmFamily } from './ebm';
 import { InvalidInputError } from './errors';
 import { type FeatureSet, HANDBOOK_FEATURE_SET, widenFeatures } from './feature-set';
 import { computeColumnFeatures, FEATURE_COUNT } from './features';
@@ -19,6 +34,12 @@ import { applyTransform, fitTransform, type TransformKind, type TransformSpec, t
 export const BALANCE_STRATEGIES = ['smote', 'class-weight', 'stratified', 'none'] as const;
 export type BalanceStrategy = (typeof BALANCE_STRATEGIES)[number];
 export const PRIVACY_UNITS = ['transaction', 'card'] as const satisfies readonly PrivacyUnit[];
+/**
+ * logistic: the DP-SGD trainer with no hidden layer (options.hidden ignored); mlp: the DP-SGD MLP; ebm: a DP
+ * explainable boosting machine (ml/ebm/).
+ */
+export const MODEL_FAMILIES = ['logistic', 'mlp', 'ebm'] as const;
+export type ModelFamily = (typeof MODEL_FAMILIES)[number];
 
 /**
  * The fraud rate the handbook published for its simulated dataset (Le Borgne et al., "Reproducible Machine Learning
@@ -29,6 +50,8 @@ export const HANDBOOK_FRAUD_RATE = 14_681 / 1_754_155;
 
 export interface ExperimentOptions {
   protocol: ProtocolOptions;
+  /** Which model to train; default 'mlp'. */
+  family?: ModelFamily;
   balance: BalanceStrategy;
   /** SMOTE's target minority/majority ratio. */
   smoteRatio: number;
@@ -55,12 +78,21 @@ export interface ExperimentOptions {
   epochs: number;
   learningRate: number;
   learningRateDecay?: 'none' | 'cosine';
-  optimizer: 'sgd' | 'adam';
+  /** adam-bc: DP-AdamBC, Adam with the DP noise variance removed from its second moment. */
+  optimizer: OptimizerKind;
+  /** none (default): the last iterate; ema: the moving average of the iterates (no privacy cost). */
+  averaging?: AveragingMode;
+  /** The EMA's decay with averaging ema (ignored otherwise); default 0.99. */
+  emaDecay?: number;
+  /** DP: flat (default) or automatic (normalised, Bu et al. 2023) per-unit clipping; both bound a unit by clipNorm. Ignored without DP. */
+  clipping?: ClippingMode;
   /** fixed: data-independent (the only choice under DP); standard: a scaler fitted on the training split. */
   transform: TransformKind;
   seed: number;
   /** The model's inputs (from the record declaration); the handbook's 15 features by default. */
   features?: FeatureSet;
+  /** family ebm: overrides of EBM_DEFAULTS (ml/ebm/family.ts). */
+  ebm?: Partial<EbmSettings>;
 }
 
 export interface SplitMetrics {
@@ -77,10 +109,22 @@ export interface ExperimentResult {
     validation: { rows: number; frauds: number };
     test: { rows: number; frauds: number; removedKnownCompromised: number };
   };
-  test: SplitMetrics & { cardPrecisionAt100: number; threshold: number; confusion: ConfusionMatrix };
+  test: SplitMetrics & {
+    cardPrecisionAt100: number;
+    threshold: number;
+    confusion: ConfusionMatrix;
+    /** Percentile bootstrap intervals over resampled test cards (ml/bootstrap.ts). */
+    intervals: MetricIntervals;
+  };
   validation: SplitMetrics & { f2: number };
   privacy: PrivacyReport;
-  model: { parameters: MlpParameters; transform: TransformSpec; features: FeatureSet; threshold: number; labelDelayDays: number };
+  model: {
+    parameters: MlpParameters | EbmModel;
+    transform: TransformSpec;
+    features: FeatureSet;
+    threshold: number;
+    labelDelayDays: number;
+  };
   /** Scores on the test rows, for plots. */
   testScores: { labels: Uint8Array; scores: Float32Array };
   seconds: Record<'features' | 'balance' | 'train' | 'evaluate' | 'total', number>;
@@ -113,6 +157,11 @@ export function checkOptions(o: ExperimentOptions): void {
   rule(p === undefined || (p > 0 && p < 1), 'publicFraudRate', 'must be a fraud rate in (0, 1)');
   const w = o.positiveWeight;
   rule(w === undefined || (w > 0 && Number.isFinite(w)), 'positiveWeight', 'must be a finite number > 0');
+  rule(o.family === undefined || MODEL_FAMILIES.includes(o.family), 'family', `must be one of ${MODEL_FAMILIES.join(', ')}`);
+  rule(OPTIMIZERS.includes(o.optimizer), 'optimizer', `must be one of ${OPTIMIZERS.join(', ')}`);
+  rule(o.averaging === undefined || AVERAGING_MODES.includes(o.averaging), 'averaging', `must be one of ${AVERAGING_MODES.join(', ')}`);
+  rule(o.clipping === undefined || CLIPPING_MODES.includes(o.clipping), 'clipping', `must be one of ${CLIPPING_MODES.join(', ')}`);
+  rule(o.emaDecay === undefined || (o.emaDecay > 0 && o.emaDecay < 1), 'emaDecay', 'must be a number in (0, 1)');
 }
 
 const nowSeconds = () => performance.now() / 1000;
@@ -226,7 +275,7 @@ export interface BalancedTraining {
 }
 
 export type BalanceOptions = Pick<ExperimentOptions, 'balance' | 'smoteRatio' | 'smoteK' | 'transform' | 'seed' | 'dp'> &
-  Partial<Pick<ExperimentOptions, 'privacyUnit' | 'publicFraudRate' | 'positiveWeight' | 'samplingRate'>>;
+  Partial<Pick<ExperimentOptions, 'privacyUnit' | 'publicFraudRate' | 'positiveWeight' | 'samplingRate' | 'family'>>;
 
 /** Fits the input transform on the training split, applies it, and balances the classes (SMOTE adds synthetic rows). */
 export function balanceTraining(
@@ -287,6 +336,12 @@ export function privacyAssumptions(options: BalanceOptions, rows: number, cards:
   const prior =
     options.publicFraudRate === undefined ? `the handbook's published fraud rate ${percent(p)}` : `the configured fraud rate ${percent(p)}`;
   const [n, name] = unit === 'card' ? [cards, 'cards'] : [rows, 'training rows'];
+  // The EBM samples nothing and weighs no class: its histograms cover every unit, its step scale is the public rate.
+  if (options.family === 'ebm')
+    return [
+      `The number of privacy units (${n} ${name}) is treated as public and released without noise (DP-EBM reads only noisy counts).`,
+      ...(unit === 'card' ? [CARD_ASSUMPTION] : []),
+    ];
   const out = [
     `The number of privacy units (${n} ${name}) is treated as public, as Opacus treats N: it sets the normaliser q·N of the ` +
       'noisy gradient sum and the number of steps (epochs / q), and it is released without noise.',
@@ -305,23 +360,36 @@ export function privacyAssumptions(options: BalanceOptions, rows: number, cards:
         `q = ${options.samplingRate} and ${prior} (public); the normaliser is q·N, not the private Σ q_class·n_class.`,
     );
   }
-  if (unit === 'card') {
-    out.push(
-      'A card is one pseudonymised customer id of the snapshot (the record declaration): all its transactions in the training ' +
-        'window are one privacy unit; a cardholder with several ids (cards) is several units.',
-    );
-  }
+  if (unit === 'card') out.push(CARD_ASSUMPTION);
   return out;
 }
 
-/** The trainer's options for the experiment's settings and the balanced classes. */
+const CARD_ASSUMPTION =
+  'A card is one pseudonymised customer id of the snapshot (the record declaration): all its transactions in the training ' +
+  'window are one privacy unit; a cardholder with several ids (cards) is several units.';
+
+/**
+ * trainEbmFamily's options for the experiment's settings (family ebm). Class weights and stratified rates do not apply:
+ * the EBM's intercept and step scale are the public fraud rate.
+ */
+export function ebmOptionsFor(options: Omit<ExperimentOptions, 'protocol'>): EbmFamilyOptions {
+  const { dp, privacyUnit, targetEpsilon, delta, seed, ebm } = options;
+  return { dp, privacyUnit, targetEpsilon, delta, seed, ebm, baseRate: options.publicFraudRate ?? HANDBOOK_FRAUD_RATE };
+}
+
+/** The DP-SGD trainer's options for the experiment's settings (family logistic or mlp) and the balanced classes. */
 export function trainerOptionsFor(options: Omit<ExperimentOptions, 'protocol'>, positives: number, negatives: number): TrainerOptions {
+  const family = options.family ?? 'mlp';
+  if (family !== 'logistic' && family !== 'mlp') {
+    throw new InvalidInputError(`family = "${family}": the DP-SGD trainer trains the logistic and mlp families only`);
+  }
   return {
-    hidden: options.hidden,
+    hidden: family === 'logistic' ? [] : options.hidden,
     epochs: options.epochs,
     learningRate: options.learningRate,
     learningRateDecay: options.learningRateDecay,
     optimizer: options.optimizer,
+    ...(options.averaging === 'ema' ? { averaging: 'ema' as const, emaDecay: options.emaDecay } : {}),
     positiveWeight: options.balance === 'class-weight' ? classWeight(options, positives, negatives) : 1,
     seed: options.seed,
     privacy: options.dp ? dpOptionsFor(options, positives + negatives) : { mode: 'off', batchSize: options.batchSize },
@@ -331,7 +399,15 @@ export function trainerOptionsFor(options: Omit<ExperimentOptions, 'protocol'>, 
 /** DP options from public numbers only: the stratified rates from the public fraud rate, the normaliser q·rows. */
 function dpOptionsFor(options: Omit<ExperimentOptions, 'protocol'>, rows: number): TrainerOptions['privacy'] {
   const { clipNorm, delta, targetEpsilon, accountant, samplingRate } = options;
-  const common = { mode: 'dp' as const, unit: options.privacyUnit ?? 'transaction', clipNorm, delta, targetEpsilon, accountant };
+  const common = {
+    mode: 'dp' as const,
+    unit: options.privacyUnit ?? 'transaction',
+    clipNorm,
+    ...(options.clipping === 'automatic' ? { clipping: 'automatic' as const } : {}),
+    delta,
+    targetEpsilon,
+    accountant,
+  };
   if (options.balance !== 'stratified') return { ...common, samplingRate };
   const rates = stratifiedRates(samplingRate, options.publicFraudRate ?? HANDBOOK_FRAUD_RATE);
   return { ...common, samplingRate: rates, expectedBatchSize: samplingRate * rows };
@@ -344,19 +420,25 @@ export interface Evaluation {
   testScores: Float32Array;
 }
 
-/** Threshold by F2 on validation, then the test metrics at it, and the privacy report of the whole run. */
+/** Threshold by F2 on validation, then the test metrics at it (with bootstrap intervals), and the privacy report of the whole run. */
 export function evaluateModel(
   score: (x: Float64Array, rows: number) => Float32Array,
   splits: Pick<SplitFeatures, 'validation' | 'test' | 'periods'>,
   /** The report's inputs but the threshold (chosen here): BalancedTraining's assumptions, and the ledger's lifetime etc. */
   privacy: Omit<PrivacyReportInput, 'threshold'>,
+  bootstrap: BootstrapOptions = {},
 ): Evaluation {
   const { validation, test, periods } = splits;
   const validationScores = score(validation.x, validation.rows);
   const best = bestFbetaThreshold(validation.y, validationScores, 2);
   const testScores = score(test.x, test.rows);
   return {
-    test: { ...testMetrics(test, testScores), threshold: best.threshold, confusion: confusionMatrix(test.y, testScores, best.threshold) },
+    test: {
+      ...testMetrics(test, testScores),
+      threshold: best.threshold,
+      confusion: confusionMatrix(test.y, testScores, best.threshold),
+      intervals: bootstrapIntervals(test, testScores, bootstrap),
+    },
     validation: {
       rows: validation.rows,
       frauds: count(validation.y),
@@ -415,22 +497,16 @@ export async function runExperimentOnSplits(
   const training = balanceTraining(splits.train, options, set);
   const balanceDone = nowSeconds();
 
-  const trainer = DpSgdTrainer.create(
-    { x: training.x, y: training.y, rows: training.rows, cols: set.names.length, groups: training.groups },
-    trainerOptionsFor(options, count(training.y), training.rows - count(training.y)),
-  );
-  let parameters: MlpParameters;
-  let spent: PrivacySpent | null;
-  try {
-    parameters = await trainer.run(onProgress);
-    spent = trainer.privacySpent();
-  } finally {
-    trainer.dispose();
-  }
+  const { parameters, spent, scoreTransformed, assumptions = [] } = await trainFamily(training, set, options, onProgress);
   const trainDone = nowSeconds();
 
-  const score = (x: Float64Array, rows: number) => predictMlp(parameters, applyTransform(training.transform, x, rows), rows);
-  const evaluation = evaluateModel(score, splits, { spent, ...training, terminalInfluence });
+  const score = (x: Float64Array, rows: number) => scoreTransformed(applyTransform(training.transform, x, rows), rows);
+  const evaluation = evaluateModel(score, splits, {
+    spent,
+    ...training,
+    assumptions: [...training.assumptions, ...assumptions],
+    terminalInfluence,
+  });
   const done = nowSeconds();
   return {
     data: {
@@ -458,6 +534,52 @@ export async function runExperimentOnSplits(
       total: done - featuresDone,
     },
   };
+}
+
+/** A trained model of any family: what is released, what DP spent, and its scores of transformed input rows. */
+export interface TrainedModel {
+  parameters: MlpParameters | EbmModel;
+  spent: PrivacySpent | null;
+  scoreTransformed: (x: Float32Array | Float64Array, rows: number) => Float32Array;
+  /** What this family's guarantee rests on, for the privacy report (beyond BalancedTraining.assumptions). */
+  assumptions?: string[];
+}
+
+/** Trains options.family (default mlp) on the balanced examples. */
+export async function trainFamily(
+  training: BalancedTraining,
+  set: FeatureSet,
+  options: ExperimentOptions,
+  onProgress?: (progress: TrainingProgress) => void,
+): Promise<TrainedModel> {
+  const family = options.family ?? 'mlp';
+  switch (family) {
+    case 'logistic':
+    case 'mlp':
+      return trainDpSgd(training, set, options, onProgress);
+    case 'ebm':
+      return trainEbmFamily(training, set, ebmOptionsFor(options));
+  }
+}
+
+/** logistic and mlp: DP-SGD (or its non-private mode) on the manual-backprop MLP; logistic has no hidden layer. */
+async function trainDpSgd(
+  training: BalancedTraining,
+  set: FeatureSet,
+  options: ExperimentOptions,
+  onProgress?: (progress: TrainingProgress) => void,
+): Promise<TrainedModel> {
+  const positives = count(training.y);
+  const trainer = DpSgdTrainer.create(
+    { x: training.x, y: training.y, rows: training.rows, cols: set.names.length, groups: training.groups },
+    trainerOptionsFor(options, positives, training.rows - positives),
+  );
+  try {
+    const parameters = await trainer.run(onProgress);
+    return { parameters, spent: trainer.privacySpent(), scoreTransformed: (x, rows) => predictMlp(parameters, x, rows) };
+  } finally {
+    trainer.dispose();
+  }
 }
 
 /**

@@ -23,8 +23,12 @@ interface DenseLayer {
 
 const ACTIVATIONS = new Set(['relu', 'sigmoid', 'linear']);
 
-/** The model's dense layers, or undefined when it is not a plain chain of dense layers this pass computes. */
+/**
+ * The model's dense layers, or undefined when it is not a plain chain of dense layers this pass computes (an EBM has
+ * none: its loaded.predict is already a plain-JS table lookup, which scorerFor then uses at every batch size).
+ */
 function denseLayers(loaded: LoadedModel): DenseLayer[] | undefined {
+  if (!loaded.model) return undefined;
   const layers: DenseLayer[] = [];
   let width = loaded.features.names.length;
   for (const layer of loaded.model.layers) {

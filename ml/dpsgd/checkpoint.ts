@@ -1,5 +1,5 @@
 // The full trainer state as bytes: "FODPSGD1", a JSON header, the float32 parameters, the float64 optimizer state,
-// then a SHA-256 of everything before it. Arrays start at multiples of 8 bytes.
+// the float64 iterate average (empty without averaging; absent in checkpoints written before it), then a SHA-256 of everything before it. Arrays start at multiples of 8 bytes.
 import { createHash } from 'node:crypto';
 import { InvalidInputError } from '../errors';
 import type { OptimizerState } from './optimizer';
@@ -27,6 +27,8 @@ export interface CheckpointContents {
   batchSeed: number;
   params: Float32Array;
   optimizer: OptimizerState;
+  /** The EMA of the iterates (averaging 'ema'); empty otherwise. */
+  average: Float64Array;
 }
 
 /** SHA-256 of the data, so a checkpoint resumes only on the data it was trained on. */
@@ -41,18 +43,19 @@ export function dataFingerprint(data: TrainingData): string {
 const align8 = (n: number) => Math.ceil(n / 8) * 8;
 
 export function encodeCheckpoint(contents: CheckpointContents): Uint8Array {
-  const { params, optimizer, ...rest } = contents;
+  const { params, optimizer, average, ...rest } = contents;
   const header = Buffer.from(
     JSON.stringify({
       ...rest,
       optimizer: { updates: optimizer.updates },
-      lengths: { params: params.length, first: optimizer.first.length, second: optimizer.second.length },
+      lengths: { params: params.length, first: optimizer.first.length, second: optimizer.second.length, average: average.length },
     }),
   );
   const paramsAt = align8(MAGIC.length + 4 + header.length);
   const firstAt = align8(paramsAt + params.byteLength);
   const secondAt = firstAt + optimizer.first.byteLength;
-  const digestAt = secondAt + optimizer.second.byteLength;
+  const averageAt = secondAt + optimizer.second.byteLength;
+  const digestAt = averageAt + average.byteLength;
   const bytes = new Uint8Array(digestAt + DIGEST_BYTES);
   bytes.set(MAGIC, 0);
   new DataView(bytes.buffer).setUint32(MAGIC.length, header.length, true);
@@ -60,6 +63,7 @@ export function encodeCheckpoint(contents: CheckpointContents): Uint8Array {
   new Float32Array(bytes.buffer, paramsAt, params.length).set(params);
   new Float64Array(bytes.buffer, firstAt, optimizer.first.length).set(optimizer.first);
   new Float64Array(bytes.buffer, secondAt, optimizer.second.length).set(optimizer.second);
+  new Float64Array(bytes.buffer, averageAt, average.length).set(average);
   bytes.set(createHash('sha256').update(bytes.subarray(0, digestAt)).digest(), digestAt);
   return bytes;
 }
@@ -82,7 +86,9 @@ export function decodeCheckpoint(input: Uint8Array): CheckpointContents {
   const paramsAt = align8(MAGIC.length + 4 + headerLength);
   const firstAt = align8(paramsAt + 4 * lengths.params);
   const secondAt = firstAt + 8 * lengths.first;
-  if (secondAt + 8 * lengths.second !== digestAt) corrupt('section lengths do not add up');
+  const averageAt = secondAt + 8 * lengths.second;
+  const averageLength = lengths.average ?? 0;
+  if (averageAt + 8 * averageLength !== digestAt) corrupt('section lengths do not add up');
   return {
     ...rest,
     params: new Float32Array(bytes.buffer, paramsAt, lengths.params),
@@ -91,5 +97,6 @@ export function decodeCheckpoint(input: Uint8Array): CheckpointContents {
       first: new Float64Array(bytes.buffer, firstAt, lengths.first),
       second: new Float64Array(bytes.buffer, secondAt, lengths.second),
     },
+    average: new Float64Array(bytes.buffer, averageAt, averageLength),
   };
 }

@@ -31,6 +31,14 @@ export function clipFactors(squaredNorms: tf.Tensor2D, clipNorm: number): tf.Ten
 }
 
 /**
+ * c_i = C/(‖g_i‖ + γ): automatic clipping (Bu et al. 2023) scaled by C. ‖c_i·g_i‖ = C·‖g_i‖/(‖g_i‖ + γ) < C for every
+ * g_i, so the sensitivity is C as with clipFactors; a zero gradient gets C/γ and still contributes 0.
+ */
+export function normalisingFactors(squaredNorms: tf.Tensor2D, clipNorm: number, stability: number): tf.Tensor2D {
+  return tf.div(tf.scalar(clipNorm), tf.add(tf.sqrt(squaredNorms), tf.scalar(stability)));
+}
+
+/**
  * Σ_i c_i·g_i per layer, as its (in+1)×out block (weights, then the bias row; for out = 1 the same numbers as a
  * 1×(in+1) row, by an elementwise product and a column sum instead of a matrix product); plain Σ_i g_i when
  * `factors` is null. c scales whichever of ã and Δ is narrower.

@@ -33,9 +33,14 @@ export function parameterCount(shapes: readonly LayerShape[]): number {
   return last.offset + (last.inputs + 1) * last.outputs;
 }
 
-/** Glorot-uniform weights and zero biases (Keras' Dense defaults). */
+/**
+ * Glorot-uniform weights and zero biases (Keras' Dense defaults). Without a hidden layer (logistic regression) all
+ * zeros: the loss is convex, there is no symmetry to break, and under DP's small steps a random start would stay
+ * most of the model.
+ */
 export function initialParameters(shapes: readonly LayerShape[], rng: Rng): Float32Array {
   const flat = new Float32Array(parameterCount(shapes));
+  if (shapes.length === 1) return flat;
   for (const { inputs, outputs, offset } of shapes) {
     const limit = Math.sqrt(6 / (inputs + outputs));
     for (let i = 0; i < inputs * outputs; i++) flat[offset + i] = rng.uniformRange(-limit, limit);

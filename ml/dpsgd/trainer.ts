@@ -1,14 +1,16 @@
 // The trainer: each step samples rows (or cards, with all their rows), runs the manual forward/backward pass, and
-// updates the parameters with either the clipped (per row or per card), noised gradient sum over the expected number
-// of sampled units (DP-SGD) or the plain mean gradient (non-private).
+// updates the parameters with either the clipped (per row or per card; flat or automatic), noised gradient sum over
+// the expected number of sampled units (DP-SGD) or the plain mean gradient (non-private); with averaging 'ema' the
+// released parameters are the moving average of the iterates.
 import { randomInt } from 'node:crypto';
 import { InvalidInputError } from '../errors';
 import { Rng } from '../random';
 import { tf } from '../tensorflow';
+import { DEFAULT_EMA_DECAY, updateAverage } from './averaging';
 import { type CardIndex, indexCards } from './card-groups';
 import { type CheckpointContents, dataFingerprint, decodeCheckpoint, encodeCheckpoint } from './checkpoint';
 import { CryptoStream } from './csprng';
-import { clipFactors, gradientSum, perCardSquaredNormsMaterialised, perExampleSquaredNorms } from './ghost';
+import { clipFactors, gradientSum, normalisingFactors, perCardSquaredNormsMaterialised, perExampleSquaredNorms } from './ghost';
 import {
   backward,
   disposeLayers,
@@ -23,14 +25,27 @@ import {
   weightedLossSum,
 } from './mlp';
 import { createGridNoise, type GridNoise } from './noise';
-import { applyUpdate, initialOptimizerState, scheduledRate } from './optimizer';
+import { applyUpdate, DEFAULT_ADAM_BC_FLOOR, initialOptimizerState, scheduledRate, type UpdateSettings } from './optimizer';
 import { type DataCounts, epsilonAfter, planTraining, type TrainingPlan } from './plan';
 import { type CardSample, CardSampler, PoissonSampler, ShuffledBatches } from './sampling';
-import type { MlpParameters, PrivacySpent, TrainerOptions, TrainingData, TrainingProgress } from './types';
+import type { DpOptions, MlpParameters, PrivacySpent, TrainerOptions, TrainingData, TrainingProgress } from './types';
 import { validateData, validateOptions } from './validate';
 
 const INIT_STREAM = 0x494e;
 const YIELD_EVERY_MS = 20;
+/** γ of automatic clipping when not given: Bu et al.'s default. */
+export const DEFAULT_CLIPPING_STABILITY = 0.01;
+
+/** How each unit's gradient is bounded: C/max(C, ‖g‖) (flat) or C/(‖g‖ + γ) (automatic). */
+type FactorsOf = (squaredNorms: tf.Tensor2D) => tf.Tensor2D;
+
+function clippingFactors(privacy: DpOptions, clipNorm: number): FactorsOf {
+  if (privacy.clipping === 'automatic') {
+    const stability = privacy.clippingStability ?? DEFAULT_CLIPPING_STABILITY;
+    return (norms) => normalisingFactors(norms, clipNorm, stability);
+  }
+  return (norms) => clipFactors(norms, clipNorm);
+}
 
 export interface RunOptions {
   /** Call onCheckpoint every this many steps (and after the last step). */
@@ -48,6 +63,8 @@ export class DpSgdTrainer {
   private readonly sampler: PoissonSampler | CardSampler | ShuffledBatches;
   private readonly noise: GridNoise | null;
   private readonly samplingStream: CryptoStream | null;
+  private readonly factors: FactorsOf | null;
+  private readonly update: Omit<UpdateSettings, 'learningRate'>;
   private disposed = false;
 
   private constructor(
@@ -67,14 +84,22 @@ export class DpSgdTrainer {
       const { noiseMultiplier, clipNorm } = plan.privacy;
       const key = { seed, position: streams?.noise ?? 0 };
       this.noise = createGridNoise(noiseMultiplier, clipNorm, state.params.length, key, plan.totalSteps - state.step);
+      this.factors = clippingFactors(options.privacy as DpOptions, clipNorm);
       this.sampler = cardIndex
         ? new CardSampler(cardIndex, plan.privacy.samplingRate, this.samplingStream)
         : new PoissonSampler(data.y, plan.privacy.rates, this.samplingStream);
     } else {
       this.samplingStream = null;
       this.noise = null;
+      this.factors = null;
       this.sampler = new ShuffledBatches(data.rows, (options.privacy as { batchSize: number }).batchSize, state.batchSeed);
     }
+    this.update = {
+      kind: options.optimizer,
+      momentum: options.momentum ?? 0,
+      noiseVariance: this.noise && plan.privacy ? noiseVariance(this.noise, plan.privacy.expectedBatchSize) : 0,
+      floor: options.adamBcFloor ?? DEFAULT_ADAM_BC_FLOOR,
+    };
     this.table = uploadTable(data, options.positiveWeight ?? 1);
     this.layers = uploadLayers(state.params, this.shapes);
   }
@@ -95,6 +120,7 @@ export class DpSgdTrainer {
       batchSeed,
       params,
       optimizer: initialOptimizerState(options.optimizer, params.length, options.momentum ?? 0),
+      average: options.averaging === 'ema' ? Float64Array.from(params) : new Float64Array(0),
     };
     return new DpSgdTrainer(data, state.options, plan, state, cardIndex);
   }
@@ -138,9 +164,10 @@ export class DpSgdTrainer {
     const divisor = privacy ? privacy.expectedBatchSize : rows.length;
     for (let j = 0; j < gradient.length; j++) gradient[j] /= divisor;
 
-    const { optimizer, learningRate, learningRateDecay, momentum } = this.options;
+    const { learningRate, learningRateDecay, emaDecay } = this.options;
     const rate = scheduledRate(learningRate, learningRateDecay ?? 'none', this.state.step, this.plan.totalSteps);
-    applyUpdate(optimizer, rate, momentum ?? 0, this.state.optimizer, this.state.params, gradient);
+    applyUpdate({ ...this.update, learningRate: rate }, this.state.optimizer, this.state.params, gradient);
+    if (this.state.average.length) updateAverage(this.state.average, this.state.params, emaDecay ?? DEFAULT_EMA_DECAY, this.state.step + 1);
     disposeLayers(this.layers);
     this.layers = uploadLayers(this.state.params, this.shapes);
     this.state.step++;
@@ -168,8 +195,10 @@ export class DpSgdTrainer {
     return this.parameters();
   }
 
+  /** The released parameters: the last iterate, or with averaging 'ema' the moving average of the iterates. */
   parameters(): MlpParameters {
-    return toMlpParameters(this.data.cols, this.options.hidden, this.state.params);
+    const { average, params } = this.state;
+    return toMlpParameters(this.data.cols, this.options.hidden, average.length ? Float32Array.from(average) : params);
   }
 
   /** ε at δ for the steps taken so far (all runs), by the configured accountant; null when not private. */
@@ -187,6 +216,8 @@ export class DpSgdTrainer {
       clipNorm: privacy.clipNorm,
       accountant: privacy.accountant,
       noise: (this.noise as GridNoise).description,
+      clipping: clippingOf(this.options.privacy as DpOptions),
+      averaging: averagingOf(this.options),
     };
   }
 
@@ -209,7 +240,7 @@ export class DpSgdTrainer {
    * c_i is the factor of row i's card, min(1, C/‖Σ_{j∈card} g_j‖), so Σ_i c_i·g_i is the sum of the clipped card sums.
    */
   private gradientSum(rows: Int32Array, cards: CardSample | null): { gradient: Float64Array; logits: Float32Array } {
-    const clipNorm = this.plan.privacy?.clipNorm;
+    const bound = this.factors;
     const cols = this.data.cols;
     // A card sample keeps at least one padding row: the padding entries of the per-card norms point at it.
     const padded = padBatch(rows, this.data.rows, cards ? 1 : 0);
@@ -219,8 +250,8 @@ export class DpSgdTrainer {
       const pass = forward(this.layers, augmentedX);
       const deltas = backward(this.layers, pass, outputDelta(pass.logits, labels, weights));
       let factors: tf.Tensor2D | null = null;
-      if (clipNorm !== undefined && cards) factors = perCardClipFactors(pass.inputs, deltas, cards, padded.length, clipNorm);
-      else if (clipNorm !== undefined) factors = clipFactors(perExampleSquaredNorms(pass.inputs, deltas, inputNorms), clipNorm);
+      if (bound && cards) factors = perCardClipFactors(pass.inputs, deltas, cards, padded.length, bound);
+      else if (bound) factors = bound(perExampleSquaredNorms(pass.inputs, deltas, inputNorms));
       return [pass.logits, ...gradientSum(pass.inputs, deltas, factors)];
     });
     const gradient = new Float64Array(this.state.params.length);
@@ -280,15 +311,16 @@ function padBatch(rows: Int32Array, padRow: number, spare: number): Int32Array {
 }
 
 /**
- * Row factors (B×1) that clip each sampled card's summed gradient to C: the card's factor C / max(C, ‖G_k‖) on each
- * of its rows. Padding rows (their Δ is 0) join card 0; the card count is padded too, so shapes repeat.
+ * Row factors (B×1) that bound each sampled card's summed gradient by C: the card's factor (C / max(C, ‖G_k‖), or
+ * C/(‖G_k‖ + γ) when automatic) on each of its rows. Padding rows (their Δ is 0) join card 0; the card count is padded
+ * too, so shapes repeat.
  */
 function perCardClipFactors(
   inputs: tf.Tensor2D[],
   deltas: tf.Tensor2D[],
   sample: CardSample,
   batchRows: number,
-  clipNorm: number,
+  bound: FactorsOf,
 ): tf.Tensor2D {
   const cards = paddedLength(sample.cards);
   const cardOfRows = new Int32Array(batchRows);
@@ -298,7 +330,7 @@ function perCardClipFactors(
   // against 145–155 ms by the ghost-norm identity over same-card pairs, and with shorter float32 sums.
   const { layout, length } = cardLayout(sample, cards);
   const norms = perCardSquaredNormsMaterialised(inputs, deltas, tf.tensor1d(layout, 'int32'), cards, length);
-  return tf.gather(clipFactors(norms, clipNorm), cardOf);
+  return tf.gather(bound(norms), cardOf);
 }
 
 /** Card k's batch rows at k·L …, the rest of the K×L layout on the padding row (batch row `sample.rows.length`). */
@@ -312,6 +344,25 @@ function cardLayout(sample: CardSample, cards: number): { layout: Int32Array; le
     layout[k * length + filled[k]++] = b;
   });
   return { layout, length };
+}
+
+/**
+ * The per-coordinate variance of the noise in the averaged gradient: the grid noise has std t·γ (t grid units of γ,
+ * t·γ = σ·(C + γ√d)) on the sum, divided by the normaliser B. What adam-bc subtracts from its second moment (the
+ * rounding to the grid adds at most (γ/2)², under 2⁻²⁶ of it, left in).
+ */
+function noiseVariance(noise: GridNoise, expectedBatchSize: number): number {
+  return ((noise.grid.sigma * noise.grid.step) / expectedBatchSize) ** 2;
+}
+
+function clippingOf(privacy: DpOptions): NonNullable<PrivacySpent['clipping']> {
+  if (privacy.clipping !== 'automatic') return { mode: 'flat' };
+  return { mode: 'automatic', stability: privacy.clippingStability ?? DEFAULT_CLIPPING_STABILITY };
+}
+
+function averagingOf(options: TrainerOptions): NonNullable<PrivacySpent['averaging']> {
+  if (options.averaging !== 'ema') return { mode: 'none' };
+  return { mode: 'ema', decay: options.emaDecay ?? DEFAULT_EMA_DECAY };
 }
 
 /** Validates data and options; the counts the plan reads, and the rows by card for the card unit. */

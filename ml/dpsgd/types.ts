@@ -25,6 +25,23 @@ export interface TrainingData {
 /** What one neighbouring dataset adds or removes: one row (a transaction) or all the rows of one card. */
 export type PrivacyUnit = 'transaction' | 'card';
 
+/**
+ * flat: g·min(1, C/‖g‖) (Abadi et al. 2016). automatic: g·C/(‖g‖ + γ), the normalised per-unit gradient of Bu et al.
+ * 2023 ("Automatic clipping: differentially private deep learning made easier and stronger") scaled by C: every unit's
+ * contribution has norm below C, so the sensitivity, the noise σ·C and the accounting are those of flat clipping; C
+ * then acts as a step-size factor rather than a threshold.
+ */
+export const CLIPPING_MODES = ['flat', 'automatic'] as const;
+export type ClippingMode = (typeof CLIPPING_MODES)[number];
+
+/** none: the last iterate; ema: an exponential moving average of the iterates (post-processing, no privacy cost). */
+export const AVERAGING_MODES = ['none', 'ema'] as const;
+export type AveragingMode = (typeof AVERAGING_MODES)[number];
+
+/** sgd; adam; adam-bc: DP-AdamBC (Tang et al., AAAI 2024), Adam whose second moment has the DP noise variance removed. */
+export const OPTIMIZERS = ['sgd', 'adam', 'adam-bc'] as const;
+export type OptimizerKind = (typeof OPTIMIZERS)[number];
+
 /** Per-class Poisson sampling rates (class-stratified sampling). */
 export interface ClassSamplingRates {
   positive: number;
@@ -44,8 +61,12 @@ export interface DpOptions {
    * 2018): Poisson-sample cards, clip each sampled card's summed gradient over its rows, account over cards.
    */
   unit?: PrivacyUnit;
-  /** Per-example gradient L2 clipping norm C. */
+  /** Per-example gradient L2 clipping norm C: the bound of each unit's contribution (both clipping modes). */
   clipNorm: number;
+  /** Default 'flat'. */
+  clipping?: ClippingMode;
+  /** γ of automatic clipping, g·C/(‖g‖ + γ); default 0.01 (Bu et al.'s). Unset with flat clipping. */
+  clippingStability?: number;
   /** Target δ of the guarantee; must be below 1/units (rows, or cards with the card unit). */
   delta: number;
   /** Poisson sampling rate q per unit per step, or one rate per class (transaction unit only). */
@@ -70,7 +91,16 @@ export interface TrainerOptions {
   learningRate: number;
   /** none (default): constant; cosine: decays from learningRate to 0 over the planned steps. */
   learningRateDecay?: 'none' | 'cosine';
-  optimizer: 'sgd' | 'adam';
+  optimizer: OptimizerKind;
+  /**
+   * adam-bc: γ', the floor of the corrected second moment max(v̂ − (σ·C·inflation/B)², γ'); default 1e-8. Without
+   * privacy there is no noise variance to remove and adam-bc is Adam with this floor in place of Adam's ε.
+   */
+  adamBcFloor?: number;
+  /** none (default): the last iterate is the model; ema: the exponential moving average of the iterates. */
+  averaging?: AveragingMode;
+  /** The EMA's decay β (default 0.99), warmed up as min(β, (1 + t)/(10 + t)) at update t. Unset without averaging ema. */
+  emaDecay?: number;
   /** SGD momentum in [0, 1) (PyTorch's form); default 0. */
   momentum?: number;
   /** Multiplies the loss of positive examples; default 1. */
@@ -114,7 +144,13 @@ export interface PrivacySpent {
   steps: number;
   clipNorm: number;
   accountant: string;
+  /** What was released under DP: DP-SGD's noisy gradient steps (absent: dp-sgd) or DP-EBM's noisy histograms (ml/ebm/). */
+  mechanism?: 'dp-sgd' | 'dp-ebm';
   noise: NoiseDescription;
+  /** How each unit's gradient was bounded by clipNorm (absent in reports written before the choice existed: flat). */
+  clipping?: { mode: ClippingMode; stability?: number };
+  /** Which parameters were released: the last iterate or an EMA of the iterates (post-processing of the private ones). */
+  averaging?: { mode: AveragingMode; decay?: number };
 }
 
 /** How the noise was drawn (ml/dpsgd/noise.ts). */

@@ -1,7 +1,9 @@
 // Checks of training data and trainer options; each failure is an InvalidInputError naming the field and its rule.
 import { InvalidInputError } from '../errors';
 import { ACCOUNTANTS, PARAM_RULES, type ParamName } from '../privacy';
-import type { TrainerOptions, TrainingData } from './types';
+import { AVERAGING_MODES, CLIPPING_MODES, OPTIMIZERS, type TrainerOptions, type TrainingData } from './types';
+
+const quoted = (values: readonly string[]) => values.map((v) => `'${v}'`).join(', ');
 
 function fail(field: string, rule: string, value: unknown): never {
   throw new InvalidInputError(`${field} must be ${rule}; got ${typeof value === 'object' ? JSON.stringify(value) : String(value)}`);
@@ -57,7 +59,18 @@ export function validateOptions(options: TrainerOptions, rows: number, cards?: n
   if (options.learningRateDecay !== undefined && options.learningRateDecay !== 'none' && options.learningRateDecay !== 'cosine') {
     fail('learningRateDecay', "'none' or 'cosine'", options.learningRateDecay);
   }
-  if (options.optimizer !== 'sgd' && options.optimizer !== 'adam') fail('optimizer', "'sgd' or 'adam'", options.optimizer);
+  if (!OPTIMIZERS.includes(options.optimizer)) fail('optimizer', `one of ${quoted(OPTIMIZERS)}`, options.optimizer);
+  if (options.adamBcFloor !== undefined) {
+    if (options.optimizer !== 'adam-bc') fail('adamBcFloor', "unset unless optimizer is 'adam-bc'", options.adamBcFloor);
+    checkPositive('adamBcFloor', options.adamBcFloor);
+  }
+  if (options.averaging !== undefined && !AVERAGING_MODES.includes(options.averaging))
+    fail('averaging', `one of ${quoted(AVERAGING_MODES)}`, options.averaging);
+  if (options.emaDecay !== undefined) {
+    if (options.averaging !== 'ema') fail('emaDecay', "unset unless averaging is 'ema'", options.emaDecay);
+    if (typeof options.emaDecay !== 'number' || !(options.emaDecay > 0 && options.emaDecay < 1))
+      fail('emaDecay', 'a number in (0, 1)', options.emaDecay);
+  }
   if (options.momentum !== undefined) {
     if (options.optimizer !== 'sgd') fail('momentum', "unset unless optimizer is 'sgd'", options.momentum);
     if (typeof options.momentum !== 'number' || !(options.momentum >= 0 && options.momentum < 1))
@@ -75,6 +88,13 @@ export function validateOptions(options: TrainerOptions, rows: number, cards?: n
   }
   if (privacy.mode !== 'dp') fail('privacy.mode', "'off' or 'dp'", (privacy as { mode: unknown }).mode);
   checkPositive('privacy.clipNorm', privacy.clipNorm);
+  if (privacy.clipping !== undefined && !CLIPPING_MODES.includes(privacy.clipping))
+    fail('privacy.clipping', `one of ${quoted(CLIPPING_MODES)}`, privacy.clipping);
+  if (privacy.clippingStability !== undefined) {
+    if (privacy.clipping !== 'automatic')
+      fail('privacy.clippingStability', "unset unless privacy.clipping is 'automatic'", privacy.clippingStability);
+    checkPositive('privacy.clippingStability', privacy.clippingStability);
+  }
   checkRule('privacy.delta', 'delta', privacy.delta);
   const unit = privacy.unit ?? 'transaction';
   if (unit !== 'transaction' && unit !== 'card') fail('privacy.unit', "'transaction' or 'card'", unit);

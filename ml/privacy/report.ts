@@ -1,5 +1,5 @@
-// The privacy report of a trained model (DESIGN §6): what the (ε, δ) of DP-SGD covers and, as plainly, what it
-// does not. Every sentence is built from the numbers given; nothing is claimed that they do not support.
+// The privacy report of a trained model (DESIGN §6): what the (ε, δ) of DP training (DP-SGD, or DP-EBM's noisy
+// histograms: PrivacySpent.mechanism) covers and, as plainly, what it does not. Every sentence is built from the numbers given; nothing is claimed that they do not support.
 //
 // Its first lines (`summary`, printed first by renderPrivacyReport) say the unit, the per-run (ε, δ), the lifetime
 // (ε, δ) of the worst day or card, the noise, and the verdict; then every assumption and everything not covered.
@@ -39,7 +39,7 @@ export interface ReleasedItem {
 }
 
 export interface PrivacyReportInput {
-  /** What DP-SGD spent, or null when training was not differentially private. */
+  /** What DP training spent, or null when training was not differentially private. */
   spent: PrivacySpent | null;
   /** N: original records of the training split (before any over-sampling). */
   records: number;
@@ -97,6 +97,9 @@ export interface PrivacyReport {
   /** The ledger's worst day or card; null when only this run is accounted (or without DP). */
   lifetime: (LifetimeSpent & { statement: string }) | null;
   noise: (NoiseDescription & { statement: string }) | null;
+  /** One line each: how each unit's gradient was bounded, and which parameters were released; null without DP. */
+  clipping: string | null;
+  averaging: string | null;
   /** δ against 1/units (the trainer refuses δ ≥ 1/units before training). */
   deltaCheck: { delta: number; units: number; limit: number; holds: boolean; statement: string } | null;
   training: PrivacySpent | null;
@@ -130,6 +133,8 @@ export const GROUP_PRIVACY_CITATION =
 const fmtEps = (value: number): string => value.toPrecision(4);
 const fmtDelta = (value: number): string => (value >= 1 ? '1 (vacuous)' : value.toExponential(2));
 const UNIT_NAMES: Record<PrivacyUnit, string> = { transaction: 'rows', card: 'cards' };
+/** DP-EBM (ml/ebm/): Gaussian histogram releases on all the data, where DP-SGD has Poisson-sampled gradient steps. */
+const isEbm = (spent: PrivacySpent): boolean => spent.mechanism === 'dp-ebm';
 
 function checkSpent(spent: PrivacySpent): void {
   if (!(Number.isFinite(spent.epsilon) && spent.epsilon >= 0)) {
@@ -213,10 +218,13 @@ function checkSteps(input: PrivacyReportInput): void {
 }
 
 function unitOf(spent: PrivacySpent): NonNullable<PrivacyReport['unit']> {
+  const bounded = isEbm(spent)
+    ? `each of a card's n rows weighs min(1, ${spent.clipNorm}/n) in every histogram, so the card moves one by at most ${spent.clipNorm}`
+    : "each sampled card's summed gradient is clipped as one (user-level DP-SGD, McMahan et al. 2018)";
   const statement =
     spent.unit === 'card'
       ? `card: one card (a pseudonymised customer id) with all of its transactions in the training split, added or removed together; ` +
-        `each sampled card's summed gradient is clipped as one (user-level DP-SGD, McMahan et al. 2018). ${spent.units} cards.`
+        `${bounded}. ${spent.units} cards.`
       : `transaction: one transaction, i.e. its feature row (the model's inputs) and its label in the training split; neighbouring ` +
         `datasets add or remove one row. A card's other transactions are other units. ${spent.units} rows.`;
   return { name: spent.unit, units: spent.units, statement };
@@ -243,6 +251,42 @@ function noiseOf(noise: NoiseDescription): NonNullable<PrivacyReport['noise']> {
     ? `${noise.method}${grid}, drawn from secret randomness (an unseeded CSPRNG); ${noise.citation}`
     : `${noise.method}${grid}: NOT secret (replayable from a public seed), so NOT covered whatever ε says; ${noise.citation}`;
   return { ...noise, statement };
+}
+
+function clippingOf(spent: PrivacySpent): string {
+  const c = spent.clipNorm;
+  if (isEbm(spent))
+    return `Sensitivity: adding or removing one ${spent.unit} moves any one histogram by at most Δ = ${c} (L2); the noise is σ·Δ.`;
+  if (spent.clipping?.mode !== 'automatic')
+    return `Clipping: flat: each unit's gradient g is scaled by min(1, C/‖g‖), C = ${c}; sensitivity C.`;
+  const stability = spent.clipping.stability;
+  return (
+    `Clipping: automatic (Bu et al. 2023, normalised): each unit's gradient g becomes C·g/(‖g‖ + γ), C = ${c}, γ = ${stability}, whose norm ` +
+    'is below C; sensitivity C, the same noise σ·C and accounting as flat clipping.'
+  );
+}
+
+function averagingOf(spent: PrivacySpent): string {
+  if (isEbm(spent))
+    return 'Released: the final additive model (an intercept from the public base rate and per-input bin scores), a function of the noisy histograms only.';
+  if (spent.averaging?.mode !== 'ema') return 'Averaging: none: the released parameters are the last DP-SGD iterate.';
+  return (
+    `Averaging: EMA of the DP-SGD iterates (decay ${spent.averaging.decay}, warmed up as min(decay, (1 + t)/(10 + t))): computed ` +
+    'from the private iterates only, so post-processing at no privacy cost.'
+  );
+}
+
+/** The accounted mechanism, in words: what ran, its accountant and its parameters. */
+function mechanismOf(spent: PrivacySpent): string {
+  if (isEbm(spent))
+    return (
+      `DP-EBM (${spent.accountant}; ${spent.steps} Gaussian histogram releases on the whole training split, without subsampling, ` +
+      `equivalent noise multiplier σ = ${spent.noiseMultiplier} on each, sensitivity Δ = ${spent.clipNorm})`
+    );
+  return (
+    `DP-SGD (${spent.accountant} accountant; noise multiplier σ = ${spent.noiseMultiplier}, sampling rate q = ${spent.samplingRate}, ` +
+    `${spent.steps} steps, clipping norm C = ${spent.clipNorm})`
+  );
 }
 
 function terminalInfluenceOf(measured: TerminalInfluence, spent: PrivacySpent): NonNullable<PrivacyReport['terminalInfluence']> {
@@ -320,26 +364,31 @@ export function buildPrivacyReport(input: PrivacyReportInput): PrivacyReport {
   const lifetime = input.lifetime ? lifetimeOf(input.lifetime) : null;
   const terminal = spent && input.terminalInfluence ? terminalInfluenceOf(input.terminalInfluence, spent) : null;
   const assumptions: string[] = [];
-  if (unit) {
+  if (spent && unit) {
     assumptions.push(
-      `The unit of privacy is one ${unit.name}; neighbouring datasets differ by adding or removing one (the relation of the ` +
-        'Poisson-subsampled accountant).',
-      'DP-SGD ran as accounted: Poisson sampling of units at the stated rate, each unit’s gradient clipped to the stated norm, the ' +
-        'stated noise on every step, and only the final model released.',
+      isEbm(spent)
+        ? `The unit of privacy is one ${unit.name}; neighbouring datasets differ by adding or removing one (the relation of the ` +
+            'Gaussian mechanism’s accounting).'
+        : `The unit of privacy is one ${unit.name}; neighbouring datasets differ by adding or removing one (the relation of the ` +
+            'Poisson-subsampled accountant).',
+      isEbm(spent)
+        ? 'DP-EBM ran as accounted: every histogram computed over all units (no subsampling), each unit bounded by the stated ' +
+            'sensitivity, the stated noise on every release, and only the final model (a function of the noisy histograms) released.'
+        : 'DP-SGD ran as accounted: Poisson sampling of units at the stated rate, each unit’s gradient bounded by the stated norm, the ' +
+            'stated noise on every step, and only the final model (a function of the iterates) released.',
     );
   }
 
   let perExample: PrivacyReport['perExample'] = null;
   let perRecord: GroupGuarantee | null = null;
   if (!spent) {
-    reasons.push('training is not differentially private (no DP-SGD): no (ε, δ) holds for any record');
+    reasons.push('training is not differentially private (no DP noise): no (ε, δ) holds for any record');
   } else {
     perExample = {
       epsilon: spent.epsilon,
       delta: spent.delta,
       statement:
-        `DP-SGD (${spent.accountant} accountant; noise multiplier σ = ${spent.noiseMultiplier}, sampling rate q = ${spent.samplingRate}, ` +
-        `${spent.steps} steps, clipping norm C = ${spent.clipNorm}) is (ε = ${fmtEps(spent.epsilon)}, δ = ${fmtDelta(spent.delta)})-DP ` +
+        `${mechanismOf(spent)} is (ε = ${fmtEps(spent.epsilon)}, δ = ${fmtDelta(spent.delta)})-DP ` +
         `with respect to adding or removing one ${spent.unit === 'card' ? 'card (all of its training rows)' : 'training example'}.`,
     };
     if (deltaCheck && !deltaCheck.holds) reasons.push(`the per-run ${deltaCheck.statement}`);
@@ -431,6 +480,8 @@ export function buildPrivacyReport(input: PrivacyReportInput): PrivacyReport {
     perRun: spent ? { epsilon: spent.epsilon, delta: spent.delta } : null,
     lifetime,
     noise,
+    clipping: spent ? clippingOf(spent) : null,
+    averaging: spent ? averagingOf(spent) : null,
     deltaCheck,
     training: spent ? { ...spent, noise: { ...spent.noise } } : null,
     records,
@@ -471,7 +522,8 @@ export function renderPrivacyReport(report: PrivacyReport): string {
       `| noise multiplier σ | ${t.noiseMultiplier} |`,
       `| sampling rate q | ${t.samplingRate} |`,
     );
-    lines.push(`| steps | ${t.steps} |`, `| clipping norm C | ${t.clipNorm} |`, `| training records N | ${report.records} |`);
+    const [steps, bound] = isEbm(t) ? ['histogram releases', 'sensitivity Δ'] : ['steps', 'clipping norm C'];
+    lines.push(`| ${steps} | ${t.steps} |`, `| ${bound} | ${t.clipNorm} |`, `| training records N | ${report.records} |`);
     lines.push(`| per-${t.unit} (ε, δ) | (${fmtEps(report.perExample.epsilon)}, ${fmtDelta(report.perExample.delta)}) |`);
     lines.push(`| group size k (max influence) | ${report.perRecord.groupSize} |`);
     lines.push(`| per-record (ε, δ) | (${fmtEps(report.perRecord.epsilon)}, ${fmtDelta(report.perRecord.delta)}) |`);
@@ -482,6 +534,7 @@ export function renderPrivacyReport(report: PrivacyReport): string {
       lines.push(`| lifetime (ε, δ), ${cell(life.scope)} | ${value} |`);
     }
     lines.push('', report.perExample.statement, '', report.perRecord.statement, '');
+    for (const line of [report.clipping, report.averaging]) if (line) lines.push(line, '');
     if (report.perRecord.groupSize > 1) lines.push(`Bound: ${GROUP_PRIVACY_CITATION}.`, '');
   } else {
     lines.push('None: training was not differentially private.', '');

@@ -98,7 +98,7 @@ describe('model bundle', () => {
       const rows = 500;
       const x = testFeatureRows(rows, 3);
       const scores = loaded.predict(x, rows);
-      const expected = directScores(p.model, applyTransform(p.transform, x, rows), rows);
+      const expected = directScores(p.model as MlpParameters, applyTransform(p.transform, x, rows), rows);
       assert.equal(scores.length, rows);
       const worst = Math.max(...scores.map((s, i) => Math.abs(s - expected[i])));
       assert.ok(worst <= 1e-6, `largest difference ${worst}`);

@@ -1,0 +1,281 @@
+// The model-quality grid of the README: every model family × {non-private, ε = 8, 3, 1, 0.5} × privacy unit
+// {transaction, card} (non-private has none) × training seeds, on the handbook protocol's default simulated data
+// (simulated and split once), δ and the accountant from config.yaml. Per cell: mean ± sd over the seeds of test AUC,
+// AP and CP@100, and the percentile bootstrap interval of the seed-mean AP and CP@100 over resampled test cards
+// (ml/bootstrap.ts: every resample applied to all the seeds' scores); per run its own intervals.
+//   A subset:  npx tsx bench/quality.ts --families logistic --epsilons non-private,1 --seeds 0
+//   The grid:  npx tsx bench/quality.ts --out quality.json          (hours of CPU)
+//   The table: npx tsx bench/quality.ts --markdown --from quality.json
+// Hyper-parameters: config.yaml's pipeline.training, overridden by --params <file.json>, an object whose keys are
+// merged in this order for a cell: "default", "<family>", "<family>:non-private" or "<family>:dp", "<family>:eps=<ε>",
+// "<family>:eps=<ε>:<unit>"; each value holds ExperimentOptions fields (e.g. {"learningRate": 0.05, "epochs": 20}).
+// Prints one JSON object (or, with --markdown, the table); --out rewrites the JSON after every cell.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config';
+import { bootstrapMeanIntervals, DEFAULT_BOOTSTRAP, type Interval, type MetricIntervals } from '../ml/bootstrap';
+import type { PrivacyUnit } from '../ml/dpsgd/types';
+import {
+  type ExperimentOptions,
+  MODEL_FAMILIES,
+  type ModelFamily,
+  PRIVACY_UNITS,
+  runExperimentOnSplits,
+  type SplitFeatures,
+} from '../ml/experiment';
+import { HANDBOOK_PROTOCOL } from '../ml/protocol';
+import { selectBackend } from '../ml/tensorflow';
+import { HANDBOOK_DEFAULTS } from '../simulator';
+import { pipelineSettings } from '../temporal/pipeline';
+import { simulatedSplits } from './handbook-data';
+
+const EPSILONS = [null, 8, 3, 1, 0.5] as const;
+const SEEDS = [0, 1, 2, 3, 4];
+
+/** One cell of the grid: a family at a privacy setting (ε null: non-private, no unit). */
+interface CellKey {
+  family: ModelFamily;
+  epsilon: number | null;
+  unit: PrivacyUnit | null;
+}
+
+interface Run {
+  seed: number;
+  auc_roc: number;
+  average_precision: number;
+  card_precision_at_100: number;
+  intervals: MetricIntervals;
+  epsilon_spent: number | null;
+  train_seconds: number;
+}
+
+interface Summary {
+  mean: number;
+  sd: number | null;
+}
+
+interface Cell extends CellKey {
+  seeds: number[];
+  options?: Omit<ExperimentOptions, 'protocol' | 'seed'>;
+  auc_roc?: Summary;
+  average_precision?: Summary & { interval: Interval };
+  card_precision_at_100?: Summary & { interval: Interval };
+  runs: Run[];
+  error?: string;
+  seconds: number;
+}
+
+type Params = Record<string, Partial<ExperimentOptions>>;
+
+/** Fields a params file may set; family, dp, ε, unit and seed belong to the grid. */
+const TUNABLE = new Set<string>(['positiveWeight', 'publicFraudRate', 'emaDecay', 'ebm']);
+
+function readParams(file: string | undefined, base: Omit<ExperimentOptions, 'protocol'>): Params {
+  if (!file) return {};
+  const params: unknown = JSON.parse(readFileSync(file, 'utf8'));
+  if (!params || typeof params !== 'object' || Array.isArray(params))
+    throw new Error(`--params ${file}: must be a JSON object of option sets`);
+  const grid = new Set(['family', 'dp', 'targetEpsilon', 'privacyUnit', 'seed', 'protocol']);
+  for (const [key, set] of Object.entries(params)) {
+    if (!set || typeof set !== 'object') throw new Error(`--params ${file}: "${key}" must be an object of ExperimentOptions fields`);
+    for (const field of Object.keys(set)) {
+      if (grid.has(field)) throw new Error(`--params ${file}: "${key}.${field}" is set by the grid, not by hyper-parameters`);
+      if (!(field in base) && !TUNABLE.has(field)) throw new Error(`--params ${file}: "${key}.${field}" is not an ExperimentOptions field`);
+    }
+  }
+  return params as Params;
+}
+
+const privacyName = (epsilon: number | null) => (epsilon === null ? 'non-private' : `ε = ${epsilon}`);
+
+/** The options of one cell: config.yaml's training settings, the params file's overrides, then the cell's own fields. */
+function cellOptions(key: CellKey, seed: number, base: Omit<ExperimentOptions, 'protocol'>, params: Params): ExperimentOptions {
+  const { family, epsilon, unit } = key;
+  const dp = epsilon !== null;
+  const layers = [
+    'default',
+    family,
+    `${family}:${dp ? 'dp' : 'non-private'}`,
+    ...(dp ? [`${family}:eps=${epsilon}`, `${family}:eps=${epsilon}:${unit}`] : []),
+  ];
+  const merged = Object.assign({}, base, ...layers.map((layer) => params[layer] ?? {}));
+  // Stratified sampling is DP-SGD's, and refused with the card unit: class-weight stands in where it cannot run.
+  const balance = merged.balance === 'stratified' && (!dp || unit === 'card') ? 'class-weight' : merged.balance;
+  return {
+    ...merged,
+    balance,
+    protocol: HANDBOOK_PROTOCOL,
+    family,
+    dp,
+    targetEpsilon: epsilon ?? merged.targetEpsilon,
+    ...(unit ? { privacyUnit: unit } : { privacyUnit: undefined }),
+    seed,
+  };
+}
+
+function summary(values: number[]): Summary {
+  const mean = values.reduce((sum, v) => sum + v, 0) / values.length;
+  if (values.length < 2) return { mean, sd: null };
+  const variance = values.reduce((sum, v) => sum + (v - mean) ** 2, 0) / (values.length - 1);
+  return { mean, sd: Math.sqrt(variance) };
+}
+
+async function runCell(splits: SplitFeatures, key: CellKey, seeds: number[], base: Omit<ExperimentOptions, 'protocol'>, params: Params) {
+  const started = performance.now();
+  const runs: Run[] = [];
+  const scores: Float32Array[] = [];
+  let options: ExperimentOptions | undefined;
+  try {
+    for (const seed of seeds) {
+      options = cellOptions(key, seed, base, params);
+      const result = await runExperimentOnSplits(splits, options);
+      scores.push(result.testScores.scores);
+      runs.push({
+        seed,
+        auc_roc: result.test.aucRoc,
+        average_precision: result.test.averagePrecision,
+        card_precision_at_100: result.test.cardPrecisionAt100,
+        intervals: result.test.intervals,
+        epsilon_spent: result.privacy.training?.epsilon ?? null,
+        train_seconds: result.seconds.train,
+      });
+      process.stderr.write(
+        `quality: ${key.family}, ${privacyName(key.epsilon)}${key.unit ? ` (${key.unit})` : ''}, seed ${seed}: ` +
+          `AP ${result.test.averagePrecision.toFixed(3)} in ${result.seconds.total.toFixed(0)} s\n`,
+      );
+    }
+  } catch (err) {
+    // One family failing (e.g. not available yet) does not stop the grid: the cell says why.
+    return { ...key, seeds, runs, error: err instanceof Error ? err.message : String(err), seconds: (performance.now() - started) / 1000 };
+  }
+  const { protocol: _protocol, seed: _seed, ...settings } = options as ExperimentOptions;
+  const intervals = bootstrapMeanIntervals(splits.test, scores, DEFAULT_BOOTSTRAP);
+  return {
+    ...key,
+    seeds,
+    options: settings,
+    auc_roc: summary(runs.map((run) => run.auc_roc)),
+    average_precision: { ...summary(runs.map((run) => run.average_precision)), interval: intervals.averagePrecision },
+    card_precision_at_100: { ...summary(runs.map((run) => run.card_precision_at_100)), interval: intervals.cardPrecisionAt100 },
+    runs,
+    seconds: (performance.now() - started) / 1000,
+  } satisfies Cell;
+}
+
+const fixed = (value: number) => value.toFixed(3);
+const meanSd = (s: Summary) => (s.sd === null ? fixed(s.mean) : `${fixed(s.mean)} ± ${fixed(s.sd)}`);
+const withInterval = (s: Summary & { interval: Interval }) => `${meanSd(s)} [${fixed(s.interval.low)}, ${fixed(s.interval.high)}]`;
+
+/** The README's table: one row per cell, the unit as a column. */
+function markdownTable(cells: Cell[]): string {
+  const level = cells.find((cell) => cell.average_precision)?.average_precision?.interval.level ?? DEFAULT_BOOTSTRAP.level;
+  const lines = [
+    `| family | privacy | unit | AUC | AP [${100 * level} % CI] | CP@100 [${100 * level} % CI] | seeds |`,
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const cell of cells) {
+    const head = `| ${cell.family} | ${privacyName(cell.epsilon)} | ${cell.unit ?? '—'} |`;
+    if (cell.error || !cell.auc_roc || !cell.average_precision || !cell.card_precision_at_100) {
+      lines.push(`${head} failed: ${cell.error ?? 'no result'} | | | ${cell.seeds.length} |`);
+      continue;
+    }
+    lines.push(
+      `${head} ${meanSd(cell.auc_roc)} | ${withInterval(cell.average_precision)} | ${withInterval(cell.card_precision_at_100)} | ${cell.runs.length} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function list<T>(value: string | undefined, fallback: readonly T[], parse: (item: string) => T | undefined, rule: string): T[] {
+  if (value === undefined) return [...fallback];
+  const items = value.split(',').map((item) => item.trim());
+  return items.map((item) => {
+    const parsed = parse(item);
+    if (parsed === undefined) throw new Error(`"${item}": ${rule}`);
+    return parsed;
+  });
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      families: { type: 'string' },
+      epsilons: { type: 'string' },
+      units: { type: 'string' },
+      seeds: { type: 'string' },
+      params: { type: 'string' },
+      customers: { type: 'string', default: String(HANDBOOK_DEFAULTS.customers) },
+      days: { type: 'string', default: String(HANDBOOK_DEFAULTS.days) },
+      'data-seed': { type: 'string', default: String(HANDBOOK_DEFAULTS.seed) },
+      out: { type: 'string' },
+      markdown: { type: 'boolean', default: false },
+      from: { type: 'string' },
+    },
+  });
+  if (values.from) {
+    const saved = JSON.parse(readFileSync(values.from, 'utf8'));
+    console.log(values.markdown ? markdownTable(saved.cells) : JSON.stringify(saved, null, 2));
+    return;
+  }
+  const families = list(
+    values.families,
+    MODEL_FAMILIES,
+    (f) => MODEL_FAMILIES.find((m) => m === f),
+    `--families: one of ${MODEL_FAMILIES.join(', ')}`,
+  );
+  const epsilons = list<number | null>(
+    values.epsilons,
+    EPSILONS,
+    (e) => (e === 'non-private' || e === 'none' ? null : Number(e) > 0 ? Number(e) : undefined),
+    '--epsilons: non-private or a number > 0',
+  );
+  const units = list(values.units, PRIVACY_UNITS, (u) => PRIVACY_UNITS.find((p) => p === u), `--units: one of ${PRIVACY_UNITS.join(', ')}`);
+  const seeds = list(
+    values.seeds,
+    SEEDS,
+    (s) => (Number.isInteger(Number(s)) && Number(s) >= 0 ? Number(s) : undefined),
+    '--seeds: whole numbers >= 0',
+  );
+  const config = loadConfig();
+  const base = pipelineSettings(config).training.options;
+  const params = readParams(values.params, base);
+  const backend = await selectBackend(config.tensorflow.backend, () => undefined);
+  const [customers, days, dataSeed] = [Number(values.customers), Number(values.days), Number(values['data-seed'])];
+  const data = simulatedSplits(customers, days, dataSeed);
+  const { splits } = data;
+  process.stderr.write(`quality: ${customers} customers, ${data.rows} rows, simulated and featurised in ${data.seconds.toFixed(1)} s\n`);
+  const keys: CellKey[] = families.flatMap((family) =>
+    epsilons.flatMap((epsilon): CellKey[] =>
+      epsilon === null ? [{ family, epsilon, unit: null }] : units.map((unit) => ({ family, epsilon, unit })),
+    ),
+  );
+  const report = {
+    bench: 'quality',
+    node: process.version,
+    backend,
+    load_average: loadavg()[0],
+    data: {
+      customers,
+      days,
+      seed: dataSeed,
+      periods: splits.periods,
+      train: { rows: splits.train.rows, frauds: splits.train.y.reduce((n, v) => n + v, 0) },
+      test: { rows: splits.test.rows, frauds: splits.test.y.reduce((n, v) => n + v, 0) },
+      seconds: data.seconds,
+    },
+    bootstrap: { ...DEFAULT_BOOTSTRAP, unit: 'card' },
+    params: values.params ?? null,
+    cells: [] as Cell[],
+  };
+  for (const key of keys) {
+    report.cells.push(await runCell(splits, key, seeds, base, params));
+    if (values.out) writeFileSync(values.out, `${JSON.stringify(report, null, 2)}\n`);
+  }
+  console.log(values.markdown ? markdownTable(report.cells) : JSON.stringify(report, null, 2));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -1,0 +1,80 @@
+// `fraudops tune`: start a tuningSearch (config.yaml `tuning:`) over the worker pools, follow its progress, and
+// print the best config with its MLflow run id, what pipeline.training.fromTuning / `pipeline run --tuning` take.
+import { type Client, WorkflowFailedError } from '@temporalio/client';
+import type { Command } from 'commander';
+import { connectTemporal } from '../clients/temporal';
+import { loadConfig } from '../config';
+import { describeCandidate } from '../ml/tuning/space';
+import { TuningError } from '../temporal/tuned-config';
+import { startTuning, tuningInput } from '../temporal/tuning';
+import { type TuningSearchResult, type TuningStatus, tuningStatus } from '../workflows/tuning';
+import { numberIn } from './files';
+import { webUiUrl } from './pipeline';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Prints a line on stderr whenever the search's progress changes, until it closes. */
+async function follow(client: Client, workflowId: string): Promise<void> {
+  const handle = client.workflow.getHandle(workflowId);
+  let last = '';
+  for (;;) {
+    const status: TuningStatus | undefined = await handle.query(tuningStatus).catch(() => undefined);
+    if (status) {
+      const best = status.best ? `, best validation AP ${status.best.averagePrecision.toFixed(4)} (trial ${status.best.index})` : '';
+      const line = `tuning ${workflowId}: ${status.stage}, ${status.done}/${status.trials} trials done, ${status.failed} failed, ${status.running.length} running${best}`;
+      if (line !== last) console.error(line);
+      last = line;
+    }
+    if ((await handle.describe()).status.name !== 'RUNNING') return;
+    await sleep(2000);
+  }
+}
+
+export function registerTuneCommands(program: Command): void {
+  program
+    .command('tune')
+    .description(
+      'Hyper-parameter search over tuning.space (config.yaml): random search, each trial an activity on the GPU or CPU pool that ' +
+        'trains a candidate with DP at the tuning ε on public simulated data (seeds tuning.data.seeds, never the evaluation ' +
+        "data's) and scores it on that data's validation days. Public data: the search costs no privacy. Results: an MLflow " +
+        'parent run with a child run per trial and a comparison plot. Prints the workflow id; with --wait, follows the search ' +
+        'and ends with the best config and its MLflow run id (for pipeline.training.fromTuning or `pipeline run --tuning`).',
+    )
+    .option('--trials <n>', 'number of candidates (default tuning.trials)', numberIn(1, 1000, true))
+    .option('--concurrency <n>', 'trials at once over both pools (default tuning.concurrency)', numberIn(1, 256, true))
+    .option('--wait', 'follow the search (progress on stderr) and print the best config when it ends')
+    .option('--json', 'with --wait: print the whole result (every trial) as JSON')
+    .action(async (options: { trials?: number; concurrency?: number; wait?: boolean; json?: boolean }) => {
+      const config = loadConfig();
+      const input = tuningInput(config, { trials: options.trials, concurrency: options.concurrency });
+      const client = await connectTemporal(config);
+      const { workflowId } = await startTuning(client, config, input);
+      console.error(
+        `started tuning ${workflowId}: ${input.trials} trials, ${input.concurrency} at once\n  Web UI: ${webUiUrl(config, workflowId)}`,
+      );
+      if (!options.wait) {
+        console.log(workflowId);
+        return;
+      }
+      await follow(client, workflowId);
+      let result: TuningSearchResult;
+      try {
+        result = await client.workflow.getHandle(workflowId).result();
+      } catch (err) {
+        if (err instanceof WorkflowFailedError) throw new TuningError(`tuning ${workflowId} failed: ${err.cause?.message ?? err.message}`);
+        throw err;
+      }
+      if (options.json) {
+        console.log(JSON.stringify({ workflowId, ...result }, null, 2));
+      } else if (result.best) {
+        const v = result.best.validation;
+        console.log(`best config: ${describeCandidate(result.best.hyperParameters)}`);
+        console.log(
+          `validation AP ${v.averagePrecision.toFixed(4)}, AUC ${v.aucRoc.toFixed(4)}, CP@100 ${v.cardPrecisionAt100.toFixed(4)} ` +
+            `(trial ${result.best.trial} of ${result.trials} done, ${result.failed} failed)`,
+        );
+        console.log(`MLflow run id: ${result.parentRunId}   (pipeline.training.fromTuning: ${result.parentRunId})`);
+      }
+      if (!result.best) throw new TuningError(`tuning ${workflowId}: every trial failed (${result.failed}); see the Web UI`);
+    });
+}

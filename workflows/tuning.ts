@@ -1,0 +1,143 @@
+// tuningSearch: a random search over `tuning.space` on public simulated data. Candidates are drawn in the workflow
+// (ml/tuning/space.ts, seeded from the workflow id: a replay and a rerun with the same id draw the same ones) and
+// run as runTuningTrial activities, at most `concurrency` at once: up to `gpuSlots` on the GPU pool, the rest on
+// the CPU pool; a GPU trial no GPU worker starts within gpuScheduleToStart moves to the CPU pool, and later trials
+// stop trying the GPU. A trial whose worker dies is retried once its heartbeats stop; a trial that still fails is
+// recorded as failed and the search goes on. Progress: the tuningStatus query and the TuningTrialsDone / AveragePrecision search attributes.
+import {
+  type ActivityOptions,
+  defineQuery,
+  log,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { TrialResult, TuningOutcome, TuningRunInput } from '../activities/tuning';
+import { type Candidate, sampleCandidates, textSeed } from '../ml/tuning/space';
+import { isScheduleToStartTimeout } from './gpu-fallback';
+import { PIPELINE_KEYS, TUNING_KEYS } from './search-attributes';
+
+export interface TuningSearchInput extends TuningRunInput {
+  taskQueues: { cpu: string; gpu: string };
+  /** Trials the GPU pool takes at once (pipeline.gpus). */
+  gpuSlots: number;
+  gpuScheduleToStart: string;
+  heartbeatTimeout: string;
+  /** Retries of a trial (a killed worker's attempt included). */
+  maximumAttempts: number;
+  searchAttributes: boolean;
+}
+
+export interface TuningStatus {
+  stage: 'starting' | 'searching' | 'finishing' | 'done';
+  trials: number;
+  done: number;
+  failed: number;
+  running: Array<{ index: number; queue: string }>;
+  best: { index: number; averagePrecision: number; candidate: Candidate } | null;
+  parentRunId: string | null;
+}
+
+export interface TuningSearchResult extends TuningOutcome {
+  parentRunId: string;
+  results: Array<Pick<TrialResult, 'index' | 'candidate' | 'validation' | 'device' | 'attempt' | 'runId'>>;
+}
+
+export const tuningStatus = defineQuery<TuningStatus>('tuningStatus');
+
+export async function tuningSearch(input: TuningSearchInput): Promise<TuningSearchResult> {
+  const upsert: typeof upsertSearchAttributes = (attributes) => {
+    if (input.searchAttributes) upsertSearchAttributes(attributes);
+  };
+  const retry = (maximumAttempts: number) => ({ initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts });
+  const records = proxyActivities<Activities>({ taskQueue: input.taskQueues.cpu, startToCloseTimeout: '10m', retry: retry(10) });
+  const trials = proxyActivities<Activities>({
+    taskQueue: input.taskQueues.cpu,
+    startToCloseTimeout: '6h',
+    heartbeatTimeout: input.heartbeatTimeout,
+    retry: { ...retry(input.maximumAttempts), nonRetryableErrorTypes: ['InvalidInputError'] },
+  });
+  const status: TuningStatus = { stage: 'starting', trials: input.trials, done: 0, failed: 0, running: [], best: null, parentRunId: null };
+  setHandler(tuningStatus, () => status);
+  upsert([
+    { key: PIPELINE_KEYS.stage, value: 'tuning' },
+    { key: TUNING_KEYS.trialsDone, value: 0 },
+  ]);
+
+  const { runId: parentRunId } = await records.startTuningRun(input);
+  status.parentRunId = parentRunId;
+  status.stage = 'searching';
+  const candidates = sampleCandidates(input.space, input.trials, textSeed(workflowInfo().workflowId));
+  const results: TrialResult[] = [];
+  let gpuInFlight = 0;
+  let gpuAnswers = true;
+
+  const runOn = (queue: string, index: number, options: ActivityOptions) => {
+    const args = { parentRunId, index, candidate: candidates[index], options: input.options, shape: input.shape, data: input.data };
+    const proxy = trials.runTuningTrial as unknown as { executeWithOptions(o: ActivityOptions, a: unknown[]): Promise<TrialResult> };
+    return proxy.executeWithOptions({ ...options, taskQueue: queue, summary: `trial ${index}` }, [args]);
+  };
+  const trial = async (index: number): Promise<void> => {
+    const entry = { index, queue: input.taskQueues.cpu };
+    status.running.push(entry);
+    try {
+      let result: TrialResult;
+      if (gpuAnswers && gpuInFlight < input.gpuSlots) {
+        gpuInFlight++;
+        entry.queue = input.taskQueues.gpu;
+        try {
+          result = await runOn(input.taskQueues.gpu, index, { scheduleToStartTimeout: input.gpuScheduleToStart });
+        } catch (err) {
+          if (!isScheduleToStartTimeout(err)) throw err;
+          gpuAnswers = false;
+          log.warn('no GPU worker started a trial in time: the rest of the search runs on the CPU pool', { index });
+          entry.queue = input.taskQueues.cpu;
+          result = await runOn(input.taskQueues.cpu, index, {});
+        } finally {
+          gpuInFlight--;
+        }
+      } else {
+        result = await runOn(input.taskQueues.cpu, index, {});
+      }
+      results.push(result);
+      status.done++;
+      const ap = result.validation.averagePrecision;
+      if (!status.best || ap > status.best.averagePrecision) status.best = { index, averagePrecision: ap, candidate: result.candidate };
+      upsert([
+        { key: TUNING_KEYS.trialsDone, value: status.done },
+        { key: TUNING_KEYS.bestAveragePrecision, value: status.best.averagePrecision },
+      ]);
+    } catch (err) {
+      status.failed++;
+      log.warn('trial failed', { index, error: String(err) });
+    } finally {
+      status.running.splice(status.running.indexOf(entry), 1);
+    }
+  };
+
+  // A pool of `concurrency` lanes, each taking the next candidate when its trial ends.
+  let next = 0;
+  const lane = async () => {
+    while (next < candidates.length) await trial(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(input.concurrency, candidates.length) }, lane));
+
+  status.stage = 'finishing';
+  const outcome = await records.finishTuningRun({ parentRunId, trials: results, failed: status.failed });
+  status.stage = 'done';
+  upsert([{ key: PIPELINE_KEYS.stage, value: outcome.best ? 'tuned' : 'failed' }]);
+  return {
+    ...outcome,
+    parentRunId,
+    results: results.map(({ index, candidate, validation, device, attempt, runId }) => ({
+      index,
+      candidate,
+      validation,
+      device,
+      attempt,
+      runId,
+    })),
+  };
+}
