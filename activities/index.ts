@@ -7,7 +7,9 @@ import { createFeatureActivities } from './features';
 import { createIngestActivities } from './ingest';
 import { createPrivacyLedgerActivities } from './privacy-ledger';
 import { createRegisterActivities } from './register';
+import { createSupersedeActivities } from './supersede';
 import { createTrainActivities } from './train';
+import { createTuningActivities } from './tuning';
 import { createValidateActivities } from './validate';
 
 export function createActivities(deps: ActivityDeps, worker: { device: 'gpu' | 'cpu' } = { device: 'cpu' }) {
@@ -20,6 +22,8 @@ export function createActivities(deps: ActivityDeps, worker: { device: 'gpu' | '
     ...createTrainActivities(deps, worker),
     ...createEvaluateActivities(deps),
     ...createRegisterActivities(deps),
+    ...createSupersedeActivities(deps),
+    ...createTuningActivities(deps, worker),
   };
 }
 

@@ -1,11 +1,13 @@
-// Step 1: a bounded, reproducible snapshot of transactions + labels from Kafka into S3 (dataset/ingest.ts).
-import { Context } from '@temporalio/activity';
+// Step 1: append what is new on the topics to the lake, then the run's dataset: a content-addressed manifest of the
+// lake's files of the training window (dataset/ingest.ts). Validation and features read the window from the lake.
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { retentionByTopic } from '../clients/kafka';
 import { ingest } from '../dataset/ingest';
 import { recordContract } from '../records';
 import type { ActivityDeps } from './deps';
 import { throttledHeartbeat } from './deps';
 
-/** A dataset snapshot as the workflow sees it: where it is and what it holds, never its rows. */
+/** A run's dataset (a window of the lake) as the workflow sees it: where its manifest is and what it holds, never its rows. */
 export interface DatasetRef {
   sha256: string;
   prefix: string;
@@ -15,7 +17,7 @@ export interface DatasetRef {
   firstTransaction: string | null;
   lastTransaction: string | null;
   rejected: number;
-  /** Next offset per topic and partition: where the snapshot ends in Kafka. */
+  /** Next offset per topic and partition: where the lake ends in Kafka after this step. */
   endOffsets: Record<string, number[]>;
 }
 
@@ -35,14 +37,33 @@ export function createIngestActivities(deps: ActivityDeps) {
           until: input.until,
           bucket: config.stack.s3.bucket,
           prefix: config.ingest.datasetPrefix,
+          lake: config.ingest.lakePrefix,
+          windowDays: config.ingest.windowDays,
           partitions: config.stack.kafka.partitions,
+          retentionMs: retentionByTopic(config.topics, config.topicRetention),
           signal: Context.current().cancellationSignal,
           onProgress: heartbeat,
         },
       );
       const m = result.manifest;
-      deps.log.info({ dataset: m.sha256, rows: m.rows, written: result.written, seconds: result.seconds }, 'dataset snapshot ready');
-      const ends = (slice: typeof m.sources.transactions) => slice.partitions.map((p) => p.to);
+      if (!m) {
+        throw ApplicationFailure.create({
+          type: 'EmptyLake',
+          message: `the lake ${config.ingest.lakePrefix} holds no transaction yet: produce to ${config.topics.transactions} first`,
+          nonRetryable: true,
+        });
+      }
+      deps.log.info(
+        {
+          dataset: m.sha256,
+          window: m.window,
+          rows: m.rows,
+          batch: result.batch?.seq ?? null,
+          written: result.written,
+          seconds: result.seconds,
+        },
+        'dataset window ready',
+      );
       return {
         sha256: m.sha256,
         prefix: config.ingest.datasetPrefix,
@@ -52,7 +73,7 @@ export function createIngestActivities(deps: ActivityDeps) {
         firstTransaction: m.timeRange.first,
         lastTransaction: m.timeRange.last,
         rejected: m.rejected.total,
-        endOffsets: { [m.sources.transactions.topic]: ends(m.sources.transactions), [m.sources.labels.topic]: ends(m.sources.labels) },
+        endOffsets: result.lakeEnd,
       };
     },
   };

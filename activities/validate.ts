@@ -1,5 +1,6 @@
 // Step 2: validate the snapshot's labelled rows (the declared record contract, statistics, drift against the champion's
-// training statistics) and store the report. Failed data is a non-retryable DataValidationError that carries the report's keys.
+// training statistics) and store the report. Failed data is a non-retryable DataValidationError that carries the report's
+// keys. Drift is recorded (the run goes on to train a model on the new data) unless it passes validation.drift.hardLimit.
 import { ApplicationFailure } from '@temporalio/activity';
 import { championBundle } from '../clients/model-registry';
 import { loadSnapshot } from '../clients/snapshot-store';
@@ -28,6 +29,8 @@ export interface ValidationRef {
   referenceKey: string;
   /** Champion version the drift was measured against, or null when there was none. */
   driftReferenceVersion: string | null;
+  /** The features that drifted past validation.drift but not its hard limit: recorded, not a failure. */
+  drifted?: string[];
   rows: number;
   warnings: number;
 }
@@ -96,6 +99,7 @@ export function createValidateActivities(deps: ActivityDeps) {
         htmlKey,
         referenceKey,
         driftReferenceVersion: champion?.version ?? null,
+        drifted: report.features.filter((f) => f.drift?.drifted).map((f) => f.name),
         rows: report.rows.total,
         warnings: report.warnings.length,
       };

@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   const produceSeconds = (performance.now() - produceStart) / 1000;
   const total = tx.length + labels.length;
 
-  log('ingest (ours): read, join, Parquet, S3, commit');
+  log('ingest (ours): read, Parquet partitions + log to the lake, commit, window manifest');
   const s3 = createS3(config);
   await ensureBucket(config, s3);
   const ours = await ingest(
@@ -96,7 +96,9 @@ async function main(): Promise<void> {
       groupId: `bench-ingest-${id}`,
       from: 'earliest',
       bucket: config.stack.s3.bucket,
-      prefix: `bench-datasets/${id}`,
+      prefix: `bench-datasets/${id}/datasets`,
+      lake: `bench-datasets/${id}/lake`,
+      windowDays: config.ingest.windowDays,
       partitions: config.stack.kafka.partitions,
     },
   );
@@ -125,11 +127,12 @@ async function main(): Promise<void> {
         ours: {
           read_seconds: ours.seconds.read,
           read_messages_per_second: oursReadRate,
-          snapshot_write_seconds: ours.seconds.write,
+          lake_write_seconds: ours.seconds.write,
+          window_seconds: ours.seconds.window,
           total_seconds: ours.seconds.total,
           end_to_end_messages_per_second: total / ours.seconds.total,
-          rows: ours.manifest.rows,
-          snapshot_bytes: Object.values(ours.manifest.files).reduce((s, f) => s + f.bytes, 0),
+          rows: ours.manifest?.rows ?? 0,
+          lake_bytes: (ours.batch?.files ?? []).reduce((s, f) => s + f.bytes, 0),
         },
         consumer_performance: {
           tool: 'org.apache.kafka.tools.ConsumerPerformance (kafka 4.1.1 jars)',

@@ -8,11 +8,13 @@ import { registerModelCommands } from './model';
 import { registerPipelineCommands } from './pipeline';
 import { registerPrivacyCommands } from './privacy';
 import { registerProduceCommands } from './produce';
+import { registerQualityMonitorCommands } from './quality-monitor';
 import { registerScheduleCommands } from './schedule';
 import { registerScoreStreamCommands } from './score-stream';
 import { registerServeCommands } from './serve';
 import { registerSimulateCommands } from './simulate';
 import { registerStackCommands } from './stack';
+import { registerTuneCommands } from './tune';
 import { registerUpCommands } from './up';
 import { registerValidateCommands } from './validate';
 import { registerWorkerCommands } from './worker';
@@ -36,10 +38,12 @@ export function buildProgram(): Command {
   registerModelCommands(program);
   registerWorkerCommands(program);
   registerPipelineCommands(program);
+  registerTuneCommands(program);
   registerScheduleCommands(program);
   registerServeCommands(program);
   registerUpCommands(program);
   registerScoreStreamCommands(program);
+  registerQualityMonitorCommands(program);
   return program;
 }
 
@@ -56,6 +60,7 @@ const EXPECTED_ERRORS = new Set([
   'PipelineCommandError',
   'ScheduleNotFoundError',
   'NoUsableGpuError',
+  'TuningError',
 ]);
 
 /** Known failures print their message only; anything else is a bug and keeps its stack trace. */

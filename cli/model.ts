@@ -3,7 +3,12 @@ import type { Command } from 'commander';
 import { createKafka, ensureTopics } from '../clients/kafka';
 import { MlflowClient } from '../clients/mlflow';
 import { CHAMPION, type ModelEvent, PREVIOUS, promoteVersion, type RegistryDeps, rollbackChampion } from '../clients/model-registry';
+import { createRedis } from '../clients/redis';
 import { loadConfig } from '../config';
+import { readQualityTable } from '../stream/quality';
+import { QualityStore } from '../stream/quality-store';
+import { formatQualityTable } from '../stream/quality-table';
+import { numberIn } from './files';
 
 async function registryDeps(): Promise<{ deps: RegistryDeps; model: string }> {
   const config = loadConfig();
@@ -56,5 +61,44 @@ export function registerModelCommands(program: Command): void {
     .action(async () => {
       const { deps, model: name } = await registryDeps();
       console.log(describeEvent(await rollbackChampion(deps, name)));
+    });
+
+  model
+    .command('quality')
+    .description(
+      'print the live quality table of `fraudops quality-monitor`: per event day, model version and label source ' +
+        '(chargeback; analyst: reviewed cases only), AP, ROC AUC, card precision@100, precision and recall at the ' +
+        "threshold, alert rate; and the champion's live AP against its offline test AP",
+    )
+    .option('--json', 'print JSON: {champion, rows}')
+    .option('--days <n>', 'only the latest n event days', numberIn(1, 3650, true))
+    .option('--redis-prefix <prefix>', 'key prefix of the monitor state (default: fraudops:quality:)')
+    .action(async (options: { json?: boolean; days?: number; redisPrefix?: string }) => {
+      const config = loadConfig();
+      const redis = createRedis(config);
+      try {
+        const store = QualityStore.of(redis, config, options.redisPrefix);
+        let rows = await readQualityTable(store);
+        if (options.days) {
+          const days = [...new Set(rows.map((row) => row.day))].sort().slice(-options.days);
+          rows = rows.filter((row) => days.includes(row.day));
+        }
+        const champion = (await store.championStatus()) ?? null;
+        if (options.json) {
+          console.log(JSON.stringify({ champion, rows }));
+          return;
+        }
+        console.log(rows.length ? formatQualityTable(rows) : 'no labelled predictions yet (is `fraudops quality-monitor` running?)');
+        if (champion) {
+          const live = champion.liveAveragePrecision?.toFixed(4) ?? `n/a (${champion.positives} frauds < quality.minPositives)`;
+          console.log(
+            `champion ${champion.version}: live AP ${live} on ${champion.from ?? '-'}..${champion.to ?? '-'}, offline ` +
+              `${champion.offlineAveragePrecision?.toFixed(4) ?? 'n/a'}, floor ${champion.floor?.toFixed(4) ?? 'n/a'}` +
+              `${champion.breached ? ' — BELOW THE FLOOR' : ''} (as of ${champion.at})`,
+          );
+        }
+      } finally {
+        redis.disconnect();
+      }
     });
 }

@@ -13,7 +13,7 @@ export class PipelineCommandError extends Error {
   override name = 'PipelineCommandError';
 }
 
-export const TERMINAL = new Set(['promoted', 'rejected', 'expired', 'failed']);
+export const TERMINAL = new Set(['promoted', 'rejected', 'expired', 'superseded', 'failed']);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export const webUiUrl = (config: Config, workflowId: string) =>
@@ -85,7 +85,11 @@ export function registerPipelineCommands(program: Command): void {
     .option('--wait', 'wait for the run to end and print its result as JSON (model version, metrics, ε, stage)')
     .option('--approve-as <name>', 'approve the candidate as this approver (one of pipeline.approval.approvers) once it waits')
     .option('--auto-approve', 'let the auto-approve policy of config.yaml decide (overrides pipeline.approval.autoApprove.enabled)')
-    .action(async (options: { days?: number; wait?: boolean; approveAs?: string; autoApprove?: boolean }) => {
+    .option(
+      '--tuning <id>',
+      'train with the best hyper-parameters of a tuning search (`fraudops tune`): its MLflow run id, or latest (overrides pipeline.training.fromTuning)',
+    )
+    .action(async (options: { days?: number; wait?: boolean; approveAs?: string; autoApprove?: boolean; tuning?: string }) => {
       const config = loadConfig();
       if (options.approveAs && !config.pipeline.approval.approvers.includes(options.approveAs)) {
         throw new PipelineCommandError(
@@ -93,7 +97,7 @@ export function registerPipelineCommands(program: Command): void {
         );
       }
       const client = await connectTemporal(config);
-      const run = await startPipeline(client, config, { days: options.days, autoApprove: options.autoApprove });
+      const run = await startPipeline(client, config, { days: options.days, autoApprove: options.autoApprove, tuning: options.tuning });
       console.error(
         `${run.started ? 'started' : 'already started earlier on the same data:'} pipeline ${run.workflowId}\n  Web UI: ${webUiUrl(config, run.workflowId)}`,
       );

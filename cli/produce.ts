@@ -2,7 +2,7 @@
 // simulation) to Kafka through the record contract, each label after the chargeback delay; see
 // simulator/producer.ts for the ordering and pacing rules.
 import { type Command, InvalidArgumentError } from 'commander';
-import { createIdempotentProducer, createKafka, ensureTopics, type OutgoingRecord } from '../clients/kafka';
+import { createIdempotentProducer, createKafka, ensureTopics, type OutgoingRecord, retentionByTopic } from '../clients/kafka';
 import { loadConfig } from '../config';
 import { InvalidInputError } from '../ml/errors';
 import {
@@ -209,6 +209,7 @@ export function registerProduceCommands(program: Command): void {
         admin,
         options.skipBad ? Object.values(topics) : [topics.transactions, topics.labels],
         config.stack.kafka.partitions,
+        retentionByTopic(topics, config.topicRetention),
       );
       await admin.disconnect();
       const producer = createIdempotentProducer(kafka);

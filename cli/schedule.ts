@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { connectTemporal } from '../clients/temporal';
 import { loadConfig } from '../config';
-import { createSchedule, deleteSchedule, describeSchedule, pauseSchedule, triggerSchedule, unpauseSchedule } from '../temporal/schedule';
+import { deleteSchedule, describeSchedule, ensureSchedule, pauseSchedule, triggerSchedule, unpauseSchedule } from '../temporal/schedule';
 import { numberIn } from './files';
 
 async function connect() {
@@ -15,16 +15,17 @@ export function registerScheduleCommands(program: Command): void {
     .command('schedule')
     .description(
       'The retraining schedule: a Temporal Schedule (pipeline.schedule.id) starting trainingPipeline at pipeline.schedule.cron ' +
-        '(UTC; default daily 03:00), skipping a start while a run is still going, catching up within pipeline.schedule.catchupWindow.',
+        '(UTC; default daily 03:00), catching up within pipeline.schedule.catchupWindow. A start is never skipped: a newer ' +
+        'candidate supersedes one still waiting for approval. `make up` creates it.',
     );
   schedule
     .command('create')
-    .description('create the schedule (does nothing when it exists)')
+    .description('create the schedule, or bring an existing one up to config.yaml (a pause and its note are kept)')
     .option('--days <n>', 'training days of each run (default pipeline.schedule.days)', numberIn(1, 365, true))
     .action(async (options: { days?: number }) => {
       const { config, client } = await connect();
-      const { created } = await createSchedule(client, config, { days: options.days });
-      console.log(`${config.pipeline.schedule.id}: ${created ? 'created' : 'already exists'} (${config.pipeline.schedule.cron} UTC)`);
+      const outcome = await ensureSchedule(client, config, { days: options.days });
+      console.log(`${config.pipeline.schedule.id}: ${outcome} (${config.pipeline.schedule.cron} UTC)`);
     });
   schedule
     .command('status')
@@ -54,7 +55,7 @@ export function registerScheduleCommands(program: Command): void {
     });
   schedule
     .command('trigger')
-    .description('start a run now (skipped if one is still going)')
+    .description('start a run now')
     .action(async () => {
       const { config, client } = await connect();
       await triggerSchedule(client, config);

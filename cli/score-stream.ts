@@ -1,11 +1,14 @@
 // `fraudops score-stream`: the stream scorer (stream/scorer.ts) with the registry's champion, hot-swapped, until
 // SIGTERM or SIGINT. Metrics (lag, predictions, drift) on stream.metricsPort.
+
+import type { Client } from '@temporalio/client';
 import { type Command, InvalidArgumentError } from 'commander';
 import { Registry } from 'prom-client';
 import { createKafka } from '../clients/kafka';
 import { MlflowClient } from '../clients/mlflow';
 import { createRedis } from '../clients/redis';
 import { createS3 } from '../clients/s3';
+import { connectTemporal } from '../clients/temporal';
 import { loadConfig } from '../config';
 import { selectBackend } from '../ml/tensorflow';
 import { createLogger, type Logger } from '../observability/log';
@@ -13,6 +16,7 @@ import { ChampionWatcher } from '../serving/champion-watcher';
 import { referenceOfModel } from '../stream/drift';
 import { serveMetrics } from '../stream/metrics-server';
 import { type ScorerTopics, StreamScorer } from '../stream/scorer';
+import { requestRetraining } from '../temporal/retrain';
 
 interface ScoreStreamOptions {
   model?: string;
@@ -110,6 +114,7 @@ export function registerScoreStreamCommands(program: Command): void {
       log.info({ port: metrics.port }, 'metrics at /metrics');
 
       let watcher: ChampionWatcher | undefined;
+      let temporal: Client | undefined;
       let scorer: StreamScorer | undefined;
       let stopping = false;
       const stop = () => {
@@ -146,6 +151,15 @@ export function registerScoreStreamCommands(program: Command): void {
           reviewBand: options.reviewBand,
           maxBatch: options.maxBatch,
           registry,
+          ...(config.pipeline.retrain.onLiveDrift && {
+            severePsi: config.pipeline.retrain.livePsi,
+            onSevereDrift: async ({ feature, psi, modelVersion, limit }) => {
+              temporal ??= await connectTemporal(config);
+              const reason = `${feature} PSI ${psi.toFixed(3)} > ${limit} against champion version ${modelVersion}`;
+              const run = await requestRetraining(temporal, config, { trigger: 'live-drift', reason });
+              log.info({ ...run, reason }, run.started ? 'retraining run started' : 'retraining already started this period');
+            },
+          }),
         });
         if (stopping) await scorer.stop();
         await scorer.done;
@@ -153,6 +167,7 @@ export function registerScoreStreamCommands(program: Command): void {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
         await watcher?.stop();
+        await temporal?.connection.close();
         await metrics.close();
         redis.disconnect();
       }

@@ -11,6 +11,7 @@ import { HANDBOOK_RECORDS } from '../records';
 import { stackDown, stackUp } from '../stack';
 import { appsDown, appsUp } from '../stack/apps';
 import { startPipeline } from '../temporal/pipeline';
+import { ensureSchedule } from '../temporal/schedule';
 import { numberIn } from './files';
 import { PipelineCommandError, TERMINAL, waitForStage, webUiUrl } from './pipeline';
 
@@ -29,8 +30,9 @@ export function registerUpCommands(program: Command): void {
   program
     .command('up')
     .description(
-      'Run the whole system on the local stack: the services, `worker cpu`, `worker gpu --allow-cpu`, `serve` and `score-stream` in the ' +
-        'background (logs and pid files under stack.dir), simulated transactions when Kafka has none, and one training run ' +
+      'Run the whole system on the local stack: the services, `worker cpu`, `worker gpu --allow-cpu`, `serve`, `score-stream` and `quality-monitor` in the ' +
+        'background (logs and pid files under stack.dir), the daily retraining schedule (created or updated), simulated ' +
+        'transactions when Kafka has none, and one training run ' +
         'that ends waiting for your approval. Idempotent: what runs already is left alone.',
     )
     .option('--seed-days <n>', 'simulated days to publish when the transactions topic is empty', numberIn(30, 365, true), 45)
@@ -40,6 +42,9 @@ export function registerUpCommands(program: Command): void {
       const config = loadConfig();
       await stackUp(config);
       await appsUp(config);
+      const client = await connectTemporal(config);
+      const schedule = await ensureSchedule(client, config);
+      console.log(`daily retraining schedule ${config.pipeline.schedule.id}: ${schedule} (${config.pipeline.schedule.cron} UTC)`);
       if ((await transactionsInKafka(config)) === 0) {
         // The simulator writes handbook records: under another declaration only the user's own feed can seed.
         const simulated = isDeepStrictEqual(config.records, HANDBOOK_RECORDS);
@@ -62,7 +67,6 @@ export function registerUpCommands(program: Command): void {
         if (produced.status !== 0) throw new PipelineCommandError('seeding transactions failed (see above)');
       }
       if (!options.pipeline) return;
-      const client = await connectTemporal(config);
       const run = await startPipeline(client, config);
       console.log(
         `training run ${run.workflowId}${run.started ? '' : ' (already started earlier on this data)'}: ${webUiUrl(config, run.workflowId)}`,

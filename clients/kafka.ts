@@ -1,7 +1,8 @@
 // The only module that knows the Kafka wire client (kafkajs). Swap it here for
 // @confluentinc/kafka-javascript if throughput calls for it (DESIGN §2).
-import { type Admin, type IHeaders, Kafka, type KafkaConfig, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { type Admin, ConfigResourceTypes, type IHeaders, Kafka, type KafkaConfig, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { type Config, serviceHostOf } from '../config';
+import { durationSeconds } from '../records/datetime';
 
 export type { Admin, Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
 
@@ -40,15 +41,74 @@ export async function kafkaHealthy(config: Config): Promise<boolean> {
   }
 }
 
-/** Creates the topics that do not exist yet (idempotent), each with `partitions` partitions. */
-export async function ensureTopics(admin: Admin, topics: readonly string[], partitions: number): Promise<void> {
+/** retention.ms per topic name: `topics` (role → name, e.g. config.topics) under config.topicRetention (role → duration). */
+export function retentionByTopic(
+  topics: Partial<Record<keyof Config['topicRetention'], string>>,
+  retention: Config['topicRetention'],
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [role, topic] of Object.entries(topics)) {
+    const seconds = durationSeconds(retention[role as keyof Config['topicRetention']] ?? '');
+    if (topic && Number.isFinite(seconds)) out[topic] = Math.round(seconds * 1000);
+  }
+  return out;
+}
+
+/**
+ * Creates the topics that do not exist yet (idempotent), each with `partitions` partitions and, where `retentionMs`
+ * names it, that retention.ms; a topic that exists with another retention.ms is brought to the named one (so a
+ * changed config, or a topic created by the broker's defaults, ends up as configured).
+ */
+export async function ensureTopics(
+  admin: Admin,
+  topics: readonly string[],
+  partitions: number,
+  retentionMs: Record<string, number> = {},
+): Promise<void> {
   const existing = new Set(await admin.listTopics());
   const missing = topics.filter((topic) => !existing.has(topic));
-  if (!missing.length) return;
-  await admin.createTopics({
-    topics: missing.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })),
-    waitForLeaders: true,
+  if (missing.length) {
+    await admin.createTopics({
+      topics: missing.map((topic) => ({
+        topic,
+        numPartitions: partitions,
+        replicationFactor: 1,
+        ...(retentionMs[topic] !== undefined ? { configEntries: [{ name: 'retention.ms', value: String(retentionMs[topic]) }] } : {}),
+      })),
+      waitForLeaders: true,
+    });
+  }
+  const held = topics.filter((topic) => existing.has(topic) && retentionMs[topic] !== undefined);
+  if (held.length) await alignRetention(admin, held, retentionMs);
+}
+
+async function alignRetention(admin: Admin, topics: readonly string[], retentionMs: Record<string, number>): Promise<void> {
+  const { resources } = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['retention.ms'] })),
   });
+  const stale = resources.filter(
+    (r) => r.configEntries.find((e) => e.configName === 'retention.ms')?.configValue !== String(retentionMs[r.resourceName]),
+  );
+  if (!stale.length) return;
+  // AlterConfigs sets a topic's whole dynamic config: fraudops' topics carry retention.ms only.
+  await admin.alterConfigs({
+    validateOnly: false,
+    resources: stale.map((r) => ({
+      type: ConfigResourceTypes.TOPIC,
+      name: r.resourceName,
+      configEntries: [{ name: 'retention.ms', value: String(retentionMs[r.resourceName]) }],
+    })),
+  });
+}
+
+/** Deletes every record of a topic's partitions below the given offsets (Kafka's DeleteRecords: the log start moves up). */
+export async function deleteRecordsBefore(admin: Admin, topic: string, offsets: ReadonlyMap<number, number>): Promise<void> {
+  const partitions = [...offsets].map(([partition, offset]) => ({ partition, offset: String(offset) }));
+  if (!partitions.length) return;
+  // kafkajs finds the partitions' leaders in its metadata cache, which an admin fills only on request.
+  await admin.fetchTopicMetadata({ topics: [topic] });
+  await admin.deleteTopicRecords({ topic, partitions });
 }
 
 export interface PartitionRange {

@@ -35,6 +35,8 @@ export interface ModelEvent {
   champion: string;
   previous: string | null;
   at: string;
+  /** Why, when a policy (not an operator) acted: e.g. the live quality monitor's rollback. */
+  reason?: string;
 }
 
 export class RegistryError extends Error {
@@ -77,7 +79,7 @@ export async function promoteVersion(deps: RegistryDeps, model: string, version:
 }
 
 /** Swaps `champion` and `previous` (the previous champion serves again); throws when there is no previous. */
-export async function rollbackChampion(deps: RegistryDeps, model: string): Promise<ModelEvent> {
+export async function rollbackChampion(deps: RegistryDeps, model: string, reason?: string): Promise<ModelEvent> {
   const previous = await deps.mlflow.getVersionByAlias(model, PREVIOUS);
   if (!previous) throw new RegistryError(`model ${model} has no "${PREVIOUS}" alias: there is nothing to roll back to`);
   const champion = await deps.mlflow.getVersionByAlias(model, CHAMPION);
@@ -89,6 +91,7 @@ export async function rollbackChampion(deps: RegistryDeps, model: string): Promi
     champion: previous.version,
     previous: champion?.version ?? null,
     at: new Date().toISOString(),
+    ...(reason ? { reason } : {}),
   };
   await announce(deps.kafka, deps.topic, event);
   return event;

@@ -17,6 +17,33 @@ const serviceHost = z
   .regex(/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,251}[a-zA-Z0-9])?$/, 'a host name or IPv4 address (letters, digits, . and -)')
   .optional();
 
+/** One key of tuning.space: a list of choices, or a log-uniform interval of numbers (ml/tuning/space.ts). */
+const logUniform = (max = Number.POSITIVE_INFINITY) =>
+  z
+    .strictObject({ 'log-uniform': z.tuple([z.number().positive().max(max), z.number().positive().max(max)]) })
+    .refine((d) => d['log-uniform'][0] <= d['log-uniform'][1], 'log-uniform [lo, hi] needs lo <= hi');
+const choices = <T extends z.ZodType>(value: T) => z.array(value).min(1, 'at least one choice');
+const numberDimension = (max?: number) =>
+  z.union([
+    choices(
+      z
+        .number()
+        .positive()
+        .max(max ?? Number.MAX_VALUE),
+    ),
+    logUniform(max),
+  ]);
+const trainingEnums = {
+  family: z.enum(['logistic', 'mlp', 'ebm']),
+  balance: z.enum(['smote', 'class-weight', 'stratified', 'none']),
+  optimizer: z.enum(['adam', 'sgd', 'adam-bc']),
+  averaging: z.enum(['none', 'ema']),
+  clipping: z.enum(['flat', 'automatic']),
+};
+const hiddenLayers = z.array(z.number().int().min(1).max(4096)).max(8);
+/** The evaluation data's simulator seed (HANDBOOK_DEFAULTS.seed): tuning data must use other seeds. */
+const EVALUATION_SEED = 0;
+
 const settingsSchema = z.strictObject({
   stack: z.strictObject({
     dir: z.string().min(1),
@@ -38,6 +65,7 @@ const settingsSchema = z.strictObject({
     }),
     mlflow: z.strictObject({ host: serviceHost, port }),
     redis: z.strictObject({ host: serviceHost, port }),
+    prometheus: z.strictObject({ port }),
   }),
   tensorflow: z.strictObject({
     backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']),
@@ -53,9 +81,20 @@ const settingsSchema = z.strictObject({
   registry: z.strictObject({
     modelName: z.string().min(1),
   }),
+  /** retention.ms of each topic when fraudops creates it (or finds it with another): what the scorer and ingest need. */
+  topicRetention: z.strictObject({
+    transactions: duration,
+    labels: duration,
+    dlq: duration,
+    modelEvents: duration,
+    predictions: duration,
+    reviewQueue: duration,
+  }),
   ingest: z.strictObject({
     consumerGroup: z.string().min(1),
     datasetPrefix: z.string().regex(/^[a-z0-9][a-z0-9/_-]*$/, 'an S3 key prefix (a-z 0-9 / _ -)'),
+    lakePrefix: z.string().regex(/^[a-z0-9][a-z0-9/_-]*$/, 'an S3 key prefix (a-z 0-9 / _ -)'),
+    windowDays: z.number().int().min(1).max(3650),
   }),
   producer: z.strictObject({
     labelDelayDays: z.number().min(0).max(365),
@@ -70,7 +109,10 @@ const settingsSchema = z.strictObject({
       timeout: duration,
       autoApprove: z.strictObject({
         enabled: z.boolean(),
-        minAveragePrecisionGain: z.number().min(0).max(1),
+        /** Level of the paired bootstrap's one-sided lower bound on the AP gain over the champion. */
+        confidence: z.number().min(0.5).lt(1),
+        /** The lower bound must exceed this (negative: a non-inferiority margin). */
+        minAveragePrecisionGain: z.number().min(-1).max(1),
         maxEpsilon: z.number().positive(),
       }),
     }),
@@ -82,17 +124,73 @@ const settingsSchema = z.strictObject({
     }),
     training: z.strictObject({
       dp: z.boolean(),
+      family: z.enum(['logistic', 'mlp', 'ebm']),
       balance: z.enum(['smote', 'class-weight', 'stratified', 'none']),
-      optimizer: z.enum(['adam', 'sgd']),
+      optimizer: z.enum(['adam', 'sgd', 'adam-bc']),
+      averaging: z.enum(['none', 'ema']),
+      emaDecay: z.number().gt(0).lt(1),
+      clipping: z.enum(['flat', 'automatic']),
       hidden: z.array(z.number().int().min(1).max(4096)).max(8),
       epochs: z.number().int().min(1).max(1000),
       learningRate: z.number().positive(),
       samplingRate: z.number().positive().max(1),
       clipNorm: z.number().positive(),
+      /** family ebm (ml/ebm/family.ts EbmSettings); a key left out takes EBM_DEFAULTS of the run's privacy mode. */
+      ebm: z
+        .strictObject({
+          rounds: z.number().int().min(1).max(10_000),
+          learningRate: z.number().positive(),
+          bins: z.number().int().min(2).max(1024),
+          maxLeaves: z.number().int().min(2).max(1024),
+          cardCap: z.number().positive(),
+        })
+        .partial()
+        .optional(),
       checkpointEverySeconds: z.number().min(1),
+      /** Train with the best hyper-parameters of a tuning search: its MLflow parent run id, or latest. */
+      fromTuning: z
+        .string()
+        .regex(/^(latest|[0-9a-f]{32})$/, 'latest, or the MLflow run id of a tuning search (32 hex digits)')
+        .optional(),
+    }),
+    retrain: z.strictObject({
+      onLiveDrift: z.boolean(),
+      livePsi: z.number().positive(),
+      onQualityDrop: z.boolean(),
+      period: z.string().regex(/^[1-9]\d*d$/, 'whole days, e.g. 1d or 7d'),
     }),
     workerMetricsPorts: z.strictObject({ cpu: port, gpu: port }),
     shutdownGraceSeconds: z.number().min(1).max(3600),
+  }),
+  tuning: z.strictObject({
+    method: z.enum(['random']),
+    trials: z.number().int().min(1).max(1000),
+    concurrency: z.number().int().min(1).max(256),
+    maximumAttempts: z.number().int().min(1).max(20),
+    /** ε of each trial's DP training; default privacy.targetEpsilon. */
+    epsilon: z.number().positive().optional(),
+    data: z.strictObject({
+      source: z.enum(['public', 'private']),
+      seeds: z
+        .array(z.number().int().min(0).max(Number.MAX_SAFE_INTEGER))
+        .min(1)
+        .refine((seeds) => !seeds.includes(EVALUATION_SEED), `must not include ${EVALUATION_SEED}, the evaluation data's seed`),
+      customers: z.number().int().min(10).max(1_000_000),
+      days: z.number().int().min(1).max(3650),
+    }),
+    space: z.strictObject({
+      family: choices(trainingEnums.family).optional(),
+      learningRate: numberDimension().optional(),
+      epochs: z.union([choices(z.number().int().min(1).max(1000)), logUniform(1000)]).optional(),
+      clipNorm: numberDimension().optional(),
+      samplingRate: numberDimension(1).optional(),
+      hidden: choices(hiddenLayers).optional(),
+      optimizer: choices(trainingEnums.optimizer).optional(),
+      averaging: choices(trainingEnums.averaging).optional(),
+      emaDecay: z.union([choices(z.number().gt(0).lt(1)), logUniform(0.9999)]).optional(),
+      clipping: choices(trainingEnums.clipping).optional(),
+      balance: choices(trainingEnums.balance).optional(),
+    }),
   }),
   privacy: z.strictObject({
     unit: z.enum(['transaction', 'card']),
@@ -113,6 +211,17 @@ const settingsSchema = z.strictObject({
     metricsPort: port,
     reviewBand: z.number().positive().max(0.5),
   }),
+  quality: z.strictObject({
+    consumerGroup: z.string().min(1),
+    metricsPort: port,
+    joinWindowDays: z.number().positive().max(3650),
+    keepDays: z.number().positive().max(3650),
+    windowDays: z.number().int().min(1).max(365),
+    minPositives: z.number().int().min(1),
+    apMargin: z.number().min(0).max(1),
+    refreshSeconds: z.number().min(0.1).max(3600),
+    rollback: z.strictObject({ enabled: z.boolean() }),
+  }),
   records: recordsSchema.default(HANDBOOK_RECORDS),
   validation: z.strictObject({
     maxFutureSeconds: z.number().min(0),
@@ -121,6 +230,11 @@ const settingsSchema = z.strictObject({
       psi: z.number().positive(),
       jensenShannon: z.number().positive().max(1),
       kolmogorovSmirnov: z.number().positive().max(1),
+      hardLimit: z.strictObject({
+        psi: z.number().positive(),
+        jensenShannon: z.number().positive().max(1),
+        kolmogorovSmirnov: z.number().positive().max(1),
+      }),
     }),
   }),
 });
@@ -215,10 +329,12 @@ function portOwners(settings: Settings): string | undefined {
     ['stack.s3.port', s3.port],
     ['stack.mlflow.port', mlflow.port],
     ['stack.redis.port', redis.port],
+    ['stack.prometheus.port', settings.stack.prometheus.port],
     ['pipeline.workerMetricsPorts.cpu', settings.pipeline.workerMetricsPorts.cpu],
     ['pipeline.workerMetricsPorts.gpu', settings.pipeline.workerMetricsPorts.gpu],
     ['serving.port', settings.serving.port],
     ['stream.metricsPort', settings.stream.metricsPort],
+    ['quality.metricsPort', settings.quality.metricsPort],
   ];
   const seen = new Map<number, string>();
   for (const [key, value] of owners) {

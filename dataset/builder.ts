@@ -2,13 +2,18 @@
 // (topic, partition, offset), so the result depends only on which offsets were read, never on the order
 // in which fetches arrived or on a message delivered twice. Messages are read by the record contract; a
 // rejected one is kept scrubbed (no dropped column, pseudonyms for the declared roles), never as it came.
-import { compareIds, type FieldProblem, formatUtc, type RecordContract, type Scalar } from '../records';
+import { compareIds, type FieldProblem, type RecordContract, type Scalar } from '../records';
 import {
+  copyRow,
   emptyColumns,
+  emptyLabels,
   extraColumnsOf,
+  joinLabels,
+  type LabelColumns,
   type PartitionSlice,
   type RejectedMessage,
   recordAt,
+  rowCounts,
   type SnapshotColumns,
   type SnapshotContent,
   setRow,
@@ -167,13 +172,13 @@ export class SnapshotBuilder {
   }
 
   /**
-   * The snapshot: a transaction id read again after the first (in partition, offset order) is rejected,
-   * labels are joined (the last label of a transaction wins), rows sorted by time then id. Runs once: the builder's
-   * own copy of the rows is released, so that only the snapshot's stays in memory.
+   * What was read, before the join: the accepted transactions (a transaction id read again after the first, in
+   * partition, offset order, is rejected) sorted by time then id without labels, and the accepted labels in arrival
+   * order. Runs once: the builder's own copy of the rows is released, so that only the parts' stay in memory.
    */
-  build(): { columns: SnapshotColumns; rejects: RejectedMessage[]; content: Omit<SnapshotContent, 'files' | 'format' | 'schema'> } {
+  parts(): { transactions: SnapshotColumns; labels: LabelColumns; rejects: RejectedMessage[] } {
     if (!this.complete) throw new Error(`snapshot incomplete: ${this.missing().join('; ')}`);
-    if (this.built) throw new Error('build() runs once: the builder released its rows to the first snapshot');
+    if (this.built) throw new Error('parts() runs once: the builder released its rows to the first result');
     this.built = true;
     const idField = this.contract.declaration.id;
     const firstSlot = new Map<string, number>();
@@ -200,66 +205,45 @@ export class SnapshotBuilder {
       accepted.push(slot);
     }
 
-    const labelOf = new Map<string, number>();
-    let labelUpdates = 0;
-    for (let slot = 0; slot < this.labelState.length; slot++) {
-      if (this.labelState[slot] !== ACCEPTED) continue;
-      if (labelOf.has(this.label.id[slot])) labelUpdates += 1;
-      labelOf.set(this.label.id[slot], slot);
-    }
-
     const t = this.tx;
     accepted.sort((a, b) => t.timestamp[a] - t.timestamp[b] || compareIds(t.transactionId[a], t.transactionId[b]));
-    const columns = emptyColumns(accepted.length, Object.keys(t.extras));
-    const label = this.label;
-    let labelled = 0;
-    let frauds = 0;
+    const transactions = emptyColumns(accepted.length, Object.keys(t.extras));
+    t.fraud.fill(-1);
     accepted.forEach((slot, row) => {
-      const id = t.transactionId[slot];
-      columns.transactionId[row] = id;
-      columns.time[row] = t.time[slot];
-      columns.timestamp[row] = t.timestamp[slot];
-      columns.customerId[row] = t.customerId[slot];
-      columns.terminalId[row] = t.terminalId[slot];
-      columns.amount[row] = t.amount[slot];
-      for (const name in t.extras) columns.extras[name][row] = t.extras[name][slot];
-      const labelSlot = labelOf.get(id);
-      if (labelSlot === undefined) {
-        columns.fraud[row] = -1;
-        return;
-      }
-      labelOf.delete(id);
-      columns.fraud[row] = label.fraud[labelSlot];
-      for (const name in label.extras) columns.extras[name][row] = label.extras[name][labelSlot];
-      labelled += 1;
-      frauds += columns.fraud[row];
+      copyRow(transactions, row, t, slot);
+    });
+
+    const l = this.label;
+    const slots: number[] = [];
+    for (let slot = 0; slot < this.labelState.length; slot++) if (this.labelState[slot] === ACCEPTED) slots.push(slot);
+    const labels = emptyLabels(slots.length, Object.keys(l.extras));
+    slots.forEach((slot, row) => {
+      labels.transactionId[row] = l.id[slot];
+      labels.fraud[row] = l.fraud[slot];
+      for (const name in l.extras) labels.extras[name][row] = l.extras[name][slot];
     });
 
     this.tx = emptyColumns(0);
     this.label = labelSlots(0, []);
-
     const rejects = [...this.rejects.values()].sort(
       (a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0) || a.partition - b.partition || a.offset - b.offset,
     );
-    const byReason: Record<string, number> = {};
-    for (const r of rejects) byReason[r.reason] = (byReason[r.reason] ?? 0) + 1;
-    const last = columns.rows - 1;
+    return { transactions, labels, rejects };
+  }
+
+  /** The snapshot: the parts with the labels joined (the last label of a transaction wins). Runs once. */
+  build(): { columns: SnapshotColumns; rejects: RejectedMessage[]; content: Omit<SnapshotContent, 'files' | 'format' | 'schema'> } {
+    const { transactions: columns, labels, rejects } = this.parts();
+    const joined = joinLabels(columns, [labels]);
     return {
       columns,
       rejects,
       content: {
         sources: { transactions: this.transactions.slice, labels: this.labels.slice },
-        rows: columns.rows,
-        labelled,
-        labelCoverage: columns.rows ? labelled / columns.rows : 0,
-        frauds,
-        timeRange: {
-          first: columns.rows ? formatUtc(columns.timestamp[0]) : null,
-          last: columns.rows ? formatUtc(columns.timestamp[last]) : null,
-        },
-        rejected: { total: rejects.length, byReason },
-        orphanLabels: labelOf.size,
-        labelUpdates,
+        ...rowCounts(columns, joined),
+        rejected: countReasons(rejects),
+        orphanLabels: joined.unmatched,
+        labelUpdates: joined.labelUpdates,
       },
     };
   }
@@ -307,4 +291,11 @@ function parse(value: Raw): { ok: true; value: unknown } | { ok: false; reason: 
   } catch {
     return { ok: false, reason: 'invalid-json' };
   }
+}
+
+/** Rejects counted by reason. */
+export function countReasons(rejects: readonly RejectedMessage[]): { total: number; byReason: Record<string, number> } {
+  const byReason: Record<string, number> = {};
+  for (const r of rejects) byReason[r.reason] = (byReason[r.reason] ?? 0) + 1;
+  return { total: rejects.length, byReason };
 }

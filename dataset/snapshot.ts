@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { type DecodedArray, parquetMetadata, parquetRead } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { InvalidInputError } from '../ml/errors';
-import { compareIds, numericId, type RecordDeclaration, type Scalar, type TxRecord, timeReader } from '../records';
+import { compareIds, formatUtc, numericId, type RecordDeclaration, type Scalar, type TxRecord, timeReader } from '../records';
 
 export const SNAPSHOT_FORMAT = 'fraudops-snapshot/2';
 export const DATA_FILE = 'transactions.parquet';
@@ -172,13 +172,26 @@ function idColumn(name: string, ids: readonly string[]): EncodedColumn {
   return { name, type: 'INT32', nullable: false, data: values };
 }
 
+/**
+ * Which columns a file holds. A lake's transaction parts leave out the label and the label columns (`labels: false`):
+ * labels mature later and live in their own partitions, joined at read time.
+ */
+export interface ColumnOptions {
+  labels?: boolean;
+}
+
 /** The Parquet file of a snapshot, columns named as declared, and the schema it was written with. */
-export function encodeColumns(columns: SnapshotColumns, declaration: RecordDeclaration): { data: Uint8Array; schema: SnapshotSchema } {
+export function encodeColumns(
+  columns: SnapshotColumns,
+  declaration: RecordDeclaration,
+  options: ColumnOptions = {},
+): { data: Uint8Array; schema: SnapshotSchema } {
   const d = declaration;
+  const withLabels = options.labels !== false;
   const epoch = d.time.format === 'epoch-seconds' || d.time.format === 'epoch-millis';
   const kinds = new Map(d.columns.map((c) => [c.name, c.kind]));
-  const label = new Array<number | null>(columns.rows);
-  for (let i = 0; i < columns.rows; i++) label[i] = columns.fraud[i] < 0 ? null : columns.fraud[i];
+  const label = new Array<number | null>(withLabels ? columns.rows : 0);
+  for (let i = 0; i < label.length; i++) label[i] = columns.fraud[i] < 0 ? null : columns.fraud[i];
   // Texts are PLAIN (and dictionary-encoded where that pays, e.g. the card and terminal ids): DELTA_BYTE_ARRAY made
   // the default dataset's file 28 % smaller but its read 40 % slower (hyparquet allocates a buffer per value).
   const encoded: EncodedColumn[] = [
@@ -189,8 +202,8 @@ export function encodeColumns(columns: SnapshotColumns, declaration: RecordDecla
     idColumn(d.customer, columns.customerId),
     idColumn(d.terminal, columns.terminalId),
     { name: d.amount, type: 'DOUBLE', nullable: false, data: columns.amount },
-    { name: d.label, type: 'INT32', nullable: true, data: label },
-    ...extraColumnsOf(d).map((name) => {
+    ...(withLabels ? [{ name: d.label, type: 'INT32' as const, nullable: true, data: label }] : []),
+    ...(withLabels ? extraColumnsOf(d) : d.columns.map((c) => c.name)).map((name) => {
       const values = columns.extras[name];
       const kind = kinds.get(name);
       const type = kind === 'numeric' ? 'DOUBLE' : kind === 'categorical' ? 'STRING' : inferredType(values);
@@ -210,44 +223,230 @@ export function encodeColumns(columns: SnapshotColumns, declaration: RecordDecla
   };
 }
 
-/** The columns of a snapshot's Parquet file, read by the declaration it was written with. */
-export async function decodeColumns(data: Uint8Array, declaration: RecordDeclaration): Promise<SnapshotColumns> {
-  const file = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
-  const metadata = parquetMetadata(file);
-  const d = declaration;
-  const columns = emptyColumns(Number(metadata.num_rows), extraColumnsOf(d));
-  const scalar = (v: unknown): Scalar => (typeof v === 'bigint' ? Number(v) : (v as Scalar));
-  const sinks = new Map<string, (values: ArrayLike<unknown>, at: number) => void>([
-    [d.id, (values, at) => copyIds(values, columns.transactionId, at)],
-    [d.time.column, (values, at) => copy(values, columns.time, at)],
-    [d.customer, (values, at) => copyIds(values, columns.customerId, at)],
-    [d.terminal, (values, at) => copyIds(values, columns.terminalId, at)],
-    [d.amount, (values, at) => columns.amount.set(values as ArrayLike<number>, at)],
-    [
-      d.label,
-      (values, at) => {
-        for (let i = 0; i < values.length; i++) columns.fraud[at + i] = values[i] === null ? -1 : Number(values[i]);
-      },
-    ],
-    ...Object.entries(columns.extras).map(([name, target]): [string, (values: ArrayLike<unknown>, at: number) => void] => [
-      name,
-      (values, at) => {
-        for (let i = 0; i < values.length; i++) target[at + i] = scalar(values[i]);
-      },
-    ]),
-  ]);
+const scalar = (v: unknown): Scalar => (typeof v === 'bigint' ? Number(v) : (v as Scalar));
+type Sink = (values: ArrayLike<unknown>, at: number) => void;
+
+/** Reads the named columns of a Parquet file into their sinks; a missing one is an error naming it. */
+async function readInto(file: ArrayBuffer, metadata: ReturnType<typeof parquetMetadata>, sinks: Map<string, Sink>, what: string) {
   const present = new Set(metadata.schema.map((element) => element.name));
   const missing = [...sinks.keys()].filter((name) => !present.has(name));
-  if (missing.length) throw new InvalidInputError(`the snapshot's Parquet file lacks the declared column(s) ${missing.join(', ')}`);
+  if (missing.length) throw new InvalidInputError(`the ${what}'s Parquet file lacks the declared column(s) ${missing.join(', ')}`);
   await parquetRead({
     file,
     metadata,
     columns: [...sinks.keys()],
     onChunk: ({ columnName, columnData, rowStart }) => sinks.get(columnName)?.(columnData as ArrayLike<unknown>, rowStart),
   });
+}
+
+const arrayBufferOf = (data: Uint8Array) => data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
+
+/** The columns of a snapshot's Parquet file, read by the declaration it was written with. */
+export async function decodeColumns(
+  data: Uint8Array,
+  declaration: RecordDeclaration,
+  options: ColumnOptions = {},
+): Promise<SnapshotColumns> {
+  const file = arrayBufferOf(data);
+  const metadata = parquetMetadata(file);
+  const d = declaration;
+  const withLabels = options.labels !== false;
+  const columns = emptyColumns(Number(metadata.num_rows), extraColumnsOf(d));
+  if (!withLabels) columns.fraud.fill(-1);
+  const stored = withLabels ? Object.entries(columns.extras) : d.columns.map((c): [string, Scalar[]] => [c.name, columns.extras[c.name]]);
+  const sinks = new Map<string, Sink>([
+    [d.id, (values, at) => copyIds(values, columns.transactionId, at)],
+    [d.time.column, (values, at) => copy(values, columns.time, at)],
+    [d.customer, (values, at) => copyIds(values, columns.customerId, at)],
+    [d.terminal, (values, at) => copyIds(values, columns.terminalId, at)],
+    [d.amount, (values, at) => columns.amount.set(values as ArrayLike<number>, at)],
+    ...(withLabels ? [[d.label, labelSink(columns.fraud)] as [string, Sink]] : []),
+    ...stored.map(([name, target]): [string, Sink] => [name, scalarSink(target)]),
+  ]);
+  await readInto(file, metadata, sinks, 'snapshot');
   const time = timeReader(d.time);
   for (let i = 0; i < columns.rows; i++) columns.timestamp[i] = time.read(columns.time[i]);
   return columns;
+}
+
+const labelSink =
+  (target: Int8Array): Sink =>
+  (values, at) => {
+    for (let i = 0; i < values.length; i++) target[at + i] = values[i] === null ? -1 : Number(values[i]);
+  };
+
+const scalarSink =
+  (target: Scalar[]): Sink =>
+  (values, at) => {
+    for (let i = 0; i < values.length; i++) target[at + i] = scalar(values[i]);
+  };
+
+/**
+ * Labels as they arrived, in arrival order (topic partition, then offset): the transaction id, 0/1, and the
+ * declared label columns (null where a label has no value).
+ */
+export interface LabelColumns {
+  rows: number;
+  transactionId: string[];
+  fraud: Int8Array;
+  extras: Record<string, Scalar[]>;
+}
+
+export function emptyLabels(rows: number, labelColumns: readonly string[]): LabelColumns {
+  return {
+    rows,
+    transactionId: new Array<string>(rows),
+    fraud: new Int8Array(rows),
+    extras: Object.fromEntries(labelColumns.map((name) => [name, new Array<Scalar>(rows).fill(null)])),
+  };
+}
+
+/** A lake's label file: the id, the label and the label columns, named as declared. */
+export function encodeLabels(labels: LabelColumns, declaration: RecordDeclaration): Uint8Array {
+  const d = declaration;
+  const encoded: EncodedColumn[] = [
+    idColumn(d.id, labels.transactionId),
+    { name: d.label, type: 'INT32', nullable: false, data: Int32Array.from(labels.fraud) },
+    ...d.labelColumns.map((name) => extraColumn(name, inferredType(labels.extras[name]), labels.extras[name])),
+  ];
+  const buffer = parquetWriteBuffer({
+    statistics: false,
+    columnData: encoded.map(({ name, type, nullable, data }) => ({ name, type, nullable, data: data as DecodedArray })),
+  });
+  return new Uint8Array(buffer);
+}
+
+export async function decodeLabels(data: Uint8Array, declaration: RecordDeclaration): Promise<LabelColumns> {
+  const file = arrayBufferOf(data);
+  const metadata = parquetMetadata(file);
+  const d = declaration;
+  const labels = emptyLabels(Number(metadata.num_rows), d.labelColumns);
+  const sinks = new Map<string, Sink>([
+    [d.id, (values, at) => copyIds(values, labels.transactionId, at)],
+    [d.label, labelSink(labels.fraud)],
+    ...Object.entries(labels.extras).map(([name, target]): [string, Sink] => [name, scalarSink(target)]),
+  ]);
+  await readInto(file, metadata, sinks, 'label file');
+  return labels;
+}
+
+/** What joining labels to transactions found. */
+export interface JoinCounts {
+  labelled: number;
+  frauds: number;
+  /** Labels that repeat an earlier label of the same transaction (the last one wins). */
+  labelUpdates: number;
+  /** Transactions with a label but not among the rows. */
+  unmatched: number;
+}
+
+/**
+ * Sets each row's label (and label columns) from the labels, taken in order: the last label of a transaction wins.
+ * Rows without one keep fraud −1.
+ */
+export function joinLabels(columns: SnapshotColumns, labels: readonly LabelColumns[]): JoinCounts {
+  const rowOf = new Map<string, number>();
+  for (let row = 0; row < columns.rows; row++) rowOf.set(columns.transactionId[row], row);
+  const seen = new Set<string>();
+  const unmatched = new Set<string>();
+  let labelUpdates = 0;
+  for (const part of labels) {
+    for (let i = 0; i < part.rows; i++) {
+      const id = part.transactionId[i];
+      if (seen.has(id)) labelUpdates += 1;
+      else seen.add(id);
+      const row = rowOf.get(id);
+      if (row === undefined) {
+        unmatched.add(id);
+        continue;
+      }
+      columns.fraud[row] = part.fraud[i];
+      for (const name in part.extras) columns.extras[name][row] = part.extras[name][i];
+    }
+  }
+  let labelled = 0;
+  let frauds = 0;
+  for (let row = 0; row < columns.rows; row++) {
+    if (columns.fraud[row] < 0) continue;
+    labelled += 1;
+    frauds += columns.fraud[row];
+  }
+  return { labelled, frauds, labelUpdates, unmatched: unmatched.size };
+}
+
+/** Rows [from, to) of the columns, as new columns. */
+export function sliceColumns(c: SnapshotColumns, from: number, to: number): SnapshotColumns {
+  return {
+    rows: to - from,
+    transactionId: c.transactionId.slice(from, to),
+    time: c.time.slice(from, to),
+    timestamp: c.timestamp.slice(from, to),
+    customerId: c.customerId.slice(from, to),
+    terminalId: c.terminalId.slice(from, to),
+    amount: c.amount.slice(from, to),
+    fraud: c.fraud.slice(from, to),
+    extras: Object.fromEntries(Object.entries(c.extras).map(([name, values]) => [name, values.slice(from, to)])),
+  };
+}
+
+/** The rows of `parts`, one after another, keeping only the rows `keep` selects (all by default). */
+export function concatColumns(
+  parts: readonly SnapshotColumns[],
+  extraColumns: readonly string[],
+  keep: (part: number, row: number) => boolean = () => true,
+): SnapshotColumns {
+  const chosen = parts.map((p, k) => {
+    const rows: number[] = [];
+    for (let i = 0; i < p.rows; i++) if (keep(k, i)) rows.push(i);
+    return rows;
+  });
+  const out = emptyColumns(
+    chosen.reduce((sum, rows) => sum + rows.length, 0),
+    extraColumns,
+  );
+  let at = 0;
+  parts.forEach((p, k) => {
+    for (const i of chosen[k]) copyRow(out, at++, p, i);
+  });
+  return out;
+}
+
+/** Row `i` of `from` into row `row` of `to` (an extra column `from` lacks: null). */
+export function copyRow(to: SnapshotColumns, row: number, from: SnapshotColumns, i: number): void {
+  to.transactionId[row] = from.transactionId[i];
+  to.time[row] = from.time[i];
+  to.timestamp[row] = from.timestamp[i];
+  to.customerId[row] = from.customerId[i];
+  to.terminalId[row] = from.terminalId[i];
+  to.amount[row] = from.amount[i];
+  to.fraud[row] = from.fraud[i];
+  for (const name in to.extras) to.extras[name][row] = from.extras[name]?.[i] ?? null;
+}
+
+/** What the rows hold: count, labelled share, frauds (from a join) and time range. */
+export function rowCounts(columns: SnapshotColumns, joined: Pick<JoinCounts, 'labelled' | 'frauds'>) {
+  const last = columns.rows - 1;
+  return {
+    rows: columns.rows,
+    labelled: joined.labelled,
+    labelCoverage: columns.rows ? joined.labelled / columns.rows : 0,
+    frauds: joined.frauds,
+    timeRange: {
+      first: columns.rows ? formatUtc(columns.timestamp[0]) : null,
+      last: columns.rows ? formatUtc(columns.timestamp[last]) : null,
+    },
+  };
+}
+
+/** The rows in snapshot order: by time, then transaction id. */
+export function sortColumns(c: SnapshotColumns): SnapshotColumns {
+  const order = Array.from({ length: c.rows }, (_, i) => i);
+  order.sort((a, b) => c.timestamp[a] - c.timestamp[b] || compareIds(c.transactionId[a], c.transactionId[b]));
+  const sorted = emptyColumns(c.rows, Object.keys(c.extras));
+  order.forEach((i, row) => {
+    setRow(sorted, row, recordAt(c, i));
+  });
+  return sorted;
 }
 
 function copy<T>(values: ArrayLike<unknown>, target: T[], at: number): void {

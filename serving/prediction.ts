@@ -18,6 +18,8 @@ export interface PredictionFields {
   late?: true;
   /** By how many event seconds it was late. */
   late_seconds?: number;
+  /** The transaction's event time (epoch seconds), on the scorer's records: the day live quality counts it in. */
+  event_time?: number;
 }
 
 /** A prediction as published: the declared id field holding the id, then the fields above. */
@@ -52,7 +54,10 @@ export class PredictionJsonWriter {
     this.keys = names.map((name) => `${JSON.stringify(name)}:`);
   }
 
-  /** One record: `features` holds the names' values from `offset`; `lateSeconds` only for a late transaction. */
+  /**
+   * One record: `features` holds the names' values from `offset`; `lateSeconds` only for a late transaction;
+   * `eventTime` (epoch seconds) when known.
+   */
   write(
     id: string,
     score: number,
@@ -61,6 +66,7 @@ export class PredictionJsonWriter {
     features: ArrayLike<number>,
     offset: number,
     lateSeconds?: number,
+    eventTime?: number,
   ): string {
     if (modelVersion !== this.version) {
       this.version = modelVersion;
@@ -71,6 +77,7 @@ export class PredictionJsonWriter {
     for (let j = 0; j < keys.length; j++) out += `${j ? ',' : ''}${keys[j]}${features[offset + j]}`;
     out += '}';
     if (lateSeconds !== undefined) out += `,"late":true,"late_seconds":${lateSeconds}`;
+    if (eventTime !== undefined) out += `,"event_time":${eventTime}`;
     return `${out}}`;
   }
 }

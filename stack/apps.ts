@@ -1,4 +1,5 @@
-// The fraudops processes `make up` runs beside the stack: both worker pools, the API and the stream scorer.
+// The fraudops processes `make up` runs beside the stack: both worker pools, the API, the stream scorer and the
+// live quality monitor.
 // Each is a detached `fraudops <command>` with a pid file and a log under stack.dir, like the services.
 import path from 'node:path';
 import { type Config, projectRoot } from '../config';
@@ -6,7 +7,7 @@ import { StackError } from './index';
 import { stackPaths } from './paths';
 import { launch, livePid, stopByPidFile } from './process';
 
-export const APP_NAMES = ['worker-cpu', 'worker-gpu', 'api', 'scorer'] as const;
+export const APP_NAMES = ['worker-cpu', 'worker-gpu', 'api', 'scorer', 'quality-monitor'] as const;
 export type AppName = (typeof APP_NAMES)[number];
 
 interface App {
@@ -28,6 +29,7 @@ function apps(config: Config): App[] {
     },
     { name: 'api', args: ['serve'], probe: `http://${host}:${config.serving.port}/health` },
     { name: 'scorer', args: ['score-stream'], probe: `http://${host}:${config.stream.metricsPort}/metrics` },
+    { name: 'quality-monitor', args: ['quality-monitor'], probe: `http://${host}:${config.quality.metricsPort}/health` },
   ];
 }
 

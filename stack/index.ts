@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config';
+import { formatTextTable } from '../observability/text-table';
 import { installStack } from './install';
 import { stackPaths } from './paths';
 import { launch, livePid, stopByPidFile, tailFile } from './process';
@@ -141,15 +142,7 @@ export function formatStatus(rows: ServiceStatus[]): string {
       row.url,
     ]),
   ];
-  const widths = table[0].map((_, column) => Math.max(...table.map((line) => line[column].length)));
-  return table
-    .map((line) =>
-      line
-        .map((cell, column) => cell.padEnd(widths[column]))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  return formatTextTable(table);
 }
 
 /** Prints the last lines of the services' logs; with follow, keeps printing until interrupted. */

@@ -5,6 +5,9 @@
 # from package registries only:
 #   bin/kubeconform       go install from the Go module proxy
 #   bin/promtool          built from the prometheus module (Go module proxy); ~4 min on 2 cores, once
+#   bin/prometheus        the server, built from the same module (the local stack's service `prometheus`);
+#                         ~30 s more, as it shares promtool's build cache. Without the builtinassets tag and
+#                         the npm-built UI it serves the HTTP API (/api/v1/*, /-/healthy) but no web UI
 #   k8s-schemas/          the Kubernetes JSON schemas shipped in the PyPI package kubernetes-validate,
 #                         laid out for `kubeconform -schema-location DEST_DIR/k8s-schemas`
 #                         (kubeconform's default schema location is on GitHub, which is not reachable)
@@ -12,7 +15,7 @@
 # Each part is skipped when its version stamp is present and the result works, so a second run takes
 # well under a second. A changed version below re-installs only that part.
 #
-# Usage afterwards:
+# Usage afterwards (prometheus itself is run by `fraudops stack up`):
 #   DEST/bin/kubeconform -strict -summary -kubernetes-version "$K8S_VERSION" \
 #     -schema-location DEST/k8s-schemas deploy/k8s
 #   DEST/bin/promtool check rules deploy/prometheus/alerts.yml
@@ -21,6 +24,7 @@ set -euo pipefail
 KUBECONFORM_VERSION="${KUBECONFORM_VERSION:-v0.7.0}"
 # The prometheus Go module of Prometheus 3.5.0 (the prom/prometheus image of docker-compose.yml).
 PROMETHEUS_MODULE_VERSION="${PROMETHEUS_MODULE_VERSION:-v0.305.0}"
+PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-3.5.0}" # the release of that module: what `prometheus --version` says
 SCHEMA_PACKAGE_VERSION="${SCHEMA_PACKAGE_VERSION:-1.37.0}" # kubernetes-validate on PyPI
 K8S_VERSION="${K8S_VERSION:-1.33.0}"                       # the schemas taken from it
 
@@ -55,17 +59,19 @@ if ! done_already kubeconform "$KUBECONFORM_VERSION" "$DEST/bin/kubeconform" -v;
   log "kubeconform in $((SECONDS - t)) s"
 fi
 
-# ---- promtool -----------------------------------------------------------------------------------
-# `go install .../cmd/promtool@version` is refused (the prometheus go.mod has a replace directive), so
-# promtool is built inside a small module that requires prometheus and repeats that replace.
-if ! done_already promtool "$PROMETHEUS_MODULE_VERSION" "$DEST/bin/promtool" --version; then
+# ---- promtool and prometheus (the server) ------------------------------------------------------------
+# `go install .../cmd/promtool@version` is refused (the prometheus go.mod has a replace directive), so each command
+# is built inside a small module that requires prometheus and repeats that replace. The release version is stamped
+# in with -X, as prometheus' Makefile does.
+build_prometheus_command() { # command-name
+  local name=$1
+  if done_already "$name" "$PROMETHEUS_MODULE_VERSION" "$DEST/bin/$name" --version; then return; fi
   need_go
-  log "building promtool from github.com/prometheus/prometheus $PROMETHEUS_MODULE_VERSION (a few minutes, once)"
-  t=$SECONDS
-  src="$DEST/promtool-module"
+  log "building $name $PROMETHEUS_VERSION from github.com/prometheus/prometheus $PROMETHEUS_MODULE_VERSION (a few minutes, once)"
+  local t=$SECONDS src="$DEST/$name-module"
   rm -rf "$src" && mkdir -p "$src"
   cat > "$src/go.mod" <<EOF
-module fraudops.local/promtool
+module fraudops.local/$name
 
 go 1.24
 
@@ -74,12 +80,16 @@ require github.com/prometheus/prometheus $PROMETHEUS_MODULE_VERSION
 replace github.com/fsnotify/fsnotify v1.8.0 => github.com/fsnotify/fsnotify v1.7.0
 EOF
   (cd "$src" \
-    && GOFLAGS=-mod=mod go get "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_MODULE_VERSION" \
-    && GOFLAGS=-mod=mod go build -trimpath -ldflags='-s -w' -o "$DEST/bin/promtool" github.com/prometheus/prometheus/cmd/promtool) \
-    || die "building promtool $PROMETHEUS_MODULE_VERSION failed"
-  stamp promtool "$PROMETHEUS_MODULE_VERSION"
-  log "promtool in $((SECONDS - t)) s"
-fi
+    && GOFLAGS=-mod=mod go get "github.com/prometheus/prometheus/cmd/$name@$PROMETHEUS_MODULE_VERSION" \
+    && GOFLAGS=-mod=mod go build -trimpath \
+      -ldflags="-s -w -X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION" \
+      -o "$DEST/bin/$name" "github.com/prometheus/prometheus/cmd/$name") \
+    || die "building $name $PROMETHEUS_MODULE_VERSION failed"
+  stamp "$name" "$PROMETHEUS_MODULE_VERSION"
+  log "$name in $((SECONDS - t)) s"
+}
+build_prometheus_command promtool
+build_prometheus_command prometheus
 
 # ---- Kubernetes JSON schemas --------------------------------------------------------------------
 SCHEMAS="$DEST/k8s-schemas"
@@ -147,4 +157,5 @@ kc "$probe/ok.yaml" >/dev/null 2>&1 || die "kubeconform rejects a valid ConfigMa
 if kc "$probe/bad.yaml" >/dev/null 2>&1; then die "kubeconform accepts a ConfigMap with an unknown field (schemas not strict?)"; fi
 printf 'groups: [{name: probe, rules: [{alert: Probe, expr: up == 0}]}]\n' > "$probe/rules.yml"
 "$DEST/bin/promtool" check rules "$probe/rules.yml" >/dev/null 2>&1 || die "promtool cannot check a trivial rule file"
-log "OK in $((SECONDS - T0)) s: kubeconform $KUBECONFORM_VERSION, promtool $PROMETHEUS_MODULE_VERSION, Kubernetes $K8S_VERSION schemas in $DEST"
+"$DEST/bin/prometheus" --version 2>&1 | grep -q "version $PROMETHEUS_VERSION " || die "prometheus --version does not say $PROMETHEUS_VERSION"
+log "OK in $((SECONDS - T0)) s: kubeconform $KUBECONFORM_VERSION, promtool and prometheus $PROMETHEUS_VERSION ($PROMETHEUS_MODULE_VERSION), Kubernetes $K8S_VERSION schemas in $DEST"

@@ -108,11 +108,11 @@ function steps(config: Config, paths: StackPaths): Step[] {
         run('bash', [path.join(repo, 'stack', 'install-tfjs-node.sh'), repo, path.join(paths.root, 'tfjs-node')], { cwd: repo, log }),
     },
     {
-      name: 'deploy checkers (kubeconform + Kubernetes schemas, promtool) into .stack/deploy-tools',
+      name: 'deploy checkers (kubeconform + Kubernetes schemas, promtool) and the Prometheus server into .stack/deploy-tools',
       stamp: path.join(paths.root, 'deploy-tools', '.fraudops-stamp'),
       fingerprint: () => fileHash(path.join(repo, 'stack', 'install-deploy-tools.sh')),
       present: () =>
-        ['kubeconform', 'promtool'].every((bin) => existsSync(path.join(paths.root, 'deploy-tools', 'bin', bin))) &&
+        ['kubeconform', 'promtool', 'prometheus'].every((bin) => existsSync(path.join(paths.root, 'deploy-tools', 'bin', bin))) &&
         existsSync(path.join(paths.root, 'deploy-tools', 'k8s-schemas')),
       run: () =>
         run('bash', [path.join(repo, 'stack', 'install-deploy-tools.sh'), path.join(paths.root, 'deploy-tools')], { cwd: repo, log }),

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { kafkaHealthy } from '../clients/kafka';
 import { MlflowClient, mlflowTrackingUri } from '../clients/mlflow';
 import { redisVersion } from '../clients/redis';
@@ -16,7 +17,7 @@ import type { StackPaths } from './paths';
 
 const exec = promisify(execFile);
 
-export const SERVICE_NAMES = ['s3', 'redis', 'kafka', 'temporal', 'mlflow'] as const;
+export const SERVICE_NAMES = ['s3', 'redis', 'kafka', 'temporal', 'mlflow', 'prometheus'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 export interface Service {
@@ -267,6 +268,87 @@ function redisService(config: Config, paths: StackPaths): Service {
   };
 }
 
+/**
+ * Where each scrape job of deploy/prometheus/prometheus.yml (written for compose host names) is on the local stack:
+ * host:port from config, or null for a job the local stack does not run (the Temporal dev server's metrics port is a
+ * random one). A job missing here is an error, so a new job in prometheus.yml gets a local target or a reason.
+ */
+function localScrapeTargets(config: Config): Record<string, string | null> {
+  const at = (port: number) => `${config.stack.host}:${port}`;
+  return {
+    prometheus: at(config.stack.prometheus.port),
+    'fraudops-api': at(config.serving.port),
+    'fraudops-worker-cpu': at(config.pipeline.workerMetricsPorts.cpu),
+    'fraudops-worker-gpu': at(config.pipeline.workerMetricsPorts.gpu),
+    'fraudops-scorer': at(config.stream.metricsPort),
+    'fraudops-quality-monitor': at(config.quality.metricsPort),
+    temporal: null,
+  };
+}
+
+/** deploy/prometheus/prometheus.yml with the local targets and the absolute path of its rule files. */
+export function localPrometheusConfig(config: Config): string {
+  const dir = path.join(config.root, 'deploy', 'prometheus');
+  const deployed = parseYaml(readFileSync(path.join(dir, 'prometheus.yml'), 'utf8')) as {
+    rule_files: string[];
+    scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }>;
+  };
+  const targets = localScrapeTargets(config);
+  const jobs = deployed.scrape_configs.flatMap((job) => {
+    const target = targets[job.job_name];
+    if (target === undefined)
+      throw new Error(
+        `deploy/prometheus/prometheus.yml: job ${job.job_name} has no local target in stack/services.ts (localScrapeTargets)`,
+      );
+    return target === null ? [] : [{ ...job, static_configs: [{ targets: [target] }] }];
+  });
+  return stringifyYaml({
+    ...deployed,
+    rule_files: deployed.rule_files.map((file) => path.resolve(dir, file)),
+    scrape_configs: jobs,
+  });
+}
+
+function prometheusService(config: Config, paths: StackPaths): Service {
+  const { host } = config.stack;
+  const { port } = config.stack.prometheus;
+  const dir = paths.data('prometheus');
+  const executable = path.join(paths.root, 'deploy-tools', 'bin', 'prometheus');
+  const url = `http://${host}:${port}`;
+  const get = (endpoint: string) => fetch(`${url}${endpoint}`, { signal: AbortSignal.timeout(3000) });
+  return {
+    name: 'prometheus',
+    port,
+    url,
+    executable,
+    args: [
+      `--config.file=${path.join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${path.join(dir, 'tsdb')}`,
+      '--storage.tsdb.retention.time=15d',
+      `--web.listen-address=${host}:${port}`,
+      // An edit of deploy/prometheus/alerts.yml applies within 30 s, without a restart.
+      '--enable-feature=auto-reload-config',
+      '--config.auto-reload-interval=30s',
+    ],
+    // Written at every start, so a change of deploy/prometheus or of the ports applies on the next `stack up`.
+    prepare: async () => {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(path.join(dir, 'prometheus.yml'), localPrometheusConfig(config));
+    },
+    healthy: async () => {
+      try {
+        return (await get('/-/ready')).ok;
+      } catch {
+        return false;
+      }
+    },
+    version: async () => {
+      const body = (await (await get('/api/v1/status/buildinfo')).json()) as { data?: { version?: string } };
+      return body.data?.version ?? 'unknown';
+    },
+  };
+}
+
 /** Every service, in start order (S3 before MLflow, whose artifacts live there). */
 export function services(config: Config, paths: StackPaths): Service[] {
   return [
@@ -275,5 +357,6 @@ export function services(config: Config, paths: StackPaths): Service[] {
     kafkaService(config, paths),
     temporalService(config, paths),
     mlflowService(config, paths),
+    prometheusService(config, paths),
   ];
 }

@@ -118,6 +118,17 @@ export class DriftMonitor {
     }
   }
 
+  /** The feature with the largest PSI above `limit`, once the window is full (a few rows prove nothing); else undefined. */
+  severe(limit: number): { feature: string; psi: number } | undefined {
+    let worst: { feature: string; psi: number } | undefined;
+    for (const bins of this.bins) {
+      if (bins.size < this.window) continue;
+      const psi = bins.psi();
+      if (psi > limit && psi > (worst?.psi ?? 0)) worst = { feature: bins.feature, psi };
+    }
+    return worst;
+  }
+
   /** PSI per monitored feature; empty before a reference or before the first row. */
   psi(): Map<string, number> {
     const out = new Map<string, number>();

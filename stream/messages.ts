@@ -5,6 +5,7 @@ import {
   ADMITTED_HEADER,
   describeProblems,
   type FieldProblem,
+  type LabelRecord,
   type RecordContract,
   type RecordDeclaration,
   type TxRecord,
@@ -123,16 +124,23 @@ export function parseTransaction(
   return { offset, key, value: { ...base, record } };
 }
 
+/** A labels-topic message read by the record contract (id, card when present, label), or its rejection. */
+export function readLabelMessage(contract: RecordContract, message: KafkaMessage): { label: LabelRecord } | { rejected: Rejection } {
+  const decoded = decode(message);
+  if ('rejected' in decoded) return decoded;
+  const isAdmitted = admitted(message);
+  const read = contract.readLabel(decoded.value, { admitted: isAdmitted });
+  if (!read.value) return { rejected: malformed(contract, decoded.value, isAdmitted, read.problems) };
+  return { label: read.value };
+}
+
 /** A labels-topic message: the label, or the rejection. */
 export function parseLabel(contract: RecordContract, message: KafkaMessage, emitFrom: number): StagedItem<LabelValue> {
   const offset = Number(message.offset);
   const emit = offset >= emitFrom;
-  const decoded = decode(message);
-  if ('rejected' in decoded) return { offset, value: { emit, rejected: decoded.rejected } };
-  const isAdmitted = admitted(message);
-  const read = contract.readLabel(decoded.value, { admitted: isAdmitted });
-  if (!read.value) return { offset, value: { emit, rejected: malformed(contract, decoded.value, isAdmitted, read.problems) } };
-  return { offset, value: { emit, label: { transactionId: read.value.id, fraud: read.value.label } } };
+  const read = readLabelMessage(contract, message);
+  if ('rejected' in read) return { offset, value: { emit, rejected: read.rejected } };
+  return { offset, value: { emit, label: { transactionId: read.label.id, fraud: read.label.label } } };
 }
 
 export interface OutputRecord {

@@ -36,6 +36,7 @@ import {
   type Kafka,
   type Producer,
   partitionRanges,
+  retentionByTopic,
   waitForGroupIdle,
 } from '../clients/kafka';
 import type { Redis } from '../clients/redis';
@@ -48,6 +49,7 @@ import { type RecordContract, recordContract, type TxRecord } from '../records';
 import { inputMismatch, type ServingModel } from '../serving/champion-watcher';
 import { featureInputOf, OnlineFeatureStore } from '../serving/online-features';
 import { decisionOf, PredictionJsonWriter } from '../serving/prediction';
+import { ConsumerProcess, describeAssignment } from './consumer-process';
 import { DriftMonitor } from './drift';
 import { type IntakeEntry, type IntakeWork, type MergeKey, positionKey, StreamIntake } from './intake';
 import {
@@ -97,7 +99,15 @@ export interface StreamScorerOptions {
   maxBatch?: number;
   /** Where the metrics go; a fresh registry by default. */
   registry?: Registry;
+  /**
+   * Called (at most once a minute) while a feature's live PSI against the champion's training data is above
+   * `severePsi` (pipeline.retrain.livePsi): the CLI starts a retraining run (temporal/retrain.ts). Errors are logged.
+   */
+  onSevereDrift?: (drift: { feature: string; psi: number; modelVersion: string; limit: number }) => Promise<void>;
+  severePsi?: number;
 }
+
+const SEVERE_DRIFT_EVERY_MS = 60_000;
 
 const SESSION_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_BATCH = 5000;
@@ -106,12 +116,10 @@ const MAX_BUFFERED = 50_000;
 /** Customers and terminals the scorer keeps in memory (it is their only writer); Redis is read for the others. */
 const CACHED_ENTITIES = 200_000;
 
-export class StreamScorer {
+export class StreamScorer extends ConsumerProcess {
   readonly registry: Registry;
   readonly topics: ScorerTopics;
   readonly groupId: string;
-  /** Settles when the scorer stops: resolves after stop(), rejects on a fatal error. */
-  readonly done: Promise<void>;
 
   private readonly contract: RecordContract;
   private readonly store: OnlineFeatureStore;
@@ -132,8 +140,6 @@ export class StreamScorer {
   /** Latest high-water mark seen per partition, for the lag gauge. */
   private readonly highWatermarks = new Map<string, number>();
   private committed = new Map<string, number>();
-  private running = true;
-  private stopping: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private stepDone: (() => void) | undefined;
   private loop: Promise<void> | undefined;
@@ -143,9 +149,9 @@ export class StreamScorer {
   /** The Redis write of the last committed step, still in flight while the next step computes. */
   private stateWrite: Promise<void> = Promise.resolve();
   private readonly runId = randomUUID().slice(0, 8);
-  private settle!: { resolve: () => void; reject: (err: Error) => void };
 
   private constructor(private readonly options: StreamScorerOptions) {
+    super(options.log, 'stream scorer');
     const { config } = options;
     this.topics = {
       transactions: config.topics.transactions,
@@ -175,55 +181,32 @@ export class StreamScorer {
     this.metrics = createMetrics(this.registry, () => this.lag());
     this.admin = options.kafka.admin();
     this.producer = createTransactionalProducer(options.kafka, `${this.groupId}.scorer`);
-    this.done = new Promise<void>((resolve, reject) => {
-      this.settle = { resolve, reject };
-    });
-    this.done.catch(() => undefined); // a caller that never awaits `done` must not crash the process
   }
 
   /** Joins the consumer group (once it is empty) and starts scoring; resolves once the partitions are assigned. */
-  static async start(options: StreamScorerOptions): Promise<StreamScorer> {
-    const scorer = new StreamScorer(options);
-    try {
-      await scorer.connect();
-    } catch (err) {
-      await scorer.stop().catch(() => undefined);
-      throw err;
-    }
-    return scorer;
+  static start(options: StreamScorerOptions): Promise<StreamScorer> {
+    return ConsumerProcess.started(new StreamScorer(options));
   }
 
-  /** Finishes the step in flight, then leaves the group; nothing uncommitted is lost (it is read again next time). */
-  stop(): Promise<void> {
-    return this.shutdown();
+  protected async release(): Promise<void> {
+    this.wake?.();
+    this.stepDone?.();
+    await this.loop?.catch(() => undefined);
+    await this.stateWrite.catch(() => undefined);
+    await this.consumer?.disconnect().catch(() => undefined);
+    await this.producer.disconnect().catch(() => undefined);
+    await this.admin.disconnect().catch(() => undefined);
   }
 
-  private fail(err: Error): void {
-    if (!this.running) return;
-    this.options.log.error({ err: err.message, stack: err.stack }, 'stream scorer stopped on an error');
-    void this.shutdown(err);
-  }
-
-  private shutdown(error?: Error): Promise<void> {
-    this.stopping ??= (async () => {
-      this.running = false;
-      this.wake?.();
-      this.stepDone?.();
-      await this.loop?.catch(() => undefined);
-      await this.stateWrite.catch(() => undefined);
-      await this.consumer?.disconnect().catch(() => undefined);
-      await this.producer.disconnect().catch(() => undefined);
-      await this.admin.disconnect().catch(() => undefined);
-      if (error) this.settle.reject(error);
-      else this.settle.resolve();
-    })();
-    return this.stopping;
-  }
-
-  private async connect(): Promise<void> {
+  protected async connect(): Promise<void> {
     const { config, kafka, log } = this.options;
     await this.admin.connect();
-    await ensureTopics(this.admin, Object.values(this.topics), config.stack.kafka.partitions);
+    await ensureTopics(
+      this.admin,
+      Object.values(this.topics),
+      config.stack.kafka.partitions,
+      retentionByTopic(this.topics, config.topicRetention),
+    );
     await waitForGroupIdle(this.admin, this.groupId, 2 * SESSION_TIMEOUT_MS + 5000);
     // Also aborts a transaction a crashed predecessor left open, so read_committed readers move on.
     await this.producer.connect();
@@ -238,25 +221,12 @@ export class StreamScorer {
       allowAutoTopicCreation: false,
     });
     this.consumer = consumer;
-    let assigned!: () => void;
-    let failed!: (err: Error) => void;
-    const ready = new Promise<void>((resolve, reject) => {
-      assigned = resolve;
-      failed = reject;
-    });
-    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      this.onAssignment(payload.memberAssignment).then(assigned, (err: Error) => {
-        failed(err);
-        this.fail(err);
-      });
-    });
-    consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (!payload.restart) this.fail(payload.error);
-    });
-    await consumer.connect();
-    await consumer.subscribe({ topics: [this.topics.transactions, this.topics.labels], fromBeginning: true });
-    await consumer.run({ autoCommit: false, eachBatch: (payload) => this.onBatch(payload, ready) });
-    await ready;
+    await this.consume(
+      consumer,
+      [this.topics.transactions, this.topics.labels],
+      (assignment) => this.onAssignment(assignment),
+      (payload) => this.onBatch(payload),
+    );
     this.loop = this.process().catch((err: Error) => this.fail(err));
     const { latenessSeconds, maxFutureSeconds } = this.contract.declaration;
     log.info(
@@ -271,11 +241,7 @@ export class StreamScorer {
    */
   private async onAssignment(memberAssignment: Record<string, number[]>): Promise<void> {
     const { log } = this.options;
-    const description = JSON.stringify(
-      Object.entries(memberAssignment)
-        .map(([topic, partitions]) => [topic, [...partitions].sort((a, b) => a - b)])
-        .sort(),
-    );
+    const description = describeAssignment(memberAssignment);
     if (this.intake) {
       if (description !== this.assignment)
         throw new Error(`the consumer group was rebalanced (${description}): is another scorer running?`);
@@ -313,8 +279,7 @@ export class StreamScorer {
     this.consumer?.seek({ topic: position.slice(0, split), partition: Number(position.slice(split + 1)), offset: String(offset) });
   }
 
-  private async onBatch({ batch, heartbeat, isStale, isRunning }: EachBatchPayload, ready: Promise<void>): Promise<void> {
-    await ready;
+  private async onBatch({ batch, heartbeat, isStale, isRunning }: EachBatchPayload): Promise<void> {
     const intake = this.intake;
     // A batch fetched before our seek is stale: the seek position is fetched next.
     if (!intake || isStale() || !isRunning() || !this.running) return;
@@ -429,6 +394,7 @@ export class StreamScorer {
         matrix,
         k * width,
         lateSeconds,
+        record.time,
       );
       outputs.push({ topic: this.topics.predictions, key: record.id, value: prediction });
       const distance = Math.abs(score - threshold);
@@ -475,6 +441,7 @@ export class StreamScorer {
     const now = Date.now();
     const m = this.metrics;
     this.drift.observe(matrix, scored.length, width);
+    this.checkSevereDrift(model);
     m.stepSeconds.observe((performance.now() - started) / 1000);
     let frauds = 0;
     for (let k = 0; k < scored.length; k++) {
@@ -496,6 +463,20 @@ export class StreamScorer {
       log.warn({ rejected: first, count: letters.length, dlq: this.topics.dlq }, 'messages without a prediction: dead letters sent');
     }
     log.debug({ step: stepId, scored: scored.length, late, labels: labels.length, review: review.length }, 'step committed');
+  }
+
+  private severeDriftCheckedAt = 0;
+
+  private checkSevereDrift(model: ServingModel): void {
+    const { onSevereDrift, severePsi, log } = this.options;
+    const now = Date.now();
+    if (!onSevereDrift || severePsi === undefined || now - this.severeDriftCheckedAt < SEVERE_DRIFT_EVERY_MS) return;
+    const severe = this.drift.severe(severePsi);
+    if (!severe) return;
+    this.severeDriftCheckedAt = now;
+    const drift = { ...severe, modelVersion: model.version, limit: severePsi };
+    log.warn(drift, 'severe live drift against the champion’s training data');
+    onSevereDrift(drift).catch((err: Error) => log.error({ err: err.message }, 'asking for a retraining run failed'));
   }
 
   /** The outputs and the input offsets in one Kafka transaction: all visible, or none. */

@@ -3,10 +3,13 @@
 // finds the first run instead of training again.
 import { createHash } from 'node:crypto';
 import { type Client, WorkflowIdReusePolicy } from '@temporalio/client';
+import type { BestConfig } from '../activities/tuning';
 import { createKafka, partitionRanges } from '../clients/kafka';
+import { MlflowClient } from '../clients/mlflow';
 import { type Config, lifetimePeriodDays } from '../config';
 import { HANDBOOK_PROTOCOL } from '../ml/protocol';
 import type { PipelineInput, PipelineSettings } from '../workflows/settings';
+import { readTunedConfig, tunedOptions } from './tuned-config';
 
 export const PIPELINE_WORKFLOW = 'trainingPipeline';
 
@@ -14,6 +17,10 @@ export interface SettingsOverrides {
   /** Training days (default pipeline.schedule.days). */
   days?: number;
   autoApprove?: boolean;
+  /** A tuning search's best config: its hyper-parameters replace pipeline.training's (startPipeline reads it from MLflow). */
+  tuned?: BestConfig;
+  /** startPipeline: the search to read `tuned` from (an MLflow run id or latest), in place of pipeline.training.fromTuning. */
+  tuning?: string;
 }
 
 export function pipelineSettings(config: Config, overrides: SettingsOverrides = {}): PipelineSettings {
@@ -28,6 +35,7 @@ export function pipelineSettings(config: Config, overrides: SettingsOverrides = 
     trainingHeartbeatTimeout: config.pipeline.trainingHeartbeatTimeout,
     training: {
       options: {
+        family: t.family,
         balance: t.balance,
         smoteRatio: 0.1,
         smoteK: 5,
@@ -37,6 +45,7 @@ export function pipelineSettings(config: Config, overrides: SettingsOverrides = 
         delta: privacy.delta,
         accountant: privacy.accountant,
         clipNorm: t.clipNorm,
+        clipping: t.clipping,
         samplingRate: t.samplingRate,
         batchSize: 256,
         hidden: t.hidden,
@@ -44,8 +53,12 @@ export function pipelineSettings(config: Config, overrides: SettingsOverrides = 
         learningRate: t.learningRate,
         learningRateDecay: t.dp ? 'none' : 'cosine',
         optimizer: t.optimizer,
+        averaging: t.averaging,
+        ...(t.averaging === 'ema' ? { emaDecay: t.emaDecay } : {}),
+        ...(t.ebm ? { ebm: t.ebm } : {}),
         transform: 'fixed',
         seed: 0,
+        ...(overrides.tuned ? tunedOptions(overrides.tuned) : {}),
       },
       protocol: {
         trainDays: overrides.days ?? config.pipeline.schedule.days,
@@ -101,8 +114,19 @@ export interface StartedRun {
   started: boolean;
 }
 
+/**
+ * The overrides with the tuning search's best config read from MLflow when one is asked for (`tuning`, else
+ * pipeline.training.fromTuning). Every client that starts runs resolves it: manual runs, retraining runs, and the
+ * schedule when it is created or updated (`latest` is read then: `fraudops schedule create` again to take a newer one).
+ */
+export async function withTuning(config: Config, overrides: SettingsOverrides = {}): Promise<SettingsOverrides> {
+  const tuning = overrides.tuning ?? config.pipeline.training.fromTuning;
+  if (!tuning || overrides.tuned) return overrides;
+  return { ...overrides, tuned: await readTunedConfig(MlflowClient.fromConfig(config), config, tuning) };
+}
+
 export async function startPipeline(client: Client, config: Config, overrides: SettingsOverrides = {}): Promise<StartedRun> {
-  const settings = pipelineSettings(config, overrides);
+  const settings = pipelineSettings(config, await withTuning(config, overrides));
   const until = await currentEndOffsets(config);
   const workflowId = manualWorkflowId(until, settings);
   const input: PipelineInput = { settings, trigger: 'manual', until };

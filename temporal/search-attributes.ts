@@ -7,6 +7,7 @@ export const SEARCH_ATTRIBUTES = {
   LifetimeEpsilon: 'Double',
   Stage: 'Keyword',
   TrainDevice: 'Keyword',
+  TuningTrialsDone: 'Int',
 } as const;
 
 export type SearchAttributeName = keyof typeof SEARCH_ATTRIBUTES;

@@ -4,6 +4,7 @@
 // then say. Drains on SIGTERM like the CPU pool.
 import { Worker } from '@temporalio/worker';
 import { createTrainActivities } from '../activities/train';
+import { createTuningActivities } from '../activities/tuning';
 import type { Config } from '../config';
 import { gpuServing, probeGpu } from './gpu-device';
 import { graceTime, HEARTBEAT_THROTTLE, startWorkerRuntime } from './runtime';
@@ -24,7 +25,11 @@ export async function runGpuWorker(config: Config, options: { allowCpu: boolean 
     connection,
     namespace: config.stack.temporal.namespace,
     taskQueue: config.pipeline.taskQueues.gpu,
-    activities: createTrainActivities(deps, { device: serving.backend, label: serving.trainDevice }),
+    activities: {
+      ...createTrainActivities(deps, { device: serving.backend, label: serving.trainDevice }),
+      // Tuning trials (workflows/tuning.ts) share the pool's job slots with training.
+      ...createTuningActivities(deps, { device: serving.backend, label: serving.trainDevice }),
+    },
     maxConcurrentActivityTaskExecutions: config.pipeline.gpus,
     shutdownGraceTime: graceTime(config),
     maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE,

@@ -1,6 +1,7 @@
 // Human approval of a candidate model inside a workflow: the approvePromotion / rejectPromotion signals
 // (sendable from the Web UI), the validated decidePromotion update, and a deadline after which the
-// candidate expires unpromoted. Deterministic workflow code: imports only @temporalio/workflow.
+// candidate expires unpromoted. A newer run's candidate supersedes this one (the supersedeCandidate signal, sent by
+// activities/supersede.ts). Deterministic workflow code: imports only @temporalio/workflow.
 import type { Duration } from '@temporalio/common';
 import { condition, log, setHandler } from '@temporalio/workflow';
 import {
@@ -10,6 +11,7 @@ import {
   type PromotionDecisionInput,
   type PromotionOutcome,
   rejectPromotion,
+  supersedeCandidate,
 } from './messages';
 
 export interface ApprovalOptions {
@@ -57,6 +59,16 @@ export async function awaitPromotionDecision(options: ApprovalOptions): Promise<
     }
     decide(input, approve, 'signal');
   };
+  setHandler(supersedeCandidate, ({ by, version }) => {
+    outcome ??= {
+      decision: 'superseded',
+      version: options.candidateVersion,
+      reason: `superseded by version ${version} of the newer run ${by}`,
+      via: 'supersede',
+      supersededBy: by,
+      decidedAt: new Date().toISOString(),
+    };
+  });
   setHandler(approvePromotion, onSignal(true));
   setHandler(rejectPromotion, onSignal(false));
   setHandler(decidePromotion, ({ approve, ...input }) => decide(input, approve, 'update'), {

@@ -9,15 +9,25 @@ export interface PromotionDecisionInput {
   reason: string;
 }
 
-export type PromotionDecision = 'approved' | 'rejected' | 'expired';
+export type PromotionDecision = 'approved' | 'rejected' | 'expired' | 'superseded';
+
+/** A newer run's candidate replaces this one in the approval queue (activities/supersede.ts sends it). */
+export interface SupersedeInput {
+  /** The newer run's workflow id. */
+  by: string;
+  /** Its candidate version. */
+  version: string;
+}
 
 export interface PromotionOutcome {
   decision: PromotionDecision;
   version: string;
   approver?: string;
   reason?: string;
-  /** How the decision arrived ('policy': the auto-approve policy of config.yaml). */
-  via: 'signal' | 'update' | 'timeout' | 'policy';
+  /** How the decision arrived ('policy': the auto-approve policy of config.yaml; 'supersede': a newer candidate). */
+  via: 'signal' | 'update' | 'timeout' | 'policy' | 'supersede';
+  /** The newer run whose candidate superseded this one. */
+  supersededBy?: string;
   decidedAt: string;
 }
 
@@ -45,3 +55,4 @@ export const rejectPromotion = defineSignal<[PromotionDecisionInput]>('rejectPro
 /** Validated: an unknown version or an approver not in the list is refused and nothing is recorded. */
 export const decidePromotion = defineUpdate<PromotionOutcome, [PromotionDecisionInput & { approve: boolean }]>('decidePromotion');
 export const pipelineStatus = defineQuery<PipelineStatus>('pipelineStatus');
+export const supersedeCandidate = defineSignal<[SupersedeInput]>('supersedeCandidate');

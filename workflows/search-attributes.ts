@@ -11,3 +11,12 @@ export const PIPELINE_KEYS = {
   stage: { name: 'Stage', type: 'KEYWORD' } as SearchAttributeKey<'KEYWORD'>,
   trainDevice: { name: 'TrainDevice', type: 'KEYWORD' } as SearchAttributeKey<'KEYWORD'>,
 };
+
+/**
+ * The tuning search's progress in the Web UI (workflows/tuning.ts): trials done, and in AveragePrecision the best
+ * validation AP so far (the dev server allows 3 Double attributes, all taken), with Stage 'tuning' then 'tuned'.
+ */
+export const TUNING_KEYS = {
+  trialsDone: { name: 'TuningTrialsDone', type: 'INT' } as SearchAttributeKey<'INT'>,
+  bestAveragePrecision: PIPELINE_KEYS.averagePrecision,
+};

@@ -20,8 +20,12 @@ export interface TrainingSettings {
 export interface ApprovalSettings {
   approvers: string[];
   timeout: Duration;
-  /** maxEpsilon bounds the lifetime ε after the run (the worst event day, or per card over the period), not one run's. */
-  autoApprove: { enabled: boolean; minAveragePrecisionGain: number; maxEpsilon: number };
+  /**
+   * maxEpsilon bounds the lifetime ε after the run (the worst event day, or per card over the period), not one run's.
+   * The paired bootstrap's lower bound on the AP gain over the champion, at `confidence`, must exceed
+   * minAveragePrecisionGain. Runs started before `confidence` existed have none: they keep the raw AP margin.
+   */
+  autoApprove: { enabled: boolean; confidence?: number; minAveragePrecisionGain: number; maxEpsilon: number };
 }
 
 /** config.yaml `privacy:` (the lifetime ledger's budget; unit, targetEpsilon, delta and accountant also feed training). */
@@ -48,9 +52,14 @@ export interface PipelineSettings {
   approval: ApprovalSettings;
 }
 
+/** What started a run besides an operator or the schedule (temporal/retrain.ts). */
+export type RetrainTrigger = 'live-drift' | 'quality-drop';
+
 export interface PipelineInput {
   settings: PipelineSettings;
-  trigger: 'manual' | 'schedule';
+  trigger: 'manual' | 'schedule' | RetrainTrigger;
+  /** Why a retraining run was started (live drift, a quality drop). */
+  reason?: string;
   /** End offsets per topic and partition read at the trigger (manual runs): the run's dataset, and its id, follow from them. */
   until?: Record<string, number[]>;
 }

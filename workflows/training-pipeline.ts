@@ -11,7 +11,6 @@ import {
   patched,
   proxyActivities,
   setHandler,
-  TimeoutFailure,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -21,12 +20,13 @@ import type { DatasetRef } from '../activities/ingest';
 import type { PrivacyReservation } from '../activities/privacy-ledger';
 import type { TrainResult } from '../activities/train';
 import { awaitPromotionDecision } from './approval';
+import { isScheduleToStartTimeout } from './gpu-fallback';
 import { type PipelineStatus, type PromotionOutcome, pipelineStatus } from './messages';
 import { PIPELINE_KEYS } from './search-attributes';
 import type { ApprovalSettings, PipelineInput } from './settings';
 
 export interface PipelineResult {
-  stage: 'promoted' | 'rejected' | 'expired';
+  stage: 'promoted' | 'rejected' | 'expired' | 'superseded';
   modelVersion: string;
   dataset: { sha256: string; rows: number; frauds: number };
   metrics: EvaluationRef['metrics'];
@@ -58,28 +58,37 @@ const retry = (maximumAttempts: number) => ({
 /** Registry writes are small and idempotent: retry them longer. */
 const RECORDS: ActivityOptions = { startToCloseTimeout: '10m', retry: retry(10) };
 
-function isScheduleToStartTimeout(err: unknown): boolean {
-  return err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === 'SCHEDULE_TO_START';
-}
-
 /**
- * The auto-approve policy: a candidate that beats the champion by the margin, within the ε budget. `epsilon` is the
- * lifetime ε after the run (worst day or card) from the ledger; runs recorded before the ledger pass their own.
+ * The auto-approve policy: within the ε budget, a candidate whose AP gain over the champion on the same test rows is
+ * significant: the lower bound of the paired bootstrap (computed by evaluateCandidate at policy.confidence) exceeds
+ * minAveragePrecisionGain; with no champion, the budget alone. `epsilon` is the lifetime ε after the run (worst day
+ * or card) from the ledger; runs recorded before the ledger pass their own. `paired` false: runs started before the
+ * paired bootstrap replay their raw AP margin (AP − champion AP ≥ minAveragePrecisionGain).
  */
 function policyApproves(
   policy: ApprovalSettings['autoApprove'],
   evaluation: EvaluationRef,
   epsilon: { value: number | null; name: string },
+  paired: boolean,
 ): string | undefined {
   if (!policy.enabled) return undefined;
   const { averagePrecision } = evaluation.metrics;
   if (epsilon.value === null || epsilon.value > policy.maxEpsilon) return undefined;
-  const champion = evaluation.champion?.averagePrecision;
-  if (champion !== undefined && averagePrecision - champion < policy.minAveragePrecisionGain) return undefined;
   const budget = `${epsilon.name} ${epsilon.value.toFixed(3)} ≤ ${policy.maxEpsilon}`;
-  return champion === undefined
-    ? `no champion yet; ${budget}`
-    : `AP ${averagePrecision.toFixed(4)} beats champion ${champion.toFixed(4)} by ≥ ${policy.minAveragePrecisionGain}; ${budget}`;
+  const champion = evaluation.champion;
+  if (!champion) return `no champion yet; ${budget}`;
+  const versus = `AP ${averagePrecision.toFixed(4)} vs champion ${champion.averagePrecision.toFixed(4)}`;
+  if (!paired) {
+    if (averagePrecision - champion.averagePrecision < policy.minAveragePrecisionGain) return undefined;
+    return `${versus}: gain ≥ ${policy.minAveragePrecisionGain}; ${budget}`;
+  }
+  const { gain } = champion;
+  if (!gain || !(gain.lowerBound > policy.minAveragePrecisionGain)) return undefined;
+  return (
+    `${versus}: gain ${gain.averagePrecision.toFixed(4)}, its ${Number((100 * gain.level).toPrecision(6))} % lower bound ${gain.lowerBound.toFixed(4)} > ` +
+    `${policy.minAveragePrecisionGain} (paired bootstrap over ${gain.resamples} resamples of the test cards, P(gain > 0) = ` +
+    `${gain.probabilityPositive.toFixed(3)}); ${budget}`
+  );
 }
 
 /** The activity's own failure when it is one a retry cannot fix (the run then fails with it, not a wrapper). */
@@ -161,7 +170,7 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
     if (reservation.lifetimeEpsilon !== null) upsert([{ key: PIPELINE_KEYS.lifetimeEpsilon, value: reservation.lifetimeEpsilon }]);
   }
   /** How the attempt ended, in its ledger entry (display only: the entry counts whatever the outcome). */
-  const recordOutcome = async (outcome: 'promoted' | 'rejected' | 'expired' | 'failed', modelVersion?: string) => {
+  const recordOutcome = async (outcome: PipelineResult['stage'] | 'failed', modelVersion?: string) => {
     if (!reservation) return;
     await call(
       'recordPrivacyOutcome',
@@ -174,8 +183,11 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
   try {
     const trainInput = { training, settings: settings.training, ...(reservation ? { noiseMultiplier: reservation.noiseMultiplier } : {}) };
     const TRAINING: ActivityOptions = { startToCloseTimeout: '6h', heartbeatTimeout: settings.trainingHeartbeatTimeout, retry: retry(5) };
+    const o = settings.training.options;
     const trainSummary = (device: string) =>
-      `${settings.training.options.dp ? `DP-SGD ε ≤ ${settings.training.options.targetEpsilon}` : 'non-private SGD'}, ${settings.training.options.epochs} epochs on ${device}`;
+      o.family === 'ebm'
+        ? `${o.dp ? `DP-EBM ε ≤ ${o.targetEpsilon}` : 'non-private EBM'} on ${device}`
+        : `${o.dp ? `DP-SGD ε ≤ ${o.targetEpsilon}` : 'non-private SGD'}, ${o.epochs} epochs on ${device}`;
     const train: TrainResult = await step('train', async () => {
       try {
         return await call('trainModel', trainSummary('the GPU pool'), [trainInput], {
@@ -207,6 +219,7 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
           labelDelayDays: settings.training.protocol.delayDays,
           createdAt: new Date(workflowInfo().startTime).toISOString(),
           dataset,
+          confidence: settings.approval.autoApprove.confidence,
           ...(reservation
             ? { lifetime: { epsilon: reservation.lifetimeEpsilon, delta: settings.privacy.delta, scope: reservation.worstOn } }
             : {}),
@@ -238,9 +251,22 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
       settings.approval.autoApprove,
       evaluation,
       reservation ? { value: reservation.lifetimeEpsilon, name: 'lifetime ε' } : { value: metrics.epsilon, name: 'ε' },
+      patched('approval-paired-bootstrap'),
     );
+    // One candidate waits at a time, the newest: older waiting runs of this deployment are superseded (runs
+    // recorded before this step replay without it).
+    const supersede = async () =>
+      patched('supersede-waiting-candidates')
+        ? await call(
+            'supersedeWaitingCandidates',
+            `supersede older candidates awaiting approval`,
+            [{ candidateVersion: registered.version }],
+            RECORDS,
+          )
+        : undefined;
     let outcome: PromotionOutcome;
     if (policy) {
+      await supersede();
       outcome = {
         decision: 'approved',
         version: registered.version,
@@ -253,12 +279,25 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
       status.candidateVersion = registered.version;
     } else {
       stage('awaiting-approval');
-      outcome = await awaitPromotionDecision({
-        candidateVersion: registered.version,
-        approvers: settings.approval.approvers,
-        timeout: settings.approval.timeout,
-        status,
-      });
+      const newer = (await supersede())?.supersededBy;
+      if (newer) {
+        outcome = {
+          decision: 'superseded',
+          version: registered.version,
+          reason: `a newer run (${newer}) was already waiting for approval`,
+          via: 'supersede',
+          supersededBy: newer,
+          decidedAt: new Date().toISOString(),
+        };
+        status.outcome = outcome;
+      } else {
+        outcome = await awaitPromotionDecision({
+          candidateVersion: registered.version,
+          approvers: settings.approval.approvers,
+          timeout: settings.approval.timeout,
+          status,
+        });
+      }
     }
     await call(
       'recordDecision',

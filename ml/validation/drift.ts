@@ -6,10 +6,19 @@ import { binCounts, type Cdf, countAtMost, countBelow, type DriftBins, type Hist
 /** Bin shares below this are raised to it in PSI, so an empty bin gives a large but finite term (as in common PSI tools). */
 export const PSI_FLOOR = 1e-4;
 
-export interface DriftThresholds {
+export interface DriftLimits {
   psi: number;
   jensenShannon: number;
   kolmogorovSmirnov: number;
+}
+
+/**
+ * A feature drifts past the thresholds: recorded and shown (the next model should learn the new data, not be refused
+ * it). Past `hardLimit` the data is taken as broken (a unit or a column changed) and validation fails; without a hard
+ * limit any drift fails.
+ */
+export interface DriftThresholds extends DriftLimits {
+  hardLimit?: DriftLimits;
 }
 
 export interface DriftScores {
@@ -79,6 +88,8 @@ export function kolmogorovSmirnovFromCdf(reference: Cdf, currentSorted: Float64A
 
 export interface ColumnDrift extends DriftScores {
   drifted: boolean;
+  /** Past the hard limit (or drifted, when there is none): the validation fails. */
+  beyondHardLimit: boolean;
   /** The reference's drift bins with the current values counted in them (what PSI and JS compare). */
   bins: { cuts: number[]; reference: number[]; current: number[] };
   /** The reference's display histogram with the current values counted in the same bins (for the plots). */
@@ -101,13 +112,14 @@ export function columnDrift(
   return {
     ...scores,
     drifted: exceeded(scores, thresholds).length > 0,
+    beyondHardLimit: exceeded(scores, thresholds.hardLimit ?? thresholds).length > 0,
     bins: { cuts: reference.bins.cuts, reference: reference.bins.counts, current },
     histogram: { edges, reference: reference.histogram.counts, current: histogramCounts(currentSorted, edges) },
   };
 }
 
 /** The scores above their thresholds, as `{ name, value, limit }` (name: PSI, JS or KS), worst ratio first. */
-export function exceeded(scores: DriftScores, thresholds: DriftThresholds): { name: string; value: number; limit: number }[] {
+export function exceeded(scores: DriftScores, thresholds: DriftLimits): { name: string; value: number; limit: number }[] {
   return [
     { name: 'PSI', value: scores.psi, limit: thresholds.psi },
     { name: 'JS', value: scores.js, limit: thresholds.jensenShannon },

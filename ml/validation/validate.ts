@@ -15,7 +15,7 @@
 import type { LabelRule, RecordContract, RecordDeclaration, TxRecord } from '../../records';
 import { InvalidInputError } from '../errors';
 import { computeColumnFeatures, DEFAULT_LABEL_DELAY_DAYS, FEATURE_COUNT, FEATURE_NAMES } from '../features';
-import { columnDrift, type DriftThresholds, exceeded } from './drift';
+import { columnDrift, type DriftScores, type DriftThresholds, exceeded } from './drift';
 import type { ReferenceStatistics } from './reference';
 import type { FeatureReport, RowExample, ValidationConfig, ValidationReport } from './report';
 import { checkRows, findDuplicateIds, findFutureTimestamps, type ReadRow, type ValidRows } from './rules';
@@ -105,7 +105,7 @@ export function featureReports(
     const reference = options.reference?.features.find((f) => f.name === name);
     const drift = checked && reference && stats.count > 0 ? columnDrift(reference, column, options.drift) : undefined;
     const constantFails = checked && constant && (reference ? reference.min < reference.max : MUST_VARY.includes(name));
-    const report: FeatureReport = { name, checked, constant, failed: constantFails || Boolean(drift?.drifted), stats };
+    const report: FeatureReport = { name, checked, constant, failed: constantFails || Boolean(drift?.beyondHardLimit), stats };
     if (drift) report.drift = drift;
     return report;
   });
@@ -193,7 +193,15 @@ function featureFindings(
         text: `${feature.name} is constant (every row = ${value}) ${why}${drift ? `; drift ${drift}` : ''}`,
       });
     } else if (feature.failed) {
-      findings.push({ failure: true, severity, text: `${feature.name} drift ${drift}` });
+      const hard = thresholds.hardLimit ? exceeded(feature.drift as DriftScores, thresholds.hardLimit) : [];
+      const beyond = hard.map((s) => `${s.name} ${fmt(s.value)} > ${s.limit}`).join(', ');
+      findings.push({
+        failure: true,
+        severity,
+        text: `${feature.name} drift ${drift}${beyond ? `, beyond the hard limit (${beyond})` : ''}`,
+      });
+    } else if (feature.drift?.drifted) {
+      findings.push({ failure: false, severity, text: `${feature.name} drift ${drift} (recorded; below the hard limit)` });
     }
   }
   const skipped = features.filter((f) => !f.checked).map((f) => f.name);

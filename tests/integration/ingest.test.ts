@@ -1,4 +1,4 @@
-// produce → ingest → snapshot on the real Kafka and S3: the DLQ path, idempotent re-runs, a crash drill, and a
+// produce → ingest → lake → dataset on the real Kafka and S3: the DLQ path, idempotent re-runs, a crash drill, and a
 // declared (non-handbook) card export through `produce --csv --skip-bad` and ingest.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -7,12 +7,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { parquetMetadata } from 'hyparquet';
 import { committedOffsets, createKafka, partitionRanges } from '../../clients/kafka';
 import { createS3, ensureBucket, getObjectBuffer, listKeys } from '../../clients/s3';
-import { loadSnapshot, snapshotKey } from '../../clients/snapshot-store';
+import { lakeKey, loadSnapshot, type SnapshotLocation, snapshotKey } from '../../clients/snapshot-store';
 import { loadConfig, projectRoot } from '../../config';
 import { type IngestOptions, ingest } from '../../dataset/ingest';
-import { DATA_FILE, labelledRecords, MANIFEST_FILE, REJECTS_FILE } from '../../dataset/snapshot';
+import { labelledRecords, MANIFEST_FILE } from '../../dataset/snapshot';
 import { validateRecords } from '../../ml/validation';
 import { recordContract } from '../../records';
 import { simulate } from '../../simulator';
@@ -39,6 +40,8 @@ function options(name: string, overrides: Partial<IngestOptions> = {}): IngestOp
     from: 'earliest',
     bucket,
     prefix: `test-datasets/${run}`,
+    lake: `test-datasets/${run}/lake-${name}`,
+    windowDays: 60,
     partitions: 3,
     stallTimeoutMs: 20_000,
     ...overrides,
@@ -82,6 +85,7 @@ describe('ingest (real Kafka + S3)', () => {
     const dataset = simulate(sim);
     const o = options('dlq');
     let first: Awaited<ReturnType<typeof ingest>>;
+    let location: SnapshotLocation;
 
     before(async () => {
       const produced = await cli(produceArgs('dlq', ['--customers', '60', '--terminals', '150', '--days', '21', '--seed', '3']));
@@ -111,10 +115,12 @@ describe('ingest (real Kafka + S3)', () => {
       });
       await producer.disconnect();
       first = await ingest({ kafka, s3 }, o);
+      assert.ok(first.location && first.batch);
+      location = first.location;
     });
 
     it('holds exactly the produced transactions with their labels, sorted by time', async () => {
-      const { manifest, columns } = await loadSnapshot(s3, first.location);
+      const { manifest, columns } = await loadSnapshot(s3, location);
       assert.equal(first.written, true);
       assert.equal(manifest.rows, dataset.size);
       assert.equal(columns.rows, dataset.size);
@@ -134,20 +140,19 @@ describe('ingest (real Kafka + S3)', () => {
       }
       assert.equal(manifest.frauds, Array.from(expected.values()).filter((t) => t.TX_FRAUD === 1).length);
       assert.equal(manifest.timeRange.first, dataset.transaction(0).TX_DATETIME);
-      const offsets = manifest.sources.transactions.partitions.reduce((sum, p) => sum + p.to - p.from, 0);
+      const offsets = first.batch?.sources.transactions.partitions.reduce((sum, p) => sum + p.to - p.from, 0);
       assert.equal(offsets, dataset.size + 6, 'offsets cover every transaction message');
     });
 
     it('validates the snapshot: passes clean, and fails naming the rule once a row is broken', async () => {
-      const run = (args: string[]) =>
-        cli(['validate', '--dataset', first.manifest.sha256, '--prefix', o.prefix, '--now', '2019-01-01', ...args]);
+      const run = (args: string[]) => cli(['validate', '--dataset', location.sha256, '--prefix', o.prefix, '--now', '2019-01-01', ...args]);
       const clean = await run(['--json']);
       assert.equal(clean.code, 0, clean.stderr);
       const report = JSON.parse(clean.stdout);
       assert.equal(report.status, 'pass');
       assert.equal(report.rows.total, dataset.size);
 
-      const { columns } = await loadSnapshot(s3, first.location, contract.declaration);
+      const { columns } = await loadSnapshot(s3, location, contract.declaration);
       const records = [...labelledRecords(columns)];
       records[3] = { ...records[3], amount: -1 };
       records[4] = { ...records[4], id: records[5].id };
@@ -164,8 +169,8 @@ describe('ingest (real Kafka + S3)', () => {
     });
 
     it('counts every malformed message by reason and sends each to the DLQ with it', async () => {
-      const { manifest } = first;
-      assert.deepEqual(manifest.rejected.byReason, {
+      const manifest = first.manifest;
+      assert.deepEqual(manifest?.rejected.byReason, {
         'invalid-json': 1,
         schema: 3,
         'duplicate-transaction-id': 1,
@@ -185,7 +190,7 @@ describe('ingest (real Kafka + S3)', () => {
       assert.equal(reasons.find((r) => r.key === 'bad-json').value, null, 'text that is not JSON is not kept');
       for (const message of dlq) {
         assert.equal(message.headers.reason, JSON.parse(message.value).reason);
-        assert.equal(JSON.parse(message.value).snapshot, manifest.sha256);
+        assert.equal(JSON.parse(message.value).batch, first.batch?.id);
       }
     });
 
@@ -198,24 +203,40 @@ describe('ingest (real Kafka + S3)', () => {
       for (const p of marks) assert.equal(committed.get(p.partition), p.high);
     });
 
-    it('a second run over the same offsets gives the same id and writes nothing, the DLQ included', async () => {
+    it('a second run with nothing new appends no batch, gives the same dataset id and writes nothing, the DLQ included', async () => {
       const again = await ingest({ kafka, s3 }, o);
-      assert.equal(again.manifest.sha256, first.manifest.sha256);
+      assert.equal(again.batch, null);
+      assert.equal(again.manifest?.sha256, location.sha256);
       assert.equal(again.written, false);
       assert.equal(again.dlqPublished, 0);
-      assert.equal(again.manifest.createdAt, first.manifest.createdAt);
+      assert.equal(again.manifest?.createdAt, first.manifest?.createdAt);
       assert.equal((await readTopic(kafka, o.topics.dlq)).length, 7);
     });
 
-    it('a snapshot left without its manifest (crash mid-write) is completed by the next run', async () => {
-      const location = first.location;
+    it('a dataset left without its manifest (crash mid-write) is completed by the next run; a crashed batch’s file is never read', async () => {
       await s3.removeObject(bucket, snapshotKey(location, MANIFEST_FILE));
-      await s3.putObject(bucket, snapshotKey(location, DATA_FILE), Buffer.from('half a parquet file'));
+      const orphan = first.batch?.files[0].path.replace('part-00000000', 'part-00000001') ?? '';
+      await s3.putObject(bucket, lakeKey(o.lake, orphan), Buffer.from('half a parquet file'));
       const again = await ingest({ kafka, s3 }, o);
-      assert.equal(again.manifest.sha256, first.manifest.sha256);
+      assert.equal(again.manifest?.sha256, location.sha256);
       assert.equal(again.written, true);
       const { columns } = await loadSnapshot(s3, location);
       assert.equal(columns.rows, dataset.size);
+    });
+
+    it('refuses a lake file that differs from its log entry, naming it', async () => {
+      const file = first.batch?.files[1];
+      assert.ok(file);
+      const saved = await getObjectBuffer(s3, bucket, lakeKey(o.lake, file.path));
+      await s3.putObject(bucket, lakeKey(o.lake, file.path), Buffer.from('not the file'));
+      try {
+        await assert.rejects(
+          loadSnapshot(s3, location),
+          new RegExp(`${file.path} has sha256 \\w+ \\(12 bytes\\), the log says ${file.sha256}`),
+        );
+      } finally {
+        await s3.putObject(bucket, lakeKey(o.lake, file.path), saved);
+      }
     });
 
     it('refuses to run beside another reader of the same group', async () => {
@@ -255,6 +276,8 @@ describe('ingest (real Kafka + S3)', () => {
         t.dlq,
         '--prefix',
         `test-datasets/${run}`,
+        '--lake',
+        `test-datasets/${run}/lake-drill-crash`,
       ];
       const crashGroup = `drill-crash-${run}`;
       let killedAt = '';
@@ -278,8 +301,11 @@ describe('ingest (real Kafka + S3)', () => {
       const resumed = JSON.parse(rerun.stdout);
 
       const uninterrupted = await ingest({ kafka, s3 }, options('drill', { groupId: `drill-clean-${run}` }));
-      assert.equal(resumed.manifest.sha256, uninterrupted.manifest.sha256);
+      const files = (m: { files: Array<{ path: string; sha256: string }> } | null) => m?.files.map((f) => `${f.path} ${f.sha256}`);
+      assert.deepEqual(files(resumed.manifest), files(uninterrupted.manifest), 'the same lake files, byte for byte');
+      assert.ok(resumed.manifest.rows > 0 && resumed.manifest.rows === uninterrupted.manifest?.rows);
 
+      assert.ok(uninterrupted.location);
       const { columns } = await loadSnapshot(s3, uninterrupted.location);
       assert.equal(columns.rows, dataset.size);
       const ids = columns.transactionId.map(Number).sort((a, b) => a - b);
@@ -351,15 +377,30 @@ describe('ingest (real Kafka + S3)', () => {
 
     it('ingests into a snapshot with the declared columns, string ids, pseudonymized cards and nothing dropped', async () => {
       const result = await ingest({ kafka, s3 }, { ...options('cards'), contract: cards });
-      const { manifest, columns } = await loadSnapshot(s3, result.location, cards.declaration);
+      assert.ok(result.location && result.manifest && result.batch);
+      const { columns } = await loadSnapshot(s3, result.location, cards.declaration);
+      const manifest = result.manifest;
       assert.equal(manifest.rows, feed.rows - 1);
       assert.equal(manifest.labelled, feed.rows - 1);
       assert.equal(manifest.rejected.total, 0);
-      assert.deepEqual(manifest.schema.declaration, cards.declaration);
-      assert.deepEqual(
-        manifest.schema.columns.map((c) => c.name),
-        ['trans_num', 'trans_date_trans_time', 'cc_num', 'merchant', 'amt', 'is_fraud', 'category', 'city_pop'],
-      );
+      assert.deepEqual(manifest.declaration, cards.declaration);
+      const columnsOf = async (kind: string) => {
+        const file = result.batch?.files.find((f) => f.kind === kind);
+        assert.ok(file, `a ${kind} file`);
+        const data = await getObjectBuffer(s3, bucket, lakeKey(`test-datasets/${run}/lake-cards`, file.path));
+        const schema = parquetMetadata(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer).schema;
+        return schema.slice(1).map((element) => element.name);
+      };
+      assert.deepEqual(await columnsOf('transactions'), [
+        'trans_num',
+        'trans_date_trans_time',
+        'cc_num',
+        'merchant',
+        'amt',
+        'category',
+        'city_pop',
+      ]);
+      assert.deepEqual(await columnsOf('labels'), ['trans_num', 'is_fraud']);
       for (let row = 0; row < columns.rows; row++) {
         assert.match(columns.transactionId[row], /^[0-9a-f]{16}$/);
         assert.match(columns.customerId[row], /^[0-9a-f]{32}$/);
@@ -379,7 +420,7 @@ describe('ingest (real Kafka + S3)', () => {
         JSON.stringify([columns.transactionId, columns.time, columns.customerId, columns.terminalId, columns.extras]),
       ].join('\n');
       for (const secret of feed.secrets) assert.ok(!stored.includes(secret), 'no card number or personal value in the snapshot');
-      assert.equal((await getObjectBuffer(s3, bucket, snapshotKey(result.location, REJECTS_FILE))).length, 0);
+      assert.equal(result.batch.rejects.bytes, 0);
     });
   });
 

@@ -39,6 +39,7 @@ export function createPipelineEnv(tweak: (settings: Settings) => void = () => un
   ) as Settings['topics'];
   settings.registry.modelName = `test-fraud-detector-${name}`;
   settings.ingest.consumerGroup = `${name}-ingest`;
+  settings.ingest.lakePrefix = `test-lakes/${name}`;
   settings.pipeline.taskQueues = Object.fromEntries(
     Object.entries(settings.pipeline.taskQueues).map(([key, q]) => [key, `${name}-${q}`]),
   ) as Settings['pipeline']['taskQueues'];

@@ -1,5 +1,5 @@
 // trainingPipeline's control flow on the time-skipping test server, with stand-in activities (the real ones run
-// in pipeline.test.ts): approval by signal and update, refused updates, expiry, auto-approval, GPU fallback to the
+// in pipeline.test.ts): approval by signal and update, refused updates, expiry, supersession, auto-approval, GPU fallback to the
 // CPU pool, retries of a failing step, and a validation failure ending the run with its report.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -13,7 +13,14 @@ import type { Activities } from '../../activities';
 import { loadConfig } from '../../config';
 import { stackPaths } from '../../stack/paths';
 import { pipelineSettings } from '../../temporal/pipeline';
-import { approvePromotion, decidePromotion, type PromotionOutcome, pipelineStatus, rejectPromotion } from '../../workflows/messages';
+import {
+  approvePromotion,
+  decidePromotion,
+  type PromotionOutcome,
+  pipelineStatus,
+  rejectPromotion,
+  supersedeCandidate,
+} from '../../workflows/messages';
 import type { PipelineSettings } from '../../workflows/settings';
 import type { PipelineResult, trainingPipeline } from '../../workflows/training-pipeline';
 
@@ -35,6 +42,10 @@ interface Behaviour {
   validationFails?: boolean;
   averagePrecision?: number;
   championAveragePrecision?: number | null;
+  /** The paired bootstrap's lower bound on the AP gain over the champion. */
+  gainLowerBound?: number;
+  /** A newer run already waiting for approval when this one gets there. */
+  newerWaiting?: string;
 }
 
 function standIns(calls: Calls, behaviour: Behaviour): Activities {
@@ -103,13 +114,21 @@ function standIns(calls: Calls, behaviour: Behaviour): Activities {
         seconds: 1,
       } as const;
     },
-    async evaluateCandidate() {
+    async evaluateCandidate({ confidence }: { confidence?: number }) {
       const champion = behaviour.championAveragePrecision;
+      const averagePrecision = behaviour.averagePrecision ?? 0.6;
+      const gain = {
+        averagePrecision: averagePrecision - (champion ?? 0),
+        lowerBound: behaviour.gainLowerBound ?? 0,
+        level: confidence ?? 0.95,
+        probabilityPositive: 0.9,
+        resamples: 1000,
+      };
       return {
         bundleKey: 'models/b',
         bundleSha256: 'b'.repeat(64),
         metrics: {
-          averagePrecision: behaviour.averagePrecision ?? 0.6,
+          averagePrecision,
           aucRoc: 0.9,
           cardPrecisionAt100: 0.3,
           f2Validation: 0.5,
@@ -122,7 +141,7 @@ function standIns(calls: Calls, behaviour: Behaviour): Activities {
           samplingRate: 0.1,
           steps: 10,
         },
-        champion: champion == null ? null : { version: '3', averagePrecision: champion, aucRoc: 0.8, cardPrecisionAt100: 0.2 },
+        champion: champion == null ? null : { version: '3', averagePrecision: champion, aucRoc: 0.8, cardPrecisionAt100: 0.2, gain },
         privacyCovered: true,
       };
     },
@@ -131,6 +150,9 @@ function standIns(calls: Calls, behaviour: Behaviour): Activities {
     },
     async recordDecision({ outcome }: { version: string; outcome: PromotionOutcome }) {
       calls.decisions.push(outcome);
+    },
+    async supersedeWaitingCandidates() {
+      return behaviour.newerWaiting ? { superseded: [], supersededBy: behaviour.newerWaiting } : { superseded: [] };
     },
     async promoteCandidate({ version }: { version: string }) {
       calls.promoted.push(version);
@@ -232,6 +254,23 @@ describe('trainingPipeline control flow (time-skipping server)', () => {
     assert.match((await handle.query(pipelineStatus)).ignoredSignals[0], /version "999" is not the candidate/);
   });
 
+  it('ends superseded when a newer candidate takes its place: recorded, not promoted', async () => {
+    const waiting = await start();
+    await waiting.awaiting();
+    await waiting.handle.signal(supersedeCandidate, { by: 'training-newer', version: '8' });
+    const result: PipelineResult = await waiting.handle.result();
+    assert.deepEqual([result.stage, result.outcome.via, result.outcome.supersededBy], ['superseded', 'supersede', 'training-newer']);
+    assert.equal(waiting.calls.decisions[0]?.decision, 'superseded');
+    assert.deepEqual(waiting.calls.promoted, []);
+  });
+
+  it('ends superseded at once when a newer candidate already waits', async () => {
+    const late = await start({ newerWaiting: 'training-newest' });
+    const lateResult: PipelineResult = await late.handle.result();
+    assert.deepEqual([lateResult.stage, lateResult.outcome.supersededBy], ['superseded', 'training-newest']);
+    assert.match(lateResult.outcome.reason ?? '', /a newer run \(training-newest\) was already waiting/);
+  });
+
   it('approves by update after refusing an unknown approver (nothing recorded for the refusal)', async () => {
     const { handle, calls, awaiting } = await start();
     await awaiting();
@@ -250,19 +289,21 @@ describe('trainingPipeline control flow (time-skipping server)', () => {
     assert.equal(calls.decisions.length, 1);
   });
 
-  it('auto-approves a candidate that beats the champion by the margin within the ε budget, and only then', async () => {
+  it('auto-approves a candidate whose paired-bootstrap lower bound on the AP gain clears the margin within the ε budget, and only then', async () => {
     const policy = (s: PipelineSettings) => {
-      s.approval.autoApprove = { enabled: true, minAveragePrecisionGain: 0.05, maxEpsilon: 3 };
+      s.approval.autoApprove = { enabled: true, confidence: 0.9, minAveragePrecisionGain: 0.01, maxEpsilon: 3 };
     };
-    const beats = await start({ averagePrecision: 0.7, championAveragePrecision: 0.6 }, policy);
+    const beats = await start({ averagePrecision: 0.7, championAveragePrecision: 0.6, gainLowerBound: 0.04 }, policy);
     const result: PipelineResult = await beats.handle.result();
     assert.deepEqual([result.stage, result.outcome.via, result.outcome.approver], ['promoted', 'policy', 'auto-approve']);
+    assert.match(result.outcome.reason ?? '', /90 % lower bound 0\.0400 > 0\.01/, 'the level reached the evaluation and the reason');
     await new Promise((resolve) => setImmediate(resolve));
     for (const worker of workers) worker.shutdown();
     await Promise.all(running);
     workers = [];
-    const close = await start({ averagePrecision: 0.62, championAveragePrecision: 0.6 }, policy);
-    assert.equal((await close.handle.result()).stage, 'expired', 'a gain below the margin waits for a human');
+    // A raw AP gain of 0.1 whose lower bound does not clear the margin: not significant, a human decides.
+    const close = await start({ averagePrecision: 0.7, championAveragePrecision: 0.6, gainLowerBound: 0.005 }, policy);
+    assert.equal((await close.handle.result()).stage, 'expired', 'a lower bound below the margin waits for a human');
   });
 
   it('trains on the GPU pool when a GPU worker takes the job, on the CPU pool when none does in time', async () => {

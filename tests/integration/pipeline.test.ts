@@ -110,6 +110,8 @@ describe('trainingPipeline on the real stack (CLI, workers, Kafka, S3, MLflow)',
     );
     assert.equal(runs.length, 1);
     const metric = (key: string) => runs[0].data.metrics?.find((m) => m.key === key)?.value;
+    const [low, high] = [metric('average_precision_low'), metric('average_precision_high')];
+    assert.ok(low !== undefined && high !== undefined && 0 <= low && low <= high && high <= 1, `AP interval [${low}, ${high}] logged`);
     assert.ok((metric('train_attempt') ?? 0) >= 2, 'training was retried after the kill');
     assert.ok(
       (metric('resumed_from_step') ?? 0) >= beforeKill.step,
@@ -160,15 +162,16 @@ describe('trainingPipeline on the real stack (CLI, workers, Kafka, S3, MLflow)',
     assert.equal((await mlflow.searchModelVersions(`name='${env.config.registry.modelName}'`)).length, 1);
   });
 
-  it('manages the retraining schedule: create, pause, trigger, delete', async () => {
+  it('manages the retraining schedule: create, update keeping a pause, trigger, delete', async () => {
     const id = env.config.pipeline.schedule.id;
     assert.match((await env.cli(['schedule', 'create'])).stdout, /created/);
-    assert.match((await env.cli(['schedule', 'create'])).stdout, /already exists/);
     let state = JSON.parse((await env.cli(['schedule', 'status'])).stdout);
     assert.equal(state.paused, false);
     assert.equal(state.nextRuns.length, 3);
     assert.match(state.nextRuns[0], /T03:00:00\.000Z$/);
     await env.cli(['schedule', 'pause', '--note', 'maintenance']);
+    // What `make up`, compose and k8s do at every start: the config again, the operator's pause kept.
+    assert.match((await env.cli(['schedule', 'create'])).stdout, /updated/);
     state = JSON.parse((await env.cli(['schedule', 'status'])).stdout);
     assert.deepEqual([state.paused, state.note], [true, 'maintenance']);
     await env.cli(['schedule', 'unpause']);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../config';
-import { stackStatus, stackUp } from '../../stack';
+import { SERVICE_NAMES, stackStatus, stackUp } from '../../stack';
 import { stackPaths } from '../../stack/paths';
 import { livePid } from '../../stack/process';
 
@@ -10,7 +10,7 @@ const config = loadConfig();
 describe('local stack supervisor', () => {
   it('reports every service healthy with a version', async () => {
     const rows = await stackStatus(config);
-    assert.deepEqual(rows.map((row) => row.name).sort(), ['kafka', 'mlflow', 'redis', 's3', 'temporal']);
+    assert.deepEqual(rows.map((row) => row.name).sort(), ['kafka', 'mlflow', 'prometheus', 'redis', 's3', 'temporal']);
     for (const row of rows) {
       assert.ok(row.healthy, `${row.name} is not healthy`);
       assert.match(row.version ?? '', /\d+\.\d+/, `${row.name} version`);
@@ -21,7 +21,7 @@ describe('local stack supervisor', () => {
     const pids = (await stackStatus(config)).map((row) => row.pid);
     const lines: string[] = [];
     await stackUp(config, { say: (line) => lines.push(line) });
-    assert.equal(lines.filter((line) => line.includes('already running')).length, 5, lines.join('\n'));
+    assert.equal(lines.filter((line) => line.includes('already running')).length, SERVICE_NAMES.length, lines.join('\n'));
     assert.deepEqual(
       (await stackStatus(config)).map((row) => row.pid),
       pids,

@@ -41,7 +41,9 @@ const APP_COMMANDS: Record<string, string[]> = {
   'worker-cpu': ['worker', 'cpu'],
   'worker-gpu': ['worker', 'gpu'],
   scorer: ['score-stream'],
+  'quality-monitor': ['quality-monitor'],
   producer: ['produce', '--simulate'],
+  schedule: ['schedule', 'create'],
 };
 
 /** Where each long-running process answers HTTP, from config.yaml. */
@@ -50,6 +52,7 @@ const APP_PORTS: Record<string, number> = {
   'worker-cpu': settings.pipeline.workerMetricsPorts.cpu,
   'worker-gpu': settings.pipeline.workerMetricsPorts.gpu,
   scorer: settings.stream.metricsPort,
+  'quality-monitor': settings.quality.metricsPort,
 };
 
 /**
@@ -250,6 +253,27 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('runs MLflow on its own PostgreSQL backend store (with the driver in its image), the password from .env', () => {
+    const mlflow = services.mlflow;
+    assert.equal(
+      mlflow.environment?.MLFLOW_BACKEND_STORE_URI,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: compose's interpolation, not a JavaScript template
+      'postgresql://mlflow:${MLFLOW_DB_PASSWORD:?set MLFLOW_DB_PASSWORD in .env}@mlflow-postgresql:5432/mlflow',
+    );
+    assert.ok(!(mlflow.command ?? []).some((arg) => /backend-store-uri|sqlite/.test(arg)), 'no SQLite store');
+    assert.deepEqual(mlflow.depends_on?.['mlflow-postgresql'], { condition: 'service_healthy' });
+    const postgresql = services['mlflow-postgresql'];
+    assert.match(postgresql.image ?? '', /^postgres:\d+/);
+    assert.deepEqual([postgresql.environment?.POSTGRES_USER, postgresql.environment?.POSTGRES_DB], ['mlflow', 'mlflow']);
+    assert.ok(
+      postgresql.volumes?.some((volume) => volume.startsWith('mlflow-postgresql:')),
+      'its data in a named volume',
+    );
+    const dockerfile = readFileSync(path.join(root, 'deploy', 'mlflow', 'Dockerfile'), 'utf8');
+    assert.match(dockerfile, /pip install .*psycopg2-binary==\d/);
+    assert.match(readFileSync(path.join(root, '.env.example'), 'utf8'), /^MLFLOW_DB_PASSWORD=/m);
+  });
+
   it('builds the GPU worker from the gpu target with an NVIDIA device reservation, outside the default profile', () => {
     const gpu = services['worker-gpu'];
     assert.equal(typeof gpu.build === 'object' && gpu.build.target, 'gpu');
@@ -423,6 +447,7 @@ describe('deploy/prometheus', () => {
     assert.ok(byMetric('histogram_quantile(0.99, sum by (le) (rate(fraudops_api_request_duration_seconds_bucket').length, 'latency p99');
     assert.ok(byMetric('fraudops_scorer_consumer_lag').length, 'consumer lag');
     assert.ok(byMetric(`temporal_workflow_completed{workflow_type="${trainingPipeline.name}"}`).length, 'missed schedule');
+    assert.ok(byMetric('fraudops_quality_window{metric="average_precision", source="chargeback"}').length, 'live quality');
     for (const alert of alerts) {
       assert.ok(['warning', 'critical'].includes(alert.labels.severity), `${alert.alert} severity`);
       assert.ok(alert.annotations.summary && alert.annotations.description, `${alert.alert} annotations`);
@@ -517,6 +542,7 @@ describe('deploy/grafana', () => {
     assert.ok(shows(/temporal_worker_task_slots_available/) && shows(/temporal_activity_schedule_to_start_latency/), 'Temporal workers');
     assert.ok(shows(new RegExp(`temporal_workflow_completed\\{workflow_type="${trainingPipeline.name}"\\}`)), 'training runs');
     assert.ok(shows(/fraudops_scorer_consumer_lag/), 'Kafka lag');
+    assert.ok(shows(/fraudops_quality_window\{metric="average_precision"/) && shows(/^fraudops_quality_daily$/), 'live quality');
   });
 
   it('queries only metrics and labels the processes export', () => {

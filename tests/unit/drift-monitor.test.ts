@@ -92,6 +92,27 @@ describe('drift monitor', () => {
     assert.match(text, new RegExp(`fraudops_feature_drift_window_rows ${window}`));
   });
 
+  it('calls drift severe only past the limit and only once the window is full', () => {
+    const window = 2000;
+    const { drift } = monitor(window);
+    drift.setReference('7', reference);
+    // The last rows: the first ones are the simulation's warm-up, whose 30-day counts drift from the whole.
+    const shifted = scaledAmounts(features.subarray(features.length - window * FEATURE_COUNT), 3);
+    drift.observe(shifted, window - 1);
+    assert.equal(drift.severe(0.5), undefined, 'a window short of one row proves nothing');
+    drift.observe(shifted.subarray((window - 1) * FEATURE_COUNT), 1);
+    const severe = drift.severe(0.5);
+    const psi = drift.psi();
+    assert.ok(severe && severe.psi > 0.5 && severe.psi === Math.max(...psi.values()), 'the worst feature');
+    assert.ok((psi.get('TX_AMOUNT') ?? 0) > 0.5, 'amounts three times as large');
+    assert.equal(drift.severe(severe.psi), undefined, 'not above its own value');
+    const { drift: calm } = monitor(window);
+    calm.setReference('7', reference);
+    calm.observe(features.subarray(features.length - window * FEATURE_COUNT), window);
+    assert.ok((calm.psi().get('TX_AMOUNT') ?? 1) < 0.05);
+    assert.equal(calm.severe(Math.max(...calm.psi().values())), undefined);
+  });
+
   it('without reference statistics exports no PSI and says so once per model version', async () => {
     const { drift, registry, lines } = monitor(100);
     drift.setReference('7', reference);

@@ -26,6 +26,7 @@ interface Container {
 interface PodSpec {
   terminationGracePeriodSeconds: number;
   containers: Container[];
+  initContainers?: Container[];
   volumes: Array<{ name: string; configMap?: { name: string } }>;
   nodeSelector?: Record<string, string>;
   tolerations?: Array<{ key: string; operator: string; effect: string }>;
@@ -57,6 +58,7 @@ const PROCESSES = {
   'fraudops-worker-cpu': { args: ['worker', 'cpu'], port: settings.pipeline.workerMetricsPorts.cpu },
   'fraudops-worker-gpu': { args: ['worker', 'gpu'], port: settings.pipeline.workerMetricsPorts.gpu },
   'fraudops-scorer': { args: ['score-stream'], port: settings.stream.metricsPort },
+  'fraudops-quality-monitor': { args: ['quality-monitor'], port: settings.quality.metricsPort },
 };
 
 describe('deploy/k8s', () => {
@@ -104,6 +106,16 @@ describe('deploy/k8s', () => {
     }
   });
 
+  it('creates or updates the daily retraining schedule whenever a CPU worker starts', () => {
+    const init = podSpec('fraudops-worker-cpu').initContainers?.find((c) => c.args.join(' ') === 'schedule create');
+    assert.ok(init, 'an init container runs `schedule create`');
+    assert.equal(init.image, container('fraudops-worker-cpu').image);
+    assert.ok(
+      init.volumeMounts.some((m) => m.mountPath === '/etc/fraudops'),
+      'it reads the same config',
+    );
+  });
+
   it('scales the API with an autoscaling/v2 HPA on CPU, from at least two replicas', () => {
     const hpa = find('HorizontalPodAutoscaler', 'fraudops-api');
     assert.equal(hpa.apiVersion, 'autoscaling/v2');
@@ -140,6 +152,25 @@ describe('deploy/k8s', () => {
       const portNames = deployment.spec.template.spec.containers[0].ports.map((p: { name: string }) => p.name);
       for (const port of service.spec.ports) assert.ok(portNames.includes(port.targetPort), `${name} targetPort ${port.targetPort}`);
     }
+  });
+
+  it('runs MLflow on a PostgreSQL backend store, its URI and password from a Secret template of placeholders', () => {
+    const mlflow = container('mlflow');
+    assert.ok(!mlflow.args.some((arg) => /backend-store-uri|sqlite/.test(arg)), 'no SQLite store');
+    const uri = mlflow.env.find((e) => e.name === 'MLFLOW_BACKEND_STORE_URI') as unknown as {
+      valueFrom: { secretKeyRef: { name: string; key: string } };
+    };
+    assert.deepEqual(uri.valueFrom.secretKeyRef, { name: 'fraudops-mlflow-db', key: 'uri' });
+    assert.deepEqual(
+      find('Service', 'mlflow').spec.ports.map((p: { port: number }) => p.port),
+      [settings.stack.mlflow.port],
+    );
+    const postgresql = find('StatefulSet', 'mlflow-postgresql');
+    assert.ok(postgresql.spec.volumeClaimTemplates?.length, 'its data on a PersistentVolumeClaim');
+    assert.equal(find('Service', 'mlflow-postgresql').spec.ports[0].port, 5432);
+    const secret = find('Secret', 'fraudops-mlflow-db');
+    assert.match(secret.stringData.password, /^CHANGE-ME-/);
+    assert.match(secret.stringData.uri, /^postgresql:\/\/mlflow:CHANGE-ME-[^@]+@mlflow-postgresql:5432\/mlflow$/);
   });
 
   it('has a Secret template with placeholder values only, for exactly the secrets the app reads', () => {

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { projectRoot } from '../../config';
 import { SEARCH_ATTRIBUTES } from '../../temporal/search-attributes';
-import { PIPELINE_KEYS } from '../../workflows/search-attributes';
+import { PIPELINE_KEYS, TUNING_KEYS } from '../../workflows/search-attributes';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 const dir = path.join(projectRoot(), 'tests', 'fixtures', 'histories');
@@ -27,7 +27,8 @@ describe('trainingPipeline replays the histories of real runs', () => {
   }
 
   it('upserts exactly the search attributes registered with the server, with their types', () => {
-    const upserted = Object.fromEntries(Object.values(PIPELINE_KEYS).map((key) => [key.name, key.type.toLowerCase()]));
+    const keys = [...Object.values(PIPELINE_KEYS), ...Object.values(TUNING_KEYS)];
+    const upserted = Object.fromEntries(keys.map((key) => [key.name, key.type.toLowerCase()]));
     const registered = Object.fromEntries(Object.entries(SEARCH_ATTRIBUTES).map(([name, type]) => [name, type.toLowerCase()]));
     assert.deepEqual(upserted, registered);
   });

@@ -5,14 +5,37 @@ import { describe, it } from 'node:test';
 import { parquetReadObjects } from 'hyparquet';
 import { SnapshotBuilder } from '../../dataset/builder';
 import {
+  batchId,
+  checkLog,
+  encodeBatch,
+  entriesUntil,
+  isoDay,
+  LAKE_BATCH_FORMAT,
+  type LakeBatch,
+  type LakeFile,
+  logEnd,
+  planWindow,
+} from '../../dataset/lake';
+import {
   columnsFromRecords,
   declarationMismatch,
   decodeColumns,
+  emptyLabels,
   encodeColumns,
+  type LabelColumns,
   recordAt,
   type SnapshotColumns,
 } from '../../dataset/snapshot';
-import { HANDBOOK_DECLARATION, pseudonymizer, RecordContract, recordsSchema, resolveDeclaration, type TxRecord } from '../../records';
+import { readWindow } from '../../dataset/window';
+import {
+  formatUtc,
+  HANDBOOK_DECLARATION,
+  pseudonymizer,
+  RecordContract,
+  recordsSchema,
+  resolveDeclaration,
+  type TxRecord,
+} from '../../records';
 import { publicationOrder, simulate } from '../../simulator';
 import { cardsDeclaration } from '../cards-feed';
 
@@ -211,5 +234,124 @@ describe('snapshot builder', () => {
     assert.equal(schemaReject?.key, null, 'an outside key may be a card number');
     assert.equal(JSON.parse(schemaReject?.value ?? '{}').cc_num, pseudonym(CARD));
     assert.equal(rejects.find((r) => r.reason === 'invalid-json')?.value, null, 'text that is not a JSON object is not kept');
+  });
+});
+
+describe('the lake: partitions, the log, windows', () => {
+  const DAY = 86_400;
+  const day0 = Date.parse('2018-04-01T00:00:00Z') / 1000;
+  const handbook = new RecordContract(HANDBOOK_DECLARATION);
+  const record = (id: number, day: number, label?: 0 | 1): TxRecord => ({
+    id: String(id),
+    time: day0 + day * DAY + id,
+    timeValue: formatUtc(day0 + day * DAY + id),
+    customer: String(id % 3),
+    terminal: String(id % 5),
+    amount: 10 + id,
+    label,
+    extras: { TX_TIME_SECONDS: day * DAY + id, TX_TIME_DAYS: day, TX_FRAUD_SCENARIO: label === undefined ? null : label },
+  });
+  const labelsOf = (records: TxRecord[]): LabelColumns => {
+    const labels = emptyLabels(records.length, HANDBOOK_DECLARATION.labelColumns);
+    records.forEach((r, i) => {
+      labels.transactionId[i] = r.id;
+      labels.fraud[i] = r.label ?? 0;
+      labels.extras.TX_FRAUD_SCENARIO[i] = r.extras.TX_FRAUD_SCENARIO;
+    });
+    return labels;
+  };
+  /** A batch of `records` (unlabelled) and `labels`, as ingest writes it. */
+  function batch(seq: number, records: TxRecord[], labels: TxRecord[], previous?: LakeBatch) {
+    const transactions = columnsFromRecords(
+      records.map((r) => ({ ...r, label: undefined })),
+      HANDBOOK_DECLARATION,
+    );
+    const sources = {
+      transactions: { topic: 'tx', partitions: [{ partition: 0, from: seq * 10, to: seq * 10 + 10 }] },
+      labels: { topic: 'labels', partitions: [{ partition: 0, from: seq * 10, to: seq * 10 + 10 }] },
+    };
+    const days = [previous?.newestDay ?? '', ...records.map((r) => isoDay(r.time))].sort();
+    const newestDay = days[days.length - 1] || null;
+    const id = batchId(sources);
+    const { files, bytes } = encodeBatch(
+      seq,
+      id,
+      { transactions, labels: labelsOf(labels) },
+      HANDBOOK_DECLARATION,
+      newestDay ?? '0000-01-01',
+    );
+    const entry: LakeBatch = {
+      format: LAKE_BATCH_FORMAT,
+      seq,
+      id,
+      sources,
+      declaration: HANDBOOK_DECLARATION,
+      newestDay,
+      files,
+      rejects: { path: '', sha256: '', bytes: 0, total: 0, byReason: {} },
+      createdAt: '',
+    };
+    return { entry, bytes };
+  }
+
+  it('partitions by event day, files labels under the newest day, joins them at read time (last wins), drops a repeated id', async () => {
+    const a = [record(1, 0), record(2, 0), record(3, 1)];
+    const b = [record(4, 1), record(5, 2), { ...record(2, 2), amount: 99 }];
+    const first = batch(0, a, [{ ...record(1, 0), label: 1 }]);
+    const second = batch(
+      1,
+      b,
+      [
+        { ...record(1, 0), label: 0 },
+        { ...record(3, 1), label: 1 },
+        { ...record(5, 2), label: 1 },
+      ],
+      first.entry,
+    );
+    assert.deepEqual(
+      first.entry.files.map((f) => [f.kind, f.date, f.rows]),
+      [
+        ['transactions', '2018-04-01', 2],
+        ['transactions', '2018-04-02', 1],
+        ['labels', '2018-04-02', 1],
+      ],
+    );
+    assert.match(first.entry.files[0].path, /^transactions\/date=2018-04-01\/part-00000000-[0-9a-f]{16}\.parquet$/);
+    const bytes = new Map(Object.entries({ ...first.bytes, ...second.bytes }));
+    const fetch = async (f: LakeFile) => bytes.get(f.path) as Uint8Array;
+
+    const plan = planWindow([first.entry, second.entry], 2);
+    assert.deepEqual(plan?.window, { from: '2018-04-02', to: '2018-04-03', days: 2 });
+    const { columns, counts } = await readWindow(plan?.files ?? [], HANDBOOK_DECLARATION, fetch);
+    // A window holds each id once; id 2's first copy (day 1) is outside this one, so its repeat stands.
+    assert.deepEqual(columns.transactionId, ['3', '4', '2', '5'], 'days 2 and 3, merged from two batches, in time order');
+    assert.deepEqual([...columns.fraud], [1, -1, -1, 1]);
+    assert.equal(counts.duplicates, 0);
+    assert.equal(counts.unmatchedLabels, 1, 'the label of transaction 1 (day 1, before the window)');
+
+    const all = await readWindow(planWindow([first.entry, second.entry], 3)?.files ?? [], HANDBOOK_DECLARATION, fetch);
+    assert.deepEqual(all.columns.transactionId, ['1', '2', '3', '4', '5']);
+    assert.equal(all.columns.amount[1], 12, 'the first of a repeated id wins');
+    assert.deepEqual([...all.columns.fraud], [0, -1, 1, -1, 1], 'the last label wins');
+    assert.equal(all.counts.labelUpdates, 1);
+    assert.equal(all.counts.duplicates, 1);
+
+    assert.equal(entriesUntil([first.entry, second.entry], { tx: [10], labels: [5] }).length, 1, 'the shortest prefix that reaches until');
+    assert.equal(entriesUntil([first.entry, second.entry], { tx: [11] }).length, 2);
+    assert.throws(() => checkLog([second.entry], 'l'), /lake l: log entry 0 is missing or repeated \(found 1\)/);
+    assert.deepEqual([...logEnd([first.entry, second.entry], 'tx')], [[0, 20]]);
+  });
+
+  it('keeps the label columns out of a transaction part and reads it back without them', async () => {
+    const columns = columnsFromRecords([record(1, 0, 1)], HANDBOOK_DECLARATION);
+    const { data, schema } = encodeColumns(columns, handbook.declaration, { labels: false });
+    assert.deepEqual(
+      schema.columns.map((c) => c.name),
+      ['TRANSACTION_ID', 'TX_DATETIME', 'CUSTOMER_ID', 'TERMINAL_ID', 'TX_AMOUNT', 'TX_TIME_SECONDS', 'TX_TIME_DAYS'],
+    );
+    const back = await decodeColumns(data, handbook.declaration, { labels: false });
+    assert.deepEqual([...back.fraud], [-1]);
+    assert.equal(back.extras.TX_FRAUD_SCENARIO[0], null);
+    assert.equal(back.extras.TX_TIME_DAYS[0], 0);
   });
 });

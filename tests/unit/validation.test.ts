@@ -168,6 +168,37 @@ describe('validateDataset: each problem is detected and named', () => {
     });
   }
 
+  it('records drift below the hard limit as a warning and passes; past it, fails naming the limit', () => {
+    const hardLimit = { psi: 20, jensenShannon: 0.95, kolmogorovSmirnov: 0.98 };
+    const withLimit = (records: readonly unknown[]) =>
+      validateDataset(records, {
+        contract,
+        now,
+        thresholds: { ...thresholds, drift: { ...thresholds.drift, hardLimit } },
+        labels: 'required',
+        reference,
+      });
+    const shifted = withLimit(
+      mutated((r) => {
+        r.TX_AMOUNT = Math.round(((r.TX_AMOUNT as number) + 2 * amountStd) * 100) / 100;
+      }),
+    );
+    assert.equal(shifted.status, 'pass', shifted.failures.join('\n'));
+    assert.ok(shifted.warnings.some((w) => /^TX_AMOUNT drift (PSI|KS|JS) [\d.]+ > 0\.\d.*\(recorded; below the hard limit\)$/.test(w)));
+    assert.equal(shifted.features.find((f) => f.name === 'TX_AMOUNT')?.drift?.drifted, true);
+    // Amounts in cents instead of units: broken data, not a changing world.
+    const cents = withLimit(
+      mutated((r) => {
+        r.TX_AMOUNT = Math.min(100_000, Math.round((r.TX_AMOUNT as number) * 100));
+      }),
+    );
+    assert.equal(cents.status, 'fail');
+    assert.ok(
+      cents.failures.some((f) => /^TX_AMOUNT drift .*, beyond the hard limit \((PSI|KS|JS) [\d.]+ > [\d.]+/.test(f)),
+      cents.failures.join('\n'),
+    );
+  });
+
   it('lists bad rows within maxBadRowFraction as warnings and passes', () => {
     const report = run(
       mutated((r, i) => {
