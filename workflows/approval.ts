@@ -20,6 +20,11 @@ export interface ApprovalOptions {
   timeout: Duration;
   /** The workflow's status object, updated in place (what the pipelineStatus query returns). */
   status: PipelineStatus;
+  /**
+   * Runs once the decision handlers are installed and the candidate shows as waiting (so a decision sent meanwhile
+   * is kept); an outcome it returns (e.g. superseded by a newer candidate) ends the wait unless a decision came first.
+   */
+  whileWaiting?: () => Promise<PromotionOutcome | undefined>;
 }
 
 /** Why a decision cannot be taken, or undefined when it can. */
@@ -80,6 +85,8 @@ export async function awaitPromotionDecision(options: ApprovalOptions): Promise<
 
   status.stage = 'awaiting-approval';
   status.candidateVersion = options.candidateVersion;
+  const early = await options.whileWaiting?.();
+  if (early) outcome ??= early;
   const decided = await condition(() => outcome !== undefined, options.timeout);
   const final: PromotionOutcome =
     decided && outcome

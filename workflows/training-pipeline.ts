@@ -279,25 +279,24 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
       status.candidateVersion = registered.version;
     } else {
       stage('awaiting-approval');
-      const newer = (await supersede())?.supersededBy;
-      if (newer) {
-        outcome = {
-          decision: 'superseded',
-          version: registered.version,
-          reason: `a newer run (${newer}) was already waiting for approval`,
-          via: 'supersede',
-          supersededBy: newer,
-          decidedAt: new Date().toISOString(),
-        };
-        status.outcome = outcome;
-      } else {
-        outcome = await awaitPromotionDecision({
-          candidateVersion: registered.version,
-          approvers: settings.approval.approvers,
-          timeout: settings.approval.timeout,
-          status,
-        });
-      }
+      outcome = await awaitPromotionDecision({
+        candidateVersion: registered.version,
+        approvers: settings.approval.approvers,
+        timeout: settings.approval.timeout,
+        status,
+        whileWaiting: async () => {
+          const newer = (await supersede())?.supersededBy;
+          if (!newer) return undefined;
+          return {
+            decision: 'superseded',
+            version: registered.version,
+            reason: `a newer run (${newer}) was already waiting for approval`,
+            via: 'supersede',
+            supersededBy: newer,
+            decidedAt: new Date().toISOString(),
+          };
+        },
+      });
     }
     await call(
       'recordDecision',

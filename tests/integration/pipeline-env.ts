@@ -52,6 +52,9 @@ export function createPipelineEnv(tweak: (settings: Settings) => void = () => un
   settings.pipeline.trainingHeartbeatTimeout = '10s';
   settings.pipeline.shutdownGraceSeconds = 5;
   Object.assign(settings.pipeline.training, { epochs: 5, hidden: [16], checkpointEverySeconds: 1 });
+  // Test data is small and young (features warming up): live drift would start retraining runs nobody waits for.
+  // tests/integration/retrain.test.ts covers that path.
+  Object.assign(settings.pipeline.retrain, { onLiveDrift: false, onQualityDrop: false });
   tweak(settings);
   const configPath = path.join(dir, 'config.yaml');
   writeFileSync(configPath, stringify(settings));
