@@ -16,15 +16,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Client } from '@temporalio/client';
-import {
-  committedOffsets,
-  createIdempotentProducer,
-  createKafka,
-  ensureTopics,
-  type Kafka,
-  partitionRanges,
-  retentionByTopic,
-} from '../clients/kafka';
+import { committedOffsets, createKafka, ensureTopics, type Kafka, partitionRanges, retentionByTopic } from '../clients/kafka';
 import { MlflowClient } from '../clients/mlflow';
 import { ledgerPrefix, readLedger } from '../clients/privacy-ledger-store';
 import { createRedis, type Redis } from '../clients/redis';
@@ -34,13 +26,14 @@ import { type Config, lifetimePeriodDays, loadConfig, projectRoot } from '../con
 import { ledgerReport } from '../ml/privacy/ledger';
 import { HANDBOOK_PROTOCOL } from '../ml/protocol';
 import { recordContract, SECONDS_PER_DAY } from '../records';
-import { type OutgoingMessage, publicationOrder, publish, simulate } from '../simulator';
+import { type OutgoingMessage, publicationOrder, simulate } from '../simulator';
 import { QualityStore } from '../stream/quality-store';
 import { startPipeline } from '../temporal/pipeline';
 import { createPipelineEnv, type PipelineEnv } from '../tests/integration/pipeline-env';
 import { readTopic } from '../tests/integration/read-topic';
 import { type PipelineStatus, pipelineStatus } from '../workflows/messages';
 import type { PipelineResult } from '../workflows/training-pipeline';
+import { publishToTopics } from './publish-topics';
 
 const HELP = `bench/soak.ts: simulated days of continuous operation on the local stack (prints one JSON object)
   --days N               simulated days of the soak, a training run at each midnight (default 60)
@@ -235,35 +228,6 @@ async function settle(client: Client, workflowId: string): Promise<Settled> {
       };
     }
     await sleep(SETTLE_POLL_MS);
-  }
-}
-
-/** Sends messages to the transactions and labels topics (idempotent producer), paced by event time when asked. */
-async function send(
-  kafka: Kafka,
-  config: Config,
-  headers: Readonly<Record<string, string>> | undefined,
-  messages: OutgoingMessage[],
-  speedup?: number,
-) {
-  const producer = createIdempotentProducer(kafka);
-  await producer.connect();
-  try {
-    await publish(
-      messages,
-      async (batch) => {
-        const of = (stream: OutgoingMessage['stream']) =>
-          batch.filter((m) => m.stream === stream).map(({ key, value }) => ({ key, value, headers }));
-        const topicMessages = [
-          { topic: config.topics.transactions, messages: of('transactions') },
-          { topic: config.topics.labels, messages: of('labels') },
-        ].filter((t) => t.messages.length);
-        await producer.sendBatch({ topicMessages, acks: -1 });
-      },
-      { speedup, batchSize: 500 },
-    );
-  } finally {
-    await producer.disconnect();
   }
 }
 
@@ -483,13 +447,13 @@ async function main(): Promise<void> {
     };
 
     // Warm-up: the history a deployment starts from, at once; the first run makes the champion.
-    await send(kafka, config, contract.admittedHeaders, byDay.slice(0, warmupDays).flat());
+    await publishToTopics(kafka, config.topics, contract.admittedHeaders, byDay.slice(0, warmupDays).flat(), { batchSize: 500 });
     await runDay(warmupDays - 1);
     // Each day is published paced while the previous midnight's run goes on; at most one run at a time.
     const speedup = SECONDS_PER_DAY / options.secondsPerDay;
     let pending: Promise<void> | undefined;
     for (let day = warmupDays; day < warmupDays + options.days; day++) {
-      await send(kafka, config, contract.admittedHeaders, byDay[day], speedup);
+      await publishToTopics(kafka, config.topics, contract.admittedHeaders, byDay[day], { speedup, batchSize: 500 });
       await pending;
       pending = runDay(day);
       pending.catch(() => undefined);

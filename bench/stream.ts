@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { committedOffsets, createIdempotentProducer, createKafka, ensureTopics, type Kafka, partitionRanges } from '../clients/kafka';
+import { committedOffsets, createKafka, ensureTopics, type Kafka, partitionRanges } from '../clients/kafka';
 import { MlflowClient } from '../clients/mlflow';
 import { promoteVersion, registerBundleVersion } from '../clients/model-registry';
 import { createRedis, type Redis } from '../clients/redis';
@@ -25,9 +25,10 @@ import { Rng } from '../ml/random';
 import { selectBackend } from '../ml/tensorflow';
 import { fixedTransform, transformStep } from '../ml/transforms';
 import { recordContract, type TxRecord } from '../records';
-import { type OutgoingMessage, publicationOrder, publish, simulate } from '../simulator';
+import { publicationOrder, simulate } from '../simulator';
 import { testPrivacySpent } from '../tests/api-model';
 import { type ReadMessage, readTopic } from '../tests/integration/read-topic';
+import { publishToTopics } from './publish-topics';
 
 const LABEL_DELAY_DAYS = 7;
 /** USER_HZ of /proc/<pid>/stat: 100 on every Linux build Node supports. */
@@ -59,34 +60,6 @@ function benchBundle() {
 }
 
 type Topics = { transactions: string; labels: string; predictions: string; reviewQueue: string; dlq: string };
-
-async function send(
-  kafka: Kafka,
-  topics: Topics,
-  headers: Readonly<Record<string, string>> | undefined,
-  messages: Iterable<OutgoingMessage>,
-  speedup?: number,
-): Promise<void> {
-  const producer = createIdempotentProducer(kafka);
-  await producer.connect();
-  try {
-    await publish(
-      messages,
-      async (batch) => {
-        const of = (stream: OutgoingMessage['stream']) =>
-          batch.filter((m) => m.stream === stream).map(({ key, value }) => ({ key, value, headers }));
-        const topicMessages = [
-          { topic: topics.transactions, messages: of('transactions') },
-          { topic: topics.labels, messages: of('labels') },
-        ].filter((t) => t.messages.length);
-        await producer.sendBatch({ topicMessages, acks: -1 });
-      },
-      { speedup, batchSize: 1000 },
-    );
-  } finally {
-    await producer.disconnect();
-  }
-}
 
 /** `fraudops score-stream` on the run's topics; resolves once it has joined its group. */
 function startScorer(args: string[], profileDir: string | undefined): Promise<ChildProcess> {
@@ -228,7 +201,7 @@ async function main(): Promise<void> {
     labelDelayDays: LABEL_DELAY_DAYS,
   };
   try {
-    await send(kafka, topics, contract.admittedHeaders, messages.slice(0, split));
+    await publishToTopics(kafka, topics, contract.admittedHeaders, messages.slice(0, split), { batchSize: 1000 });
     const backlogLabels = messages.slice(0, split).filter((m) => m.stream === 'labels').length;
     scorer = await startScorer(
       [
@@ -259,7 +232,7 @@ async function main(): Promise<void> {
     const liveMessages = messages.slice(split, messages.findLastIndex((m) => m.stream === 'transactions') + 1);
     const span = liveMessages[liveMessages.length - 1].time - liveMessages[0].time;
     const liveStarted = performance.now();
-    await send(kafka, topics, contract.admittedHeaders, liveMessages, (span * rate) / live);
+    await publishToTopics(kafka, topics, contract.admittedHeaders, liveMessages, { speedup: (span * rate) / live, batchSize: 1000 });
     const liveSeconds = (performance.now() - liveStarted) / 1000;
     await waitForCommitted(kafka, group, topics.transactions, total + live, scorer);
     // Inputs are keyed by the card, predictions by the transaction id.
