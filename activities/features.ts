@@ -1,12 +1,12 @@
 // Step 3: the shared feature code over the snapshot's timeline, then the time split of the protocol placed at the
 // end of the matured data. The splits' raw features go to S3; the workflow gets the key and the periods.
-import { loadSnapshot } from '../clients/snapshot-store';
 import { decodeArrays, encodeArrays } from '../dataset/arrays';
 import { type SplitFeatures, splitFeatures } from '../ml/experiment';
 import { featureSetOf } from '../ml/feature-set';
 import { latestProtocol, type ProtocolOptions } from '../ml/protocol';
 import { resolveDeclaration } from '../records';
 import type { TrainingSettings } from '../workflows/settings';
+import { datasetColumns } from './dataset-columns';
 import { type ActivityDeps, getRunObject, putRunObject, runKey } from './deps';
 import type { DatasetRef } from './ingest';
 
@@ -85,8 +85,7 @@ export function createFeatureActivities(deps: ActivityDeps) {
     async buildFeatures(input: { dataset: DatasetRef; training: TrainingSettings }): Promise<SplitRef> {
       const { dataset } = input;
       const declaration = resolveDeclaration(deps.config.records);
-      const location = { bucket: deps.config.stack.s3.bucket, prefix: dataset.prefix, sha256: dataset.sha256 };
-      const { columns } = await loadSnapshot(deps.s3, location, declaration);
+      const columns = await datasetColumns(deps, dataset, declaration);
       const protocol = latestProtocol(columns, input.training.protocol);
       const split = splitFeatures(columns, protocol, featureSetOf(declaration));
       const key = runKey('split.bin');

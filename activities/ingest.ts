@@ -1,9 +1,11 @@
 // Step 1: append what is new on the topics to the lake, then the run's dataset: a content-addressed manifest of the
-// lake's files of the training window (dataset/ingest.ts). Validation and features read the window from the lake.
+// lake's files of the training window (dataset/ingest.ts). Validation and features read the window from the lake,
+// or take the rows this step read to count them when they run next on this worker (activities/dataset-columns.ts).
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { retentionByTopic } from '../clients/kafka';
 import { ingest } from '../dataset/ingest';
 import { recordContract } from '../records';
+import { keepColumns } from './dataset-columns';
 import type { ActivityDeps } from './deps';
 import { throttledHeartbeat } from './deps';
 
@@ -53,6 +55,7 @@ export function createIngestActivities(deps: ActivityDeps) {
           nonRetryable: true,
         });
       }
+      if (result.columns) keepColumns(m, result.columns);
       deps.log.info(
         {
           dataset: m.sha256,

@@ -1,12 +1,13 @@
-// One tuning trial in a child process (activities/tuning.ts forks it per attempt): simulates the public tuning data
-// of each seed, trains the candidate with runExperimentOnSplits on the worker's TensorFlow backend, and scores it on
-// the validation rows. Talks to the activity over IPC (TuningJobMessage) and exits when that channel closes, so a
-// killed worker leaves no orphan trial.
+// One tuning trial in a child process (activities/tuning.ts forks it per attempt): reads the public tuning data of
+// each seed (simulated once per worker, then from ml/tuning/data-cache.ts's disk cache), trains the candidate with
+// runExperimentOnSplits on the worker's TensorFlow backend, and scores it on the validation rows. Talks to the activity
+// over IPC (TuningJobMessage) and exits when that channel closes, so a killed worker leaves no orphan trial.
 import { loadConfig } from '../config';
 import { type ExperimentOptions, runExperimentOnSplits } from '../ml/experiment';
 import type { ProtocolOptions } from '../ml/protocol';
 import { selectBackend } from '../ml/tensorflow';
-import { type PublicDataSpec, simulatedTransactions, tuningSplits } from '../ml/tuning/public-data';
+import { cachedTuningSplits } from '../ml/tuning/data-cache';
+import type { PublicDataSpec } from '../ml/tuning/public-data';
 
 export interface TuningJob {
   options: Omit<ExperimentOptions, 'protocol'>;
@@ -24,7 +25,7 @@ export interface ValidationScores {
 export interface TuningJobOutcome {
   /** Means over the seeds. */
   validation: ValidationScores;
-  perSeed: Array<ValidationScores & { seed: number; rows: number; frauds: number }>;
+  perSeed: Array<ValidationScores & { seed: number; rows: number; frauds: number; dataFromCache: boolean }>;
   /** ε of one training run at δ (null without DP). */
   epsilon: number | null;
   backend: string;
@@ -45,7 +46,7 @@ async function runJob(job: TuningJob): Promise<TuningJobOutcome> {
   let epsilon: number | null = null;
   for (const seed of job.data.seeds) {
     send({ type: 'progress', seed, stage: 'simulate' });
-    const splits = tuningSplits(simulatedTransactions({ ...job.data, seed }), job.shape);
+    const { splits, hit } = cachedTuningSplits({ ...job.data, seed }, job.shape);
     let last = 0;
     const result = await runExperimentOnSplits(
       splits,
@@ -58,7 +59,7 @@ async function runJob(job: TuningJob): Promise<TuningJobOutcome> {
     );
     // result.test holds the validation rows (tuningSplits): the public test period is never scored.
     const { averagePrecision, aucRoc, cardPrecisionAt100, rows, frauds } = result.test;
-    perSeed.push({ seed, averagePrecision, aucRoc, cardPrecisionAt100, rows, frauds });
+    perSeed.push({ seed, averagePrecision, aucRoc, cardPrecisionAt100, rows, frauds, dataFromCache: hit });
     epsilon = result.privacy.perRun?.epsilon ?? null;
   }
   const validation = {

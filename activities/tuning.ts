@@ -9,7 +9,7 @@ import type { Run } from '../clients/mlflow';
 import type { ExperimentOptions } from '../ml/experiment';
 import { renderChartSvg } from '../ml/plots';
 import type { ProtocolOptions } from '../ml/protocol';
-import { type Candidate, describeCandidate, type SearchSpace } from '../ml/tuning/space';
+import { type Candidate, candidateOptions, describeCandidate, type SearchSpace } from '../ml/tuning/space';
 import type { ActivityDeps } from './deps';
 import type { TuningJob, TuningJobMessage, TuningJobOutcome } from './tuning-job';
 
@@ -192,7 +192,7 @@ export function createTuningActivities(deps: ActivityDeps, worker: TuningWorker 
           runName: `trial ${input.index}: ${describeCandidate(input.candidate)}`.slice(0, 250),
           tags: { [TUNING_TAGS.parent]: input.parentRunId, [TUNING_TAGS.trial]: trialKey, [TUNING_TAGS.role]: 'trial' },
         }));
-      const options = { ...input.options, ...input.candidate } as TuningJob['options'];
+      const options = candidateOptions(input.options, input.candidate) as TuningJob['options'];
       const beat: TrialHeartbeat = { device: worker.label ?? worker.device, seed: null, stage: 'starting', step: 0, totalSteps: 0 };
       context.heartbeat(beat);
       try {

@@ -3,19 +3,19 @@
 // keys. Drift is recorded (the run goes on to train a model on the new data) unless it passes validation.drift.hardLimit.
 import { ApplicationFailure } from '@temporalio/activity';
 import { championBundle } from '../clients/model-registry';
-import { loadSnapshot } from '../clients/snapshot-store';
-import { labelledRecords } from '../dataset/snapshot';
 import { REFERENCE_FILE } from '../ml/bundle';
+import { FEATURE_COUNT, FEATURE_NAMES } from '../ml/features';
 import {
   DataValidationError,
   parseReferenceStatistics,
   type ReferenceStatistics,
   renderHtmlReport,
   throwIfFailed,
-  validateRecords,
+  validateLabelledColumns,
 } from '../ml/validation';
-import { publicReferenceOfRecords } from '../ml/validation/public-reference';
+import { publicReferenceStatistics } from '../ml/validation/public-reference';
 import { recordContract, resolveDeclaration } from '../records';
+import { datasetColumns, keepColumns } from './dataset-columns';
 import { type ActivityDeps, putRunObject, runKey } from './deps';
 import type { DatasetRef } from './ingest';
 
@@ -60,16 +60,13 @@ export function createValidateActivities(deps: ActivityDeps) {
   return {
     async validateSnapshot(dataset: DatasetRef): Promise<ValidationRef> {
       const { config } = deps;
-      const location = { bucket: config.stack.s3.bucket, prefix: dataset.prefix, sha256: dataset.sha256 };
       const declaration = resolveDeclaration(config.records);
-      const { columns } = await loadSnapshot(deps.s3, location, declaration);
+      const columns = await datasetColumns(deps, dataset, declaration);
       const champion = await championReference();
-      const records = [...labelledRecords(columns)];
-      const report = validateRecords(records, {
+      const { report, features } = validateLabelledColumns(columns, {
         contract: recordContract(config),
         now: Date.now() / 1000,
         thresholds: config.validation,
-        labels: 'required',
         reference: champion?.reference,
         labelDelayDays: config.producer.labelDelayDays,
       });
@@ -80,13 +77,13 @@ export function createValidateActivities(deps: ActivityDeps) {
       ];
       await putRunObject(deps, reportKey, `${JSON.stringify(report, null, 2)}\n`, 'application/json');
       await putRunObject(deps, htmlKey, renderHtmlReport(report), 'text/html; charset=utf-8');
-      const reference = publicReferenceOfRecords(
-        records,
-        declaration.bounds,
-        config.producer.labelDelayDays,
-        `labelled rows of snapshot ${dataset.sha256.slice(0, 12)}`,
-      );
-      await putRunObject(deps, referenceKey, JSON.stringify(reference), 'application/json');
+      // The features validation computed for the labelled rows that pass the contract (all of them, unless some fail it).
+      const rows = features.length / FEATURE_COUNT;
+      if (rows > 0) {
+        const split = `labelled rows of snapshot ${dataset.sha256.slice(0, 12)}`;
+        const reference = publicReferenceStatistics(features, rows, { names: [...FEATURE_NAMES], bounds: declaration.bounds }, split);
+        await putRunObject(deps, referenceKey, JSON.stringify(reference), 'application/json');
+      }
       try {
         throwIfFailed(report, `s3://${config.stack.s3.bucket}/${htmlKey}`);
       } catch (err) {
@@ -94,6 +91,7 @@ export function createValidateActivities(deps: ActivityDeps) {
         const details: ValidationFailureDetails = { reportKey, htmlKey, failures: report.failures };
         throw ApplicationFailure.create({ type: 'DataValidationError', message: err.message, nonRetryable: true, details: [details] });
       }
+      keepColumns(dataset, columns);
       return {
         reportKey,
         htmlKey,

@@ -4,16 +4,24 @@
 // AP and CP@100, and the percentile bootstrap interval of the seed-mean AP and CP@100 over resampled test cards
 // (ml/bootstrap.ts: every resample applied to all the seeds' scores); per run its own intervals.
 //   A subset:  npx tsx bench/quality.ts --families logistic --epsilons non-private,1 --seeds 0
-//   The grid:  npx tsx bench/quality.ts --out quality.json          (hours of CPU)
+//   The grid:  npx tsx bench/quality.ts --params bench/quality-params.json --out quality.json   (~30 min on 2 busy cores)
+//   (bench/quality-params.json: written by --params-from-tuning from the searches named in its "_source")
 //   The table: npx tsx bench/quality.ts --markdown --from quality.json
 // Hyper-parameters: config.yaml's pipeline.training, overridden by --params <file.json>, an object whose keys are
 // merged in this order for a cell: "default", "<family>", "<family>:non-private" or "<family>:dp", "<family>:eps=<ε>",
-// "<family>:eps=<ε>:<unit>"; each value holds ExperimentOptions fields (e.g. {"learningRate": 0.05, "epochs": 20}).
+// "<family>:eps=<ε>:<unit>"; each value holds ExperimentOptions fields (e.g. {"learningRate": 0.05, "epochs": 20});
+// keys that start with "_" are notes (e.g. "_source": where the params came from) and are not read.
+// From tuning searches (`fraudops tune`, their MLflow parent run ids): --params-from-tuning <id,...> takes each search's
+// best config as its family's params, "<family>:dp" or "<family>:non-private" by the search's privacy; a family with
+// a DP search only uses it for its non-private cells too (dp off). --write-params <file> writes those params (with
+// the run ids in "_source") and exits, so the grid can run later from the file.
 // Prints one JSON object (or, with --markdown, the table); --out rewrites the JSON after every cell.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config';
+import type { BestConfig } from '../activities/tuning';
+import { MlflowClient } from '../clients/mlflow';
+import { type Config, loadConfig } from '../config';
 import { bootstrapMeanIntervals, DEFAULT_BOOTSTRAP, type Interval, type MetricIntervals } from '../ml/bootstrap';
 import type { PrivacyUnit } from '../ml/dpsgd/types';
 import {
@@ -26,8 +34,10 @@ import {
 } from '../ml/experiment';
 import { HANDBOOK_PROTOCOL } from '../ml/protocol';
 import { selectBackend } from '../ml/tensorflow';
+import { candidateOptions } from '../ml/tuning/space';
 import { HANDBOOK_DEFAULTS } from '../simulator';
 import { pipelineSettings } from '../temporal/pipeline';
+import { readTunedConfig } from '../temporal/tuned-config';
 import { simulatedSplits } from './handbook-data';
 
 const EPSILONS = [null, 8, 3, 1, 0.5] as const;
@@ -71,20 +81,54 @@ type Params = Record<string, Partial<ExperimentOptions>>;
 /** Fields a params file may set; family, dp, ε, unit and seed belong to the grid. */
 const TUNABLE = new Set<string>(['positiveWeight', 'publicFraudRate', 'emaDecay', 'ebm']);
 
-function readParams(file: string | undefined, base: Omit<ExperimentOptions, 'protocol'>): Params {
-  if (!file) return {};
-  const params: unknown = JSON.parse(readFileSync(file, 'utf8'));
-  if (!params || typeof params !== 'object' || Array.isArray(params))
-    throw new Error(`--params ${file}: must be a JSON object of option sets`);
+/** A params file's note: its key starts with "_" and it holds no options. */
+const isNote = (key: string) => key.startsWith('_');
+
+/** Checks a params object (from a file or from tuning searches): `origin` names it in the errors. */
+function checkParams(params: unknown, base: Omit<ExperimentOptions, 'protocol'>, origin: string): Params {
+  if (!params || typeof params !== 'object' || Array.isArray(params)) throw new Error(`${origin}: must be a JSON object of option sets`);
   const grid = new Set(['family', 'dp', 'targetEpsilon', 'privacyUnit', 'seed', 'protocol']);
   for (const [key, set] of Object.entries(params)) {
-    if (!set || typeof set !== 'object') throw new Error(`--params ${file}: "${key}" must be an object of ExperimentOptions fields`);
+    if (isNote(key)) continue;
+    if (!set || typeof set !== 'object') throw new Error(`${origin}: "${key}" must be an object of ExperimentOptions fields`);
     for (const field of Object.keys(set)) {
-      if (grid.has(field)) throw new Error(`--params ${file}: "${key}.${field}" is set by the grid, not by hyper-parameters`);
-      if (!(field in base) && !TUNABLE.has(field)) throw new Error(`--params ${file}: "${key}.${field}" is not an ExperimentOptions field`);
+      if (grid.has(field)) throw new Error(`${origin}: "${key}.${field}" is set by the grid, not by hyper-parameters`);
+      if (!(field in base) && !TUNABLE.has(field)) throw new Error(`${origin}: "${key}.${field}" is not an ExperimentOptions field`);
     }
   }
   return params as Params;
+}
+
+/**
+ * The params of finished tuning searches: each search's best config under its family, "<family>:dp" or
+ * "<family>:non-private" by whether its trials trained with DP; a family without a non-private search takes its DP
+ * search's config for every cell ("<family>"), the non-private cells training it with DP off.
+ */
+async function paramsFromTuning(config: Config, runIds: string[]): Promise<Params> {
+  const mlflow = MlflowClient.fromConfig(config);
+  const found: Array<{ runId: string; family: ModelFamily; dp: boolean; options: Partial<ExperimentOptions>; best: BestConfig }> = [];
+  for (const runId of runIds) {
+    const best = await readTunedConfig(mlflow, config, runId);
+    const { family, ...options } = candidateOptions({}, best.hyperParameters) as Partial<ExperimentOptions>;
+    if (!family) throw new Error(`--params-from-tuning ${runId}: its search did not fix a family (run it with --family)`);
+    found.push({ runId: best.tuningRunId, family, dp: best.epsilonPerTrial !== null, options, best });
+  }
+  const layers: Params = {};
+  for (const { family, dp, options, runId } of found) {
+    const twin = found.some((other) => other.family === family && other.dp !== dp);
+    const layer = twin ? `${family}:${dp ? 'dp' : 'non-private'}` : family;
+    if (layers[layer]) throw new Error(`--params-from-tuning: two searches for "${layer}" (the second is ${runId})`);
+    layers[layer] = options;
+  }
+  const source = found.map(({ runId, family, dp, best }) => ({
+    tuningRunId: runId,
+    family,
+    dp,
+    epsilonPerTrial: best.epsilonPerTrial,
+    bestTrialRunId: best.trialRunId,
+    validation: best.validation,
+  }));
+  return { _source: source, ...layers } as Params;
 }
 
 const privacyName = (epsilon: number | null) => (epsilon === null ? 'non-private' : `ε = ${epsilon}`);
@@ -99,7 +143,10 @@ function cellOptions(key: CellKey, seed: number, base: Omit<ExperimentOptions, '
     `${family}:${dp ? 'dp' : 'non-private'}`,
     ...(dp ? [`${family}:eps=${epsilon}`, `${family}:eps=${epsilon}:${unit}`] : []),
   ];
-  const merged = Object.assign({}, base, ...layers.map((layer) => params[layer] ?? {}));
+  // A non-private cell starts from the non-private pipeline's settings (cosine decay: temporal/pipeline.ts), as the
+  // non-private tuning trials do, whatever config.yaml's pipeline.training.dp is.
+  const start = { ...base, learningRateDecay: dp ? 'none' : 'cosine' };
+  const merged = Object.assign(start, ...layers.map((layer) => params[layer] ?? {}));
   // Stratified sampling is DP-SGD's, and refused with the card unit: class-weight stands in where it cannot run.
   const balance = merged.balance === 'stratified' && (!dp || unit === 'card') ? 'class-weight' : merged.balance;
   return {
@@ -205,6 +252,8 @@ async function main(): Promise<void> {
       units: { type: 'string' },
       seeds: { type: 'string' },
       params: { type: 'string' },
+      'params-from-tuning': { type: 'string' },
+      'write-params': { type: 'string' },
       customers: { type: 'string', default: String(HANDBOOK_DEFAULTS.customers) },
       days: { type: 'string', default: String(HANDBOOK_DEFAULTS.days) },
       'data-seed': { type: 'string', default: String(HANDBOOK_DEFAULTS.seed) },
@@ -239,7 +288,17 @@ async function main(): Promise<void> {
   );
   const config = loadConfig();
   const base = pipelineSettings(config).training.options;
-  const params = readParams(values.params, base);
+  if (values.params && values['params-from-tuning']) throw new Error('--params and --params-from-tuning: give one');
+  const params = values['params-from-tuning']
+    ? checkParams(await paramsFromTuning(config, values['params-from-tuning'].split(',')), base, '--params-from-tuning')
+    : values.params
+      ? checkParams(JSON.parse(readFileSync(values.params, 'utf8')), base, `--params ${values.params}`)
+      : {};
+  if (values['write-params']) {
+    writeFileSync(values['write-params'], `${JSON.stringify(params, null, 2)}\n`);
+    process.stderr.write(`quality: wrote ${values['write-params']}\n`);
+    return;
+  }
   const backend = await selectBackend(config.tensorflow.backend, () => undefined);
   const [customers, days, dataSeed] = [Number(values.customers), Number(values.days), Number(values['data-seed'])];
   const data = simulatedSplits(customers, days, dataSeed);
@@ -265,7 +324,8 @@ async function main(): Promise<void> {
       seconds: data.seconds,
     },
     bootstrap: { ...DEFAULT_BOOTSTRAP, unit: 'card' },
-    params: values.params ?? null,
+    params: values.params ?? values['params-from-tuning'] ?? null,
+    params_source: (params as { _source?: unknown })._source ?? null,
     cells: [] as Cell[],
   };
   for (const key of keys) {

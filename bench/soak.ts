@@ -27,7 +27,9 @@ import { ledgerReport } from '../ml/privacy/ledger';
 import { HANDBOOK_PROTOCOL } from '../ml/protocol';
 import { recordContract, SECONDS_PER_DAY } from '../records';
 import { type OutgoingMessage, publicationOrder, simulate } from '../simulator';
+import { readQualityTable } from '../stream/quality';
 import { QualityStore } from '../stream/quality-store';
+import { formatQualityTable } from '../stream/quality-table';
 import { startPipeline } from '../temporal/pipeline';
 import { createPipelineEnv, type PipelineEnv } from '../tests/integration/pipeline-env';
 import { readTopic } from '../tests/integration/read-topic';
@@ -37,8 +39,10 @@ import { publishToTopics } from './publish-topics';
 
 const HELP = `bench/soak.ts: simulated days of continuous operation on the local stack (prints one JSON object)
   --days N               simulated days of the soak, a training run at each midnight (default 60)
-  --warmup-days N        days published at once before the soak (default: validation + training + delay + test
-                         + label delay days of the config, so the first run has matured labels)
+  --warmup-days N        days published at once before the soak (default: ingest.windowDays, or more when the
+                         protocol needs it: validation + training + delay + test + label delay days, so the first run
+                         has matured labels and every run reads a full window: the growth figures then measure the
+                         lake's age, not a window still filling)
   --customers N          simulated cards (default 5000, the handbook's)
   --terminals N          simulated terminals (default 2 × customers)
   --seconds-per-day S    real seconds per simulated day (default 30)
@@ -192,6 +196,13 @@ interface Settled {
 }
 
 /** Polls the run until it completes, fails, or waits for an approval (the next run's candidate will supersede it). */
+/** "workflow failed: activity failed: <the root cause>", as far as the causes go. */
+function causeChain(err: unknown): string {
+  const messages: string[] = [];
+  for (let e = err; e instanceof Error; e = e.cause) messages.push(e.message);
+  return messages.join(': ');
+}
+
 async function settle(client: Client, workflowId: string): Promise<Settled> {
   const handle = client.workflow.getHandle(workflowId);
   for (;;) {
@@ -211,7 +222,7 @@ async function settle(client: Client, workflowId: string): Promise<Settled> {
     if (status !== 'RUNNING') {
       const error = await handle.result().then(
         () => status,
-        (err: Error) => `${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}`,
+        (err: Error) => causeChain(err),
       );
       const last: PipelineStatus | undefined = await handle.query(pipelineStatus).catch(() => undefined);
       return { workflowId, stage: status.toLowerCase(), steps: last?.steps ?? {}, error };
@@ -354,7 +365,7 @@ async function main(): Promise<void> {
   const labelDelay = config.producer.labelDelayDays;
   const needed =
     HANDBOOK_PROTOCOL.validationDays + config.pipeline.schedule.days + labelDelay + HANDBOOK_PROTOCOL.testDays + labelDelay + 1;
-  const warmupDays = Math.round(options.warmupDays ?? needed);
+  const warmupDays = Math.round(options.warmupDays ?? Math.max(needed, config.ingest.windowDays));
 
   // The whole timeline at once (deterministic, seed 1); labels due after its last day are never published.
   const dataset = simulate({ customers: options.customers, terminals: options.terminals, days: warmupDays + options.days, seed: 1 });
@@ -441,21 +452,23 @@ async function main(): Promise<void> {
       console.error(JSON.stringify(row));
       for (const p of procs) if (p.child.exitCode !== null) throw new Error(`${p.name} exited (${p.child.exitCode}):\n${p.output()}`);
     };
-    const runDay = async (day: number) => {
+    // Resolves once the run has fixed its data (startPipeline reads the topics' end offsets): only then may the next
+    // day be published, or a run would take part of it and the next run the same training days again.
+    const startDay = async (day: number) => {
       const run = await startPipeline(client as Client, config, { autoApprove: true });
-      await measure(day, await settle(client as Client, run.workflowId));
+      return { settled: settle(client as Client, run.workflowId).then((settled) => measure(day, settled)) };
     };
 
     // Warm-up: the history a deployment starts from, at once; the first run makes the champion.
     await publishToTopics(kafka, config.topics, contract.admittedHeaders, byDay.slice(0, warmupDays).flat(), { batchSize: 500 });
-    await runDay(warmupDays - 1);
+    await (await startDay(warmupDays - 1)).settled;
     // Each day is published paced while the previous midnight's run goes on; at most one run at a time.
     const speedup = SECONDS_PER_DAY / options.secondsPerDay;
     let pending: Promise<void> | undefined;
     for (let day = warmupDays; day < warmupDays + options.days; day++) {
       await publishToTopics(kafka, config.topics, contract.admittedHeaders, byDay[day], { speedup, batchSize: 500 });
       await pending;
-      pending = runDay(day);
+      pending = (await startDay(day)).settled;
       pending.catch(() => undefined);
     }
     await pending;
@@ -467,6 +480,10 @@ async function main(): Promise<void> {
 
     await drainScorer(kafka, config, scorerGroup, scorer);
     result.outputs = await outputCheck(kafka, config, ids);
+    // What `fraudops model quality --days 7` prints at the end of the soak (the README shows it).
+    const table = await readQualityTable(quality);
+    const lastDays = new Set([...new Set(table.map((row) => row.day))].sort().slice(-7));
+    result.liveQuality = formatQualityTable(table.filter((row) => lastDays.has(row.day)));
     const soak = days.slice(1);
     const tenth = soak[Math.min(9, soak.length - 1)];
     const last = soak[soak.length - 1];

@@ -1,10 +1,11 @@
 // `fraudops tune`: start a tuningSearch (config.yaml `tuning:`) over the worker pools, follow its progress, and
 // print the best config with its MLflow run id, what pipeline.training.fromTuning / `pipeline run --tuning` take.
 import { type Client, WorkflowFailedError } from '@temporalio/client';
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { connectTemporal } from '../clients/temporal';
 import { loadConfig } from '../config';
-import { describeCandidate } from '../ml/tuning/space';
+import { MODEL_FAMILIES, type ModelFamily } from '../ml/experiment';
+import { describeCandidate, familySpace } from '../ml/tuning/space';
 import { TuningError } from '../temporal/tuned-config';
 import { startTuning, tuningInput } from '../temporal/tuning';
 import { type TuningSearchResult, type TuningStatus, tuningStatus } from '../workflows/tuning';
@@ -12,6 +13,12 @@ import { numberIn } from './files';
 import { webUiUrl } from './pipeline';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function oneFamily(value: string): ModelFamily {
+  const family = MODEL_FAMILIES.find((f) => f === value);
+  if (!family) throw new InvalidArgumentError(`--family: one of ${MODEL_FAMILIES.join(', ')}`);
+  return family;
+}
 
 /** Prints a line on stderr whenever the search's progress changes, until it closes. */
 async function follow(client: Client, workflowId: string): Promise<void> {
@@ -42,15 +49,22 @@ export function registerTuneCommands(program: Command): void {
     )
     .option('--trials <n>', 'number of candidates (default tuning.trials)', numberIn(1, 1000, true))
     .option('--concurrency <n>', 'trials at once over both pools (default tuning.concurrency)', numberIn(1, 256, true))
+    .option(
+      '--family <family>',
+      `search one family only (${MODEL_FAMILIES.join(' | ')}): tuning.space restricted to the keys that change its training`,
+      oneFamily,
+    )
     .option('--wait', 'follow the search (progress on stderr) and print the best config when it ends')
     .option('--json', 'with --wait: print the whole result (every trial) as JSON')
-    .action(async (options: { trials?: number; concurrency?: number; wait?: boolean; json?: boolean }) => {
+    .action(async (options: { trials?: number; concurrency?: number; family?: ModelFamily; wait?: boolean; json?: boolean }) => {
       const config = loadConfig();
       const input = tuningInput(config, { trials: options.trials, concurrency: options.concurrency });
+      if (options.family) input.space = familySpace(input.space, options.family);
       const client = await connectTemporal(config);
       const { workflowId } = await startTuning(client, config, input);
       console.error(
-        `started tuning ${workflowId}: ${input.trials} trials, ${input.concurrency} at once\n  Web UI: ${webUiUrl(config, workflowId)}`,
+        `started tuning ${workflowId}: ${input.trials} trials, ${input.concurrency} at once, space ${JSON.stringify(input.space)}\n` +
+          `  Web UI: ${webUiUrl(config, workflowId)}`,
       );
       if (!options.wait) {
         console.log(workflowId);

@@ -36,10 +36,10 @@ export async function s3Healthy(config: Config): Promise<boolean> {
   }
 }
 
-/** Every key under `prefix` (recursively). */
-export async function listKeys(s3: Client, bucket: string, prefix: string): Promise<string[]> {
+/** Every key under `prefix` (recursively), or only those after `startAfter` in key order. */
+export async function listKeys(s3: Client, bucket: string, prefix: string, startAfter?: string): Promise<string[]> {
   const keys: string[] = [];
-  for await (const item of s3.listObjectsV2(bucket, prefix, true)) if (item.name) keys.push(item.name);
+  for await (const item of s3.listObjectsV2(bucket, prefix, true, startAfter)) if (item.name) keys.push(item.name);
   return keys;
 }
 

@@ -1,7 +1,16 @@
 // Datasets in S3 at <prefix>/<sha256>/manifest.json: a window of the lake (dataset/window.ts: a manifest of the lake's
 // partition files) or a whole snapshot (dataset/snapshot.ts: its files beside the manifest). Data files first,
 // manifest last, so a dataset whose manifest exists is complete. The lake's files and log (dataset/lake.ts) too.
-import { checkLog, type LakeBatch, type LakeFile, logKey } from '../dataset/lake';
+import {
+  CHECKPOINT_KEY,
+  checkLog,
+  checkpointDue,
+  LAKE_CHECKPOINT_FORMAT,
+  type LakeBatch,
+  type LakeCheckpoint,
+  type LakeFile,
+  logKey,
+} from '../dataset/lake';
 import {
   DATA_FILE,
   declarationMismatch,
@@ -11,7 +20,7 @@ import {
   type SnapshotManifest,
   verifySnapshot,
 } from '../dataset/snapshot';
-import { readWindow, verifyLakeFile, verifyWindow, type WindowManifest } from '../dataset/window';
+import { mapLimit, readWindow, verifyLakeFile, verifyWindow, type WindowManifest } from '../dataset/window';
 import { InvalidInputError } from '../ml/errors';
 import type { RecordDeclaration } from '../records';
 import { getObjectBuffer, listKeys, putObjectBuffer, type S3 } from './s3';
@@ -115,13 +124,24 @@ export function lakeFetcher(s3: S3, bucket: string, lake: string): (file: LakeFi
   return async (file) => verifyLakeFile(file, await getObjectBuffer(s3, bucket, lakeKey(lake, file.path)), lake);
 }
 
-/** The lake's log, in order (empty for a new lake). */
+/** The checkpoint's entries, or none when it is missing or not one (it is only a shortcut: the log is read instead). */
+async function readCheckpoint(s3: S3, bucket: string, lake: string): Promise<LakeBatch[]> {
+  const key = lakeKey(lake, CHECKPOINT_KEY);
+  if (!(await objectExists(s3, bucket, key))) return [];
+  const checkpoint = JSON.parse((await getObjectBuffer(s3, bucket, key)).toString('utf8')) as LakeCheckpoint;
+  if (checkpoint.format !== LAKE_CHECKPOINT_FORMAT || checkpoint.entries.length !== checkpoint.through + 1) return [];
+  return checkLog(checkpoint.entries, lake);
+}
+
+/** The lake's log, in order (empty for a new lake): the checkpoint, then the entries written after it. */
 export async function readLakeLog(s3: S3, bucket: string, lake: string): Promise<LakeBatch[]> {
-  const keys = (await listKeys(s3, bucket, lakeKey(lake, '_log/'))).filter((key) => key.endsWith('.json'));
+  const checkpointed = await readCheckpoint(s3, bucket, lake);
+  const after = checkpointed.length ? lakeKey(lake, logKey(checkpointed.length - 1)) : undefined;
+  const keys = (await listKeys(s3, bucket, lakeKey(lake, '_log/'), after)).filter((key) => key.endsWith('.json'));
   const entries = await Promise.all(
     keys.map(async (key) => JSON.parse((await getObjectBuffer(s3, bucket, key)).toString('utf8')) as LakeBatch),
   );
-  return checkLog(entries, lake);
+  return checkLog([...checkpointed, ...entries], lake);
 }
 
 /**
@@ -139,10 +159,19 @@ export async function appendLakeBatch(
   const key = lakeKey(lake, logKey(entry.seq));
   if (await objectExists(s3, bucket, key)) throw new Error(`lake ${lake}: batch ${entry.seq} was written meanwhile by another ingest`);
   const names = Object.keys(files);
-  for (const [i, name] of names.entries()) {
+  let done = 0;
+  await mapLimit(names, 8, async (name) => {
     await putObjectBuffer(s3, bucket, lakeKey(lake, name), files[name]);
-    onFile(i + 1, names.length + 1);
-  }
+    onFile(++done, names.length + 1);
+  });
   await putObjectBuffer(s3, bucket, key, `${JSON.stringify(entry, null, 2)}\n`, 'application/json');
   onFile(names.length + 1, names.length + 1);
+}
+
+/** Rewrites the checkpoint when `log` (every entry, the newest just appended) has reached a checkpoint's seq. */
+export async function checkpointLakeLog(s3: S3, bucket: string, lake: string, log: readonly LakeBatch[]): Promise<void> {
+  const through = log.length - 1;
+  if (through < 0 || !checkpointDue(through)) return;
+  const checkpoint: LakeCheckpoint = { format: LAKE_CHECKPOINT_FORMAT, through, entries: [...log] };
+  await putObjectBuffer(s3, bucket, lakeKey(lake, CHECKPOINT_KEY), JSON.stringify(checkpoint), 'application/json');
 }

@@ -190,6 +190,11 @@ const settingsSchema = z.strictObject({
       emaDecay: z.union([choices(z.number().gt(0).lt(1)), logUniform(0.9999)]).optional(),
       clipping: choices(trainingEnums.clipping).optional(),
       balance: choices(trainingEnums.balance).optional(),
+      // family ebm: its own settings (ml/ebm/family.ts EbmSettings)
+      'ebm.rounds': z.union([choices(z.number().int().min(1).max(10_000)), logUniform(10_000)]).optional(),
+      'ebm.learningRate': numberDimension().optional(),
+      'ebm.bins': z.union([choices(z.number().int().min(2).max(1024)), logUniform(1024)]).optional(),
+      'ebm.maxLeaves': z.union([choices(z.number().int().min(2).max(1024)), logUniform(1024)]).optional(),
     }),
   }),
   privacy: z.strictObject({

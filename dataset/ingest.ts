@@ -20,6 +20,7 @@ import {
 import type { S3 } from '../clients/s3';
 import {
   appendLakeBatch,
+  checkpointLakeLog,
   isWindow,
   lakeFetcher,
   lakeKey,
@@ -44,7 +45,15 @@ import {
   planWindow,
   rejectsKey,
 } from './lake';
-import { declarationMismatch, encodeRejects, MANIFEST_FILE, type RejectedMessage, sha256Hex, type TopicSlice } from './snapshot';
+import {
+  declarationMismatch,
+  encodeRejects,
+  MANIFEST_FILE,
+  type RejectedMessage,
+  type SnapshotColumns,
+  sha256Hex,
+  type TopicSlice,
+} from './snapshot';
 import { readWindow, type WindowManifest, windowContent, windowHash } from './window';
 
 export type IngestStart = 'earliest' | 'committed';
@@ -88,6 +97,8 @@ export interface IngestResult {
   location: SnapshotLocation | null;
   /** False when the window's manifest already existed (same files). */
   written: boolean;
+  /** The window's rows when this run read them to count them (the next step may take them instead of reading again). */
+  columns: SnapshotColumns | null;
   /** The batch this run appended to the lake; null when there was nothing new. */
   batch: LakeBatch | null;
   /** Next offset per topic and partition: where the lake ends in Kafka after this run. */
@@ -233,6 +244,7 @@ export async function ingest(deps: { kafka: Kafka; s3: S3 }, options: IngestOpti
       progress({ phase: 'write', done: 0, total: Object.keys(bytes).length + 1 });
       await appendLakeBatch(s3, options.bucket, options.lake, batch, bytes, (done, total) => progress({ phase: 'write', done, total }));
       log = [...log, batch];
+      await checkpointLakeLog(s3, options.bucket, options.lake, log);
     }
     const writeDone = performance.now();
 
@@ -288,26 +300,28 @@ async function datasetOf(
   options: IngestOptions,
   entries: LakeBatch[],
   progress: (p: IngestProgress) => void,
-): Promise<Pick<IngestResult, 'manifest' | 'location' | 'written'> & { seconds: number }> {
+): Promise<Pick<IngestResult, 'manifest' | 'location' | 'written' | 'columns'> & { seconds: number }> {
   const started = performance.now();
   const plan = planWindow(entries, options.windowDays);
-  if (!plan) return { manifest: null, location: null, written: false, seconds: 0 };
+  if (!plan) return { manifest: null, location: null, written: false, columns: null, seconds: 0 };
   progress({ phase: 'window', done: 0, total: plan.files.length });
   const declaration = options.contract.declaration;
   const content = windowContent(options.lake, declaration, plan);
   const sha256 = windowHash(content);
   const location = { bucket: options.bucket, prefix: options.prefix, sha256 };
   let manifest: WindowManifest | undefined;
+  let columns: SnapshotColumns | null = null;
   let written = false;
   if (await objectExists(s3, options.bucket, snapshotKey(location, MANIFEST_FILE))) {
     const existing = await loadManifest(s3, location);
     if (isWindow(existing)) manifest = existing;
   }
   if (!manifest) {
-    const { counts } = await readWindow(plan.files, declaration, lakeFetcher(s3, options.bucket, options.lake));
-    manifest = { ...content, ...counts, sha256, createdAt: new Date().toISOString() };
+    const read = await readWindow(plan.files, declaration, lakeFetcher(s3, options.bucket, options.lake));
+    columns = read.columns;
+    manifest = { ...content, ...read.counts, sha256, createdAt: new Date().toISOString() };
     written = await saveWindow(s3, location, manifest);
   }
   progress({ phase: 'window', done: plan.files.length, total: plan.files.length });
-  return { manifest, location, written, seconds: (performance.now() - started) / 1000 };
+  return { manifest, location, written, columns, seconds: (performance.now() - started) / 1000 };
 }

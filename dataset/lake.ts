@@ -5,6 +5,7 @@
 //   <lake>/labels/date=YYYY-MM-DD/part-<seq>-<batch>.parquet        a batch's labels; date: the lake's newest event day
 //   <lake>/_rejects/part-<seq>-<batch>.ndjson                       a batch's malformed messages, scrubbed
 //   <lake>/_log/<seq>.json                                          batch <seq>: its offsets and files (the commit)
+//   <lake>/_checkpoint.json                                         the log's entries through some seq, in one object
 //
 // A batch reads offsets [from, to) of every partition of both topics, `from` being where the log ends, and is named
 // by the sha256 of those ranges. Its files are written first, its log entry last: a file no entry lists is a crashed
@@ -12,6 +13,8 @@
 // after the entry, and the next batch starts where the log ends whatever Kafka says, so a crash anywhere neither loses
 // nor repeats a row. A label goes to the date of the newest transaction day the lake holds once its batch is in
 // (labels are published after their transaction), so the labels of the days from D on are in label dates >= D.
+// The checkpoint, rewritten every CHECKPOINT_EVERY batches, only saves reading many small objects: the log entries
+// stay the truth, so a missing or stale checkpoint costs time, never rows.
 import { InvalidInputError } from '../ml/errors';
 import type { RecordDeclaration } from '../records';
 import {
@@ -26,6 +29,9 @@ import {
 } from './snapshot';
 
 export const LAKE_BATCH_FORMAT = 'fraudops-lake-batch/1';
+export const LAKE_CHECKPOINT_FORMAT = 'fraudops-lake-checkpoint/1';
+/** Batches between checkpoints: a reader fetches at most this many entries besides the checkpoint. */
+export const CHECKPOINT_EVERY = 16;
 export const WINDOW_FORMAT = 'fraudops-window/1';
 const DAY_SECONDS = 86_400;
 
@@ -63,6 +69,7 @@ export const addDays = (day: string, days: number) => isoDay(Date.parse(`${day}T
 
 const pad = (seq: number) => String(seq).padStart(8, '0');
 export const logKey = (seq: number) => `_log/${pad(seq)}.json`;
+export const CHECKPOINT_KEY = '_checkpoint.json';
 export const dlqMarkerKey = (seq: number) => `_log/${pad(seq)}.dlq`;
 const partName = (seq: number, id: string) => `part-${pad(seq)}-${id.slice(0, 16)}`;
 export const partKey = (kind: LakeFileKind, date: string, seq: number, id: string) => `${kind}/date=${date}/${partName(seq, id)}.parquet`;
@@ -120,6 +127,16 @@ export function checkLog(entries: LakeBatch[], lake: string): LakeBatch[] {
   });
   return sorted;
 }
+
+/** The log's entries 0..through in one object (the log stays the truth; see the top of this file). */
+export interface LakeCheckpoint {
+  format: typeof LAKE_CHECKPOINT_FORMAT;
+  through: number;
+  entries: LakeBatch[];
+}
+
+/** Whether appending batch `seq` is the moment to rewrite the checkpoint. */
+export const checkpointDue = (seq: number) => (seq + 1) % CHECKPOINT_EVERY === 0;
 
 /** Where the log ends: the next offset per partition of a topic (empty when no batch read it). */
 export function logEnd(entries: readonly LakeBatch[], topic: string): Map<number, number> {

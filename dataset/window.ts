@@ -4,6 +4,7 @@
 // against DuckDB (bench/lake.ts; docs/ARCHITECTURE.md "The lake").
 import { InvalidInputError } from '../ml/errors';
 import type { RecordDeclaration } from '../records';
+import { numericId } from '../records/ids';
 import { type LakeFile, WINDOW_FORMAT, type WindowPlan } from './lake';
 import {
   canonicalJson,
@@ -64,7 +65,7 @@ export function verifyLakeFile(file: LakeFile, data: Uint8Array, lake: string): 
 }
 
 /** Runs `task` over the items with at most `limit` at once, results in item order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {
@@ -75,6 +76,25 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, task: (item: T
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
+}
+
+/**
+ * False when no transaction id repeats across the parts, found without a set of strings when every id is a canonical
+ * whole number (the handbook's): their values sorted, no two neighbours equal. True when they may repeat.
+ */
+function mayRepeat(parts: readonly Pick<SnapshotColumns, 'rows' | 'transactionId'>[]): boolean {
+  const values = new Float64Array(parts.reduce((n, p) => n + p.rows, 0));
+  let at = 0;
+  for (const p of parts) {
+    for (let i = 0; i < p.rows; i++) {
+      const value = numericId(p.transactionId[i]);
+      if (Number.isNaN(value)) return true;
+      values[at++] = value;
+    }
+  }
+  values.sort();
+  for (let i = 1; i < values.length; i++) if (values[i] === values[i - 1]) return true;
+  return false;
 }
 
 /**
@@ -93,20 +113,21 @@ export async function readWindow(
   const labels: LabelColumns[] = await mapLimit(labelFiles, 8, async (f) => decodeLabels(await fetch(f), declaration));
 
   // The first of a repeated id wins, in log order (txFiles are in log order).
-  const seen = new Set<string>();
   let duplicates = 0;
-  const keep = parts.map((p) => {
-    const mask = new Uint8Array(p.rows);
-    for (let i = 0; i < p.rows; i++) {
-      const id = p.transactionId[i];
-      if (seen.has(id)) duplicates += 1;
-      else {
-        seen.add(id);
-        mask[i] = 1;
+  const keep = parts.map((p) => new Uint8Array(p.rows).fill(1));
+  if (mayRepeat(parts)) {
+    const seen = new Set<string>();
+    parts.forEach((p, k) => {
+      for (let i = 0; i < p.rows; i++) {
+        const id = p.transactionId[i];
+        if (!seen.has(id)) seen.add(id);
+        else {
+          duplicates += 1;
+          keep[k][i] = 0;
+        }
       }
-    }
-    return mask;
-  });
+    });
+  }
   const extras = extraColumnsOf(declaration);
   const byDay = new Map<string, number[]>();
   txFiles.forEach((f, k) => {

@@ -204,6 +204,8 @@ export class TerminalState {
   lastTime = Number.NEGATIVE_INFINITY;
   /** The label each entry had when it crossed the delay edge, so leaving subtracts what entering added. */
   private readonly read = new Map<number, number>();
+  /** Entries below this are gone from `read` (an index is pruned once, with no iterator per transaction). */
+  private readPrunedBelow = 0;
 
   constructor(private readonly delaySeconds: number) {}
 
@@ -266,10 +268,10 @@ export class TerminalState {
       idValues: idValues ?? textIds.map(numericId),
       labels: column(1),
     });
-    // Ascending insertion, as observe builds it: the pruning loop relies on that order.
     column(2).forEach((label, i) => {
       if (!Number.isNaN(label)) state.read.set(first + i, label);
     });
+    state.readPrunedBelow = first;
     return state;
   }
 
@@ -294,10 +296,7 @@ export class TerminalState {
     }
     const index = log.push(tx.timestamp, tx.amount, tx.transactionId, numericId(tx.transactionId));
     const keep = Math.min(...this.lower);
-    for (const [entry] of this.read) {
-      if (entry >= keep) break;
-      this.read.delete(entry);
-    }
+    for (; this.readPrunedBelow < keep; this.readPrunedBelow++) this.read.delete(this.readPrunedBelow);
     return { index, dropped: log.compact(keep) };
   }
 
@@ -334,11 +333,7 @@ export class FeatureState {
 
   observe(tx: FeatureInput, out: Float64Array = new Float64Array(FEATURE_COUNT), offset = 0): Float64Array {
     validateFeatureInput(tx);
-    if (tx.timestamp < this.lastTimestamp) {
-      throw new InvalidInputError(
-        `transaction ${tx.transactionId}: timestamp ${tx.timestamp} is earlier than the previous one (${this.lastTimestamp}); features need time order`,
-      );
-    }
+    if (tx.timestamp < this.lastTimestamp) throw outOfOrder(tx, this.lastTimestamp);
     this.lastTimestamp = tx.timestamp;
     const customer = getOrCreate(this.customers, tx.customerId, () => new CustomerState());
     const terminal = getOrCreate(this.terminals, tx.terminalId, () => new TerminalState(this.delaySeconds));
@@ -357,6 +352,11 @@ export class FeatureState {
     return true;
   }
 }
+
+const outOfOrder = (tx: FeatureInput, previous: number) =>
+  new InvalidInputError(
+    `transaction ${tx.transactionId}: timestamp ${tx.timestamp} is earlier than the previous one (${previous}); features need time order`,
+  );
 
 function getOrCreate<K, V>(map: Map<K, V>, key: K, create: () => V): V {
   let value = map.get(key);
@@ -415,14 +415,7 @@ export function computeFeatures(
   transactions: ArrayLike<FeatureInput & { fraud: 0 | 1 }>,
   labelDelayDays = DEFAULT_LABEL_DELAY_DAYS,
 ): Float64Array {
-  const state = new FeatureState(labelDelayDays);
-  const out = new Float64Array(transactions.length * FEATURE_COUNT);
-  for (let i = 0; i < transactions.length; i += 1) {
-    const tx = transactions[i];
-    state.observe(tx, out, i * FEATURE_COUNT);
-    state.label(tx.transactionId, tx.fraud);
-  }
-  return out;
+  return batchFeatures(transactions.length, labelDelayDays, (i) => transactions[i]);
 }
 
 /** Transactions column by column; `fraud` is 1 for fraud, anything else counts as genuine (e.g. -1: no label yet). */
@@ -442,17 +435,41 @@ export function computeColumnFeatures(
   labelDelayDays = DEFAULT_LABEL_DELAY_DAYS,
   order?: ArrayLike<number>,
 ): Float64Array {
-  const inputs = new Array<FeatureInput & { fraud: 0 | 1 }>(count);
-  for (let i = 0; i < count; i++) {
+  // One input object refilled per row: a million rows allocate nothing per row.
+  const tx = { transactionId: '', timestamp: 0, customerId: '', terminalId: '', amount: 0, fraud: 0 };
+  return batchFeatures(count, labelDelayDays, (i) => {
     const k = order ? order[i] : i;
-    inputs[i] = {
-      transactionId: columns.transactionId[k],
-      timestamp: columns.timestamp[k],
-      customerId: columns.customerId[k],
-      terminalId: columns.terminalId[k],
-      amount: columns.amount[k],
-      fraud: columns.fraud[k] === 1 ? 1 : 0,
-    };
+    tx.transactionId = columns.transactionId[k];
+    tx.timestamp = columns.timestamp[k];
+    tx.customerId = columns.customerId[k];
+    tx.terminalId = columns.terminalId[k];
+    tx.amount = columns.amount[k];
+    tx.fraud = columns.fraud[k];
+    return tx;
+  });
+}
+
+/**
+ * What FeatureState does for each row followed at once by its label (the same checks, the same per-transaction step),
+ * without the pending-label index: a batch row's label is known when it is observed, so it goes straight to its
+ * terminal entry. `row(i)` gives row i (it may reuse one object); its fraud is 1 for fraud, anything else genuine.
+ */
+function batchFeatures(count: number, labelDelayDays: number, row: (i: number) => FeatureInput & { fraud: number }): Float64Array {
+  if (!(labelDelayDays >= 0)) throw new InvalidInputError(`labelDelayDays must be >= 0, got ${labelDelayDays}`);
+  const delaySeconds = labelDelayDays * DAY_SECONDS;
+  const customers = new Map<string, CustomerState>();
+  const terminals = new Map<string, TerminalState>();
+  const out = new Float64Array(count * FEATURE_COUNT);
+  let lastTimestamp = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < count; i += 1) {
+    const tx = row(i);
+    validateFeatureInput(tx);
+    if (tx.timestamp < lastTimestamp) throw outOfOrder(tx, lastTimestamp);
+    lastTimestamp = tx.timestamp;
+    const customer = getOrCreate(customers, tx.customerId, () => new CustomerState());
+    const terminal = getOrCreate(terminals, tx.terminalId, () => new TerminalState(delaySeconds));
+    const { index } = observeTransaction(tx, customer, terminal, out, i * FEATURE_COUNT);
+    terminal.setLabel(index, tx.fraud === 1 ? 1 : 0);
   }
-  return computeFeatures(inputs, labelDelayDays);
+  return out;
 }

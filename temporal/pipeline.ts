@@ -58,7 +58,7 @@ export function pipelineSettings(config: Config, overrides: SettingsOverrides = 
         ...(t.ebm ? { ebm: t.ebm } : {}),
         transform: 'fixed',
         seed: 0,
-        ...(overrides.tuned ? tunedOptions(overrides.tuned) : {}),
+        ...(overrides.tuned ? tunedOptions(overrides.tuned, t.ebm) : {}),
       },
       protocol: {
         trainDays: overrides.days ?? config.pipeline.schedule.days,

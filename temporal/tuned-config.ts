@@ -4,6 +4,7 @@ import { BEST_CONFIG_ARTIFACT, type BestConfig, TUNING_TAGS, tuningExperiment } 
 import type { MlflowClient } from '../clients/mlflow';
 import type { Config } from '../config';
 import type { ExperimentOptions } from '../ml/experiment';
+import { candidateOptions } from '../ml/tuning/space';
 
 /** A search that cannot be started or read back; the message says why. */
 export class TuningError extends Error {
@@ -33,5 +34,6 @@ export async function readTunedConfig(mlflow: MlflowClient, config: Config, ref:
   return JSON.parse((await mlflow.downloadArtifact(run.info, BEST_CONFIG_ARTIFACT)).toString('utf8')) as BestConfig;
 }
 
-/** The training options a tuned config overrides (the rest stay pipeline.training's). */
-export const tunedOptions = (best: BestConfig) => best.hyperParameters as Partial<Omit<ExperimentOptions, 'protocol'>>;
+/** The training options a tuned config overrides (the rest stay pipeline.training's; `ebm.*` keys merge into its ebm). */
+export const tunedOptions = (best: BestConfig, ebm?: ExperimentOptions['ebm']) =>
+  candidateOptions(ebm ? { ebm } : {}, best.hyperParameters) as Partial<Omit<ExperimentOptions, 'protocol'>>;

@@ -1,7 +1,10 @@
 // Per-example gradient norms by the ghost-norm identity and the clipped gradient sum, without per-example gradients.
 // Layer l's gradient for example i is the outer product ã_i ⊗ δ_i (input with the bias's 1 appended, times the
 // back-propagated error), so ‖g_i‖² = Σ_l ‖ã_i‖²·‖δ_i‖² and Σ_i c_i·g_i = Ãᵀ·(c ⊙ Δ), one matrix product per layer.
+// The trainer reads the per-row norm factors (one download of B×(2L−1) numbers), computes ‖g_i‖² and c_i in float64,
+// and uploads c: one round trip instead of a dozen small tensor ops a step.
 import { tf } from '../tensorflow';
+import { matMul, rowNorms } from './native-ops';
 
 function rowSquaredNorms(m: tf.Tensor2D): tf.Tensor2D {
   const squares = tf.square(m);
@@ -39,18 +42,77 @@ export function normalisingFactors(squaredNorms: tf.Tensor2D, clipNorm: number, 
 }
 
 /**
- * Σ_i c_i·g_i per layer, as its (in+1)×out block (weights, then the bias row; for out = 1 the same numbers as a
- * 1×(in+1) row, by an elementwise product and a column sum instead of a matrix product); plain Σ_i g_i when
- * `factors` is null. c scales whichever of ã and Δ is narrower.
+ * Σ_i c_i·g_i per layer, as its (in+1)×columns block (weights rows, then the bias row; a hidden layer's last column is
+ * its constant unit's, always 0: see mlp.ts); plain Σ_i g_i when `factors` is null. c scales whichever of ã and Δ is
+ * narrower.
  */
-export function gradientSum(inputs: readonly tf.Tensor2D[], deltas: readonly tf.Tensor2D[], factors: tf.Tensor2D | null): tf.Tensor2D[] {
+export function gradientBlocks(inputs: readonly tf.Tensor2D[], deltas: readonly tf.Tensor2D[], factors: tf.Tensor2D | null): tf.Tensor2D[] {
   return inputs.map((input, l) => {
     let a = input;
     let d = deltas[l];
     if (factors && a.shape[1] <= d.shape[1]) a = tf.mul(factors, a);
     else if (factors) d = tf.mul(factors, d);
-    return d.shape[1] === 1 ? tf.sum<tf.Tensor2D>(tf.mul(a, d), 0, true) : tf.matMul(a, d, true, false);
+    return matMul(a, d, true, false);
   });
+}
+
+/** gradientBlocks without the constant units' columns: per layer (in+1)×out. */
+export function gradientSum(inputs: readonly tf.Tensor2D[], deltas: readonly tf.Tensor2D[], factors: tf.Tensor2D | null): tf.Tensor2D[] {
+  return gradientBlocks(inputs, deltas, factors).map((block, l) =>
+    l === inputs.length - 1 ? block : tf.slice(block, [0, 0], [block.shape[0], block.shape[1] - 1]),
+  );
+}
+
+/**
+ * Per row, the factors of ‖g_i‖² = Σ_l ‖ã_l‖²·‖Δ_l‖² that only the backend has, as one B×(2L−1) tensor:
+ * [‖Δ_0‖, ‖ã_1‖, ‖Δ_1‖, …, ‖ã_{L−1}‖, Δ_{L−1}] (the output layer's error is one number; ‖ã_0‖² comes with the data).
+ */
+export function normFactors(inputs: readonly tf.Tensor2D[], deltas: readonly tf.Tensor2D[]): tf.Tensor2D {
+  const last = deltas.length - 1;
+  const columns = deltas.flatMap((delta, l) => {
+    const error = l === last ? delta : rowNorms(delta);
+    return l === 0 ? [error] : [rowNorms(inputs[l]), error];
+  });
+  return columns.length === 1 ? columns[0] : tf.concat2d(columns, 1);
+}
+
+/** ‖g_i‖² in float64 from normFactors' values (row-major, B×(2L−1)) and ‖ã_0‖² of each row. */
+export function squaredNormsFromFactors(values: ArrayLike<number>, firstInputSquaredNorms: ArrayLike<number>): Float64Array {
+  const rows = firstInputSquaredNorms.length;
+  const width = values.length / rows;
+  const norms = new Float64Array(rows);
+  for (let i = 0; i < rows; i++) {
+    const at = i * width;
+    let sum = firstInputSquaredNorms[i] * values[at] ** 2;
+    for (let k = at + 1; k < at + width; k += 2) sum += (values[k] * values[k + 1]) ** 2;
+    norms[i] = sum;
+  }
+  return norms;
+}
+
+/** A per-unit bound on squared gradient norms: the factor c that scales the unit's gradient. */
+export type FactorOf = (squaredNorm: number) => number;
+
+/** c = min(1, C/‖g‖), as C / max(C, ‖g‖) (clipFactors' formula, in float64). */
+export const clipFactor =
+  (clipNorm: number): FactorOf =>
+  (squaredNorm) =>
+    clipNorm / Math.max(clipNorm, Math.sqrt(squaredNorm));
+
+/** c = C/(‖g‖ + γ) (normalisingFactors' formula, in float64). */
+export const normalisingFactor =
+  (clipNorm: number, stability: number): FactorOf =>
+  (squaredNorm) =>
+    clipNorm / (Math.sqrt(squaredNorm) + stability);
+
+const float32 = new Float32Array(1);
+const float32Bits = new Int32Array(float32.buffer);
+
+/** The largest float32 ≤ x (x > 0): uploading a factor never rounds it up, so ‖c·g‖ ≤ C survives the rounding. */
+export function float32AtMost(x: number): number {
+  float32[0] = x;
+  if (float32[0] > x) float32Bits[0]--;
+  return float32[0];
 }
 
 /**

@@ -7,6 +7,7 @@
 import { InvalidInputError } from '../errors';
 import type { Rng } from '../random';
 import { tf } from '../tensorflow';
+import { matMul, reluGradient } from './native-ops';
 import type { MlpParameters } from './types';
 
 export interface LayerShape {
@@ -83,57 +84,66 @@ export function flattenParameters(params: MlpParameters): { shapes: LayerShape[]
 }
 
 /**
- * One layer's tensors: W̃ for the forward pass and W (without the bias row) for back-propagation. A layer with a
- * single output keeps both as rows (1×(in+1) and 1×in, the same numbers) and uses a broadcast multiply instead of a
- * matrix product: oneDNN's product has a fixed cost (~70 µs here) several times that of an elementwise op.
+ * One layer's tensors, both (in+1)×columns (blockColumns). `forward` is W̃ for z = ã·W̃; a hidden layer's has one
+ * more column, all zero but a 1 in the bias row, whose unit is relu(1) = 1: the layer's output is then already
+ * ã_{l+1} = [a_{l+1}, 1], with no concatenation. `backward` propagates the layer's error to its input: W̃ with the bias
+ * row set to 0, so the previous layer's constant unit gets an error of exactly 0 and adds nothing to norms or gradients.
  */
 export interface LayerTensors {
-  augmented: tf.Tensor2D;
-  weights: tf.Tensor2D;
-  singleOutput: boolean;
+  forward: tf.Tensor2D;
+  backward: tf.Tensor2D;
+}
+
+/** Columns of a layer's W̃ and Δ: its outputs, plus the constant unit on hidden layers. */
+export function blockColumns(shape: LayerShape, last: boolean): number {
+  return last ? shape.outputs : shape.outputs + 1;
 }
 
 export function uploadLayers(flat: Float32Array, shapes: readonly LayerShape[]): LayerTensors[] {
-  return shapes.map(({ inputs, outputs, offset }) => {
-    const singleOutput = outputs === 1;
-    const shape = (rows: number): [number, number] => (singleOutput ? [1, rows] : [rows, outputs]);
-    return {
-      augmented: tf.tensor2d(flat.subarray(offset, offset + (inputs + 1) * outputs), shape(inputs + 1)),
-      weights: tf.tensor2d(flat.subarray(offset, offset + inputs * outputs), shape(inputs)),
-      singleOutput,
-    };
+  return shapes.map((shape, l) => {
+    const { inputs, outputs, offset } = shape;
+    const last = l === shapes.length - 1;
+    const columns = blockColumns(shape, last);
+    const block = new Float32Array((inputs + 1) * columns);
+    for (let i = 0; i <= inputs; i++) block.set(flat.subarray(offset + i * outputs, offset + (i + 1) * outputs), i * columns);
+    if (!last) block[inputs * columns + outputs] = 1;
+    const backward = block.slice();
+    backward.fill(0, inputs * columns);
+    return { forward: tf.tensor2d(block, [inputs + 1, columns]), backward: tf.tensor2d(backward, [inputs + 1, columns]) };
   });
 }
 
 export function disposeLayers(layers: readonly LayerTensors[]): void {
-  for (const { augmented, weights } of layers) tf.dispose([augmented, weights]);
+  for (const { forward, backward } of layers) tf.dispose([forward, backward]);
+}
+
+/**
+ * Copies gradient blocks as read from the backend (in+1)×columns (blockColumns) into the flat parameter layout at
+ * `into`, dropping the constant unit's column (its error is 0).
+ */
+export function readBlocks(blocks: readonly Float32Array[], shapes: readonly LayerShape[], into: Float64Array): void {
+  shapes.forEach((shape, l) => {
+    const { inputs, outputs, offset } = shape;
+    const columns = blockColumns(shape, l === shapes.length - 1);
+    const block = blocks[l];
+    for (let i = 0; i <= inputs; i++) {
+      for (let o = 0; o < outputs; o++) into[offset + i * outputs + o] = block[i * columns + o];
+    }
+  });
 }
 
 export interface ForwardPass {
   /** ã_l = [a_l, 1], the input of each layer (ã_0 is the batch itself). */
   inputs: tf.Tensor2D[];
-  /** The ReLU outputs a_1 … a_{L−1}. */
-  activations: tf.Tensor2D[];
   /** z of the output layer, B×1. */
   logits: tf.Tensor2D;
-}
-
-/** a·W̃ (B×out). */
-function affine(a: tf.Tensor2D, layer: LayerTensors): tf.Tensor2D {
-  return layer.singleOutput ? tf.sum(tf.mul(a, layer.augmented), 1, true) : tf.matMul(a, layer.augmented);
 }
 
 /** `augmentedX` is the batch with a column of ones appended, B×(cols+1). */
 export function forward(layers: readonly LayerTensors[], augmentedX: tf.Tensor2D): ForwardPass {
   const inputs = [augmentedX];
-  const activations: tf.Tensor2D[] = [];
-  const ones = tf.ones<tf.Rank.R2>([augmentedX.shape[0], 1]);
-  for (let l = 0; l < layers.length - 1; l++) {
-    const activation = tf.relu(affine(inputs[l], layers[l]));
-    activations.push(activation);
-    inputs.push(tf.concat2d([activation, ones], 1));
-  }
-  return { inputs, activations, logits: affine(inputs[inputs.length - 1], layers[layers.length - 1]) };
+  for (let l = 0; l < layers.length - 1; l++) inputs.push(tf.relu(matMul(inputs[l], layers[l].forward)));
+  return { inputs, logits: matMul(inputs[inputs.length - 1], layers[layers.length - 1].forward) };
 }
 
 /**
@@ -144,13 +154,14 @@ export function outputDelta(logits: tf.Tensor2D, labels: tf.Tensor2D, weights: t
   return tf.mul(tf.sub(tf.sigmoid(logits), labels), weights);
 }
 
-/** Δ_l (B×out_l) of every layer, from the output layer's. ReLU' is sign(a) (a = relu(z) ≥ 0). */
+/**
+ * Δ_l of every layer, from the output layer's (B×1); a hidden layer's is B×(out+1), its last column (the constant
+ * unit) 0. ReLU' is 1 where a = relu(z) > 0.
+ */
 export function backward(layers: readonly LayerTensors[], pass: ForwardPass, delta: tf.Tensor2D): tf.Tensor2D[] {
   const deltas = [delta];
   for (let l = layers.length - 1; l > 0; l--) {
-    const { weights, singleOutput } = layers[l];
-    const propagated = singleOutput ? tf.mul(deltas[0], weights) : tf.matMul(deltas[0], weights, false, true);
-    deltas.unshift(tf.mul(propagated, tf.sign(pass.activations[l - 1])));
+    deltas.unshift(reluGradient(matMul(deltas[0], layers[l].backward, false, true), pass.inputs[l]));
   }
   return deltas;
 }

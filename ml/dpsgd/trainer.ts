@@ -10,7 +10,16 @@ import { DEFAULT_EMA_DECAY, updateAverage } from './averaging';
 import { type CardIndex, indexCards } from './card-groups';
 import { type CheckpointContents, dataFingerprint, decodeCheckpoint, encodeCheckpoint } from './checkpoint';
 import { CryptoStream } from './csprng';
-import { clipFactors, gradientSum, normalisingFactors, perCardSquaredNormsMaterialised, perExampleSquaredNorms } from './ghost';
+import {
+  clipFactor,
+  type FactorOf,
+  float32AtMost,
+  gradientBlocks,
+  normalisingFactor,
+  normFactors,
+  perCardSquaredNormsMaterialised,
+  squaredNormsFromFactors,
+} from './ghost';
 import {
   backward,
   disposeLayers,
@@ -20,6 +29,7 @@ import {
   type LayerTensors,
   layerShapes,
   outputDelta,
+  readBlocks,
   toMlpParameters,
   uploadLayers,
   weightedLossSum,
@@ -37,14 +47,9 @@ const YIELD_EVERY_MS = 20;
 export const DEFAULT_CLIPPING_STABILITY = 0.01;
 
 /** How each unit's gradient is bounded: C/max(C, ‖g‖) (flat) or C/(‖g‖ + γ) (automatic). */
-type FactorsOf = (squaredNorms: tf.Tensor2D) => tf.Tensor2D;
-
-function clippingFactors(privacy: DpOptions, clipNorm: number): FactorsOf {
-  if (privacy.clipping === 'automatic') {
-    const stability = privacy.clippingStability ?? DEFAULT_CLIPPING_STABILITY;
-    return (norms) => normalisingFactors(norms, clipNorm, stability);
-  }
-  return (norms) => clipFactors(norms, clipNorm);
+function clippingFactor(privacy: DpOptions, clipNorm: number): FactorOf {
+  if (privacy.clipping === 'automatic') return normalisingFactor(clipNorm, privacy.clippingStability ?? DEFAULT_CLIPPING_STABILITY);
+  return clipFactor(clipNorm);
 }
 
 export interface RunOptions {
@@ -57,13 +62,15 @@ export interface RunOptions {
 
 export class DpSgdTrainer {
   private readonly shapes: LayerShape[];
-  /** Per row: the features, 1 (the bias input), the label, the loss weight and ‖[x, 1]‖²; one gather fetches a batch. */
+  /** Per row: the features, 1 (the bias input), the label and the loss weight; one gather fetches a batch. */
   private readonly table: tf.Tensor2D;
+  /** ‖[x, 1]‖² of each row (ghost norms of the first layer), and 0 for the padding row after the last. */
+  private readonly inputSquaredNorms: Float64Array;
   private layers: LayerTensors[];
   private readonly sampler: PoissonSampler | CardSampler | ShuffledBatches;
   private readonly noise: GridNoise | null;
   private readonly samplingStream: CryptoStream | null;
-  private readonly factors: FactorsOf | null;
+  private readonly factor: FactorOf | null;
   private readonly update: Omit<UpdateSettings, 'learningRate'>;
   private disposed = false;
 
@@ -84,14 +91,14 @@ export class DpSgdTrainer {
       const { noiseMultiplier, clipNorm } = plan.privacy;
       const key = { seed, position: streams?.noise ?? 0 };
       this.noise = createGridNoise(noiseMultiplier, clipNorm, state.params.length, key, plan.totalSteps - state.step);
-      this.factors = clippingFactors(options.privacy as DpOptions, clipNorm);
+      this.factor = clippingFactor(options.privacy as DpOptions, clipNorm);
       this.sampler = cardIndex
         ? new CardSampler(cardIndex, plan.privacy.samplingRate, this.samplingStream)
         : new PoissonSampler(data.y, plan.privacy.rates, this.samplingStream);
     } else {
       this.samplingStream = null;
       this.noise = null;
-      this.factors = null;
+      this.factor = null;
       this.sampler = new ShuffledBatches(data.rows, (options.privacy as { batchSize: number }).batchSize, state.batchSeed);
     }
     this.update = {
@@ -101,6 +108,7 @@ export class DpSgdTrainer {
       floor: options.adamBcFloor ?? DEFAULT_ADAM_BC_FLOOR,
     };
     this.table = uploadTable(data, options.positiveWeight ?? 1);
+    this.inputSquaredNorms = plan.privacy ? rowSquaredNorms(data) : new Float64Array(0);
     this.layers = uploadLayers(state.params, this.shapes);
   }
 
@@ -240,25 +248,47 @@ export class DpSgdTrainer {
    * c_i is the factor of row i's card, min(1, C/‖Σ_{j∈card} g_j‖), so Σ_i c_i·g_i is the sum of the clipped card sums.
    */
   private gradientSum(rows: Int32Array, cards: CardSample | null): { gradient: Float64Array; logits: Float32Array } {
-    const bound = this.factors;
     const cols = this.data.cols;
     // A card sample keeps at least one padding row: the padding entries of the per-card norms point at it.
     const padded = padBatch(rows, this.data.rows, cards ? 1 : 0);
     const outputs = tf.tidy(() => {
       const batch = tf.gather<tf.Tensor2D>(this.table, tf.tensor1d(padded, 'int32'));
-      const [augmentedX, labels, weights, inputNorms] = tf.split<tf.Tensor2D>(batch, [cols + 1, 1, 1, 1], 1);
+      const [augmentedX, labels, weights] = tf.split<tf.Tensor2D>(batch, [cols + 1, 1, 1], 1);
       const pass = forward(this.layers, augmentedX);
       const deltas = backward(this.layers, pass, outputDelta(pass.logits, labels, weights));
-      let factors: tf.Tensor2D | null = null;
-      if (bound && cards) factors = perCardClipFactors(pass.inputs, deltas, cards, padded.length, bound);
-      else if (bound) factors = bound(perExampleSquaredNorms(pass.inputs, deltas, inputNorms));
-      return [pass.logits, ...gradientSum(pass.inputs, deltas, factors)];
+      const factors = this.factor && tf.tensor2d(this.rowFactors(pass.inputs, deltas, padded, cards), [padded.length, 1]);
+      return [pass.logits, ...gradientBlocks(pass.inputs, deltas, factors)];
     });
     const gradient = new Float64Array(this.state.params.length);
-    for (const [l, { offset }] of this.shapes.entries()) gradient.set(outputs[l + 1].dataSync(), offset);
+    readBlocks(
+      outputs.slice(1).map((block) => block.dataSync() as Float32Array),
+      this.shapes,
+      gradient,
+    );
     const logits = (outputs[0].dataSync() as Float32Array).subarray(0, rows.length);
     tf.dispose(outputs);
     return { gradient, logits };
+  }
+
+  /**
+   * c_i of each batch row (float32, never rounded up): per row from its ghost norm, or per card from the card's
+   * materialised norm. The norms are read once (B×(2L−1) or K numbers) and the factors computed here in float64.
+   */
+  private rowFactors(inputs: tf.Tensor2D[], deltas: tf.Tensor2D[], padded: Int32Array, cards: CardSample | null): Float32Array {
+    const factor = this.factor as FactorOf;
+    const factors = new Float32Array(padded.length);
+    if (cards) {
+      const cardNorms = perCardClipNorms(inputs, deltas, cards).dataSync();
+      const cardFactors = Array.from(cardNorms, (norm) => float32AtMost(factor(norm)));
+      cards.cardOf.forEach((k, b) => {
+        factors[b] = cardFactors[k];
+      });
+      return factors; // padding rows keep 0: their Δ is 0 anyway
+    }
+    const firstInput = Float64Array.from(padded, (row) => this.inputSquaredNorms[row]);
+    const squaredNorms = squaredNormsFromFactors(normFactors(inputs, deltas).dataSync(), firstInput);
+    for (let i = 0; i < factors.length; i++) factors[i] = float32AtMost(factor(squaredNorms[i]));
+    return factors;
   }
 
   private batchLoss(rows: Int32Array, logits: Float32Array): number {
@@ -311,26 +341,14 @@ function padBatch(rows: Int32Array, padRow: number, spare: number): Int32Array {
 }
 
 /**
- * Row factors (B×1) that bound each sampled card's summed gradient by C: the card's factor (C / max(C, ‖G_k‖), or
- * C/(‖G_k‖ + γ) when automatic) on each of its rows. Padding rows (their Δ is 0) join card 0; the card count is padded
- * too, so shapes repeat.
+ * ‖G_k‖² of each sampled card's summed gradient (K×1, K padded so shapes repeat; the padding cards' norms are 0).
+ * Each sampled card's gradient is materialised by one batched product per layer: on the default data 26–29 ms a
+ * step, against 145–155 ms by the ghost-norm identity over same-card pairs, and with shorter float32 sums.
  */
-function perCardClipFactors(
-  inputs: tf.Tensor2D[],
-  deltas: tf.Tensor2D[],
-  sample: CardSample,
-  batchRows: number,
-  bound: FactorsOf,
-): tf.Tensor2D {
+function perCardClipNorms(inputs: tf.Tensor2D[], deltas: tf.Tensor2D[], sample: CardSample): tf.Tensor2D {
   const cards = paddedLength(sample.cards);
-  const cardOfRows = new Int32Array(batchRows);
-  cardOfRows.set(sample.cardOf);
-  const cardOf = tf.tensor1d(cardOfRows, 'int32');
-  // Each sampled card's gradient materialised by one batched product per layer: on the default data 26–29 ms a step,
-  // against 145–155 ms by the ghost-norm identity over same-card pairs, and with shorter float32 sums.
   const { layout, length } = cardLayout(sample, cards);
-  const norms = perCardSquaredNormsMaterialised(inputs, deltas, tf.tensor1d(layout, 'int32'), cards, length);
-  return tf.gather(bound(norms), cardOf);
+  return perCardSquaredNormsMaterialised(inputs, deltas, tf.tensor1d(layout, 'int32'), cards, length);
 }
 
 /** Card k's batch rows at k·L …, the rest of the K×L layout on the padding row (batch row `sample.rows.length`). */
@@ -374,15 +392,26 @@ function checkData(data: TrainingData, options: TrainerOptions): { counts: DataC
   return { counts: { rows: data.rows, positives, cards: cardIndex?.cards }, cardIndex };
 }
 
-/** Rows [x, 1, y, w, ‖[x, 1]‖²]; row `rows` (one past the data) is the all-zero padding row, whose loss weight is 0. */
+/** Rows [x, 1, y, w]; row `rows` (one past the data) is the all-zero padding row, whose loss weight is 0. */
 function uploadTable(data: TrainingData, positiveWeight: number): tf.Tensor2D {
   const { rows, cols } = data;
-  const width = cols + 4;
+  const width = cols + 3;
   const table = new Float32Array((rows + 1) * width);
   for (let r = 0; r < rows; r++) {
-    const features = data.x.subarray(r * cols, (r + 1) * cols);
-    table.set(features, r * width);
-    table.set([1, data.y[r], data.y[r] ? positiveWeight : 1, features.reduce((sum, v) => sum + v * v, 1)], r * width + cols);
+    table.set(data.x.subarray(r * cols, (r + 1) * cols), r * width);
+    table.set([1, data.y[r], data.y[r] ? positiveWeight : 1], r * width + cols);
   }
   return tf.tensor2d(table, [rows + 1, width]);
+}
+
+/** ‖[x, 1]‖² of each row, in float64 from the float32 features, and 0 for the padding row. */
+function rowSquaredNorms(data: TrainingData): Float64Array {
+  const { rows, cols, x } = data;
+  const norms = new Float64Array(rows + 1);
+  for (let r = 0; r < rows; r++) {
+    let sum = 1;
+    for (let j = r * cols; j < (r + 1) * cols; j++) sum += x[j] * x[j];
+    norms[r] = sum;
+  }
+  return norms;
 }

@@ -1,6 +1,7 @@
 // The hyper-parameter search space of `tuning.space` (config.yaml) and the random-search sampler over it. Pure and
 // deterministic (ml/random.ts's xoshiro keyed by a hash of the search's id), so the tuning workflow can sample in
 // its own code and replay the same candidates. This randomness picks hyper-parameters: it is never DP noise.
+import type { ExperimentOptions, ModelFamily } from '../experiment';
 import { Rng } from '../random';
 
 /** The ExperimentOptions a search may set; every other option is the pipeline's (pipeline.training, privacy). */
@@ -16,8 +17,31 @@ export const TUNABLE_KEYS = [
   'emaDecay',
   'clipping',
   'balance',
+  'ebm.rounds',
+  'ebm.learningRate',
+  'ebm.bins',
+  'ebm.maxLeaves',
 ] as const;
 export type TunableKey = (typeof TUNABLE_KEYS)[number];
+
+/** The DP-SGD trainer's keys (logistic and mlp); the EBM's are its own `ebm.*` settings (ml/ebm/family.ts). */
+const SGD_KEYS: readonly TunableKey[] = [
+  'learningRate',
+  'epochs',
+  'clipNorm',
+  'samplingRate',
+  'optimizer',
+  'averaging',
+  'emaDecay',
+  'clipping',
+  'balance',
+];
+/** Which keys change a family's training: the others are ignored by it, so a per-family search leaves them out. */
+export const FAMILY_KEYS: Readonly<Record<ModelFamily, readonly TunableKey[]>> = {
+  logistic: SGD_KEYS,
+  mlp: [...SGD_KEYS, 'hidden'],
+  ebm: ['ebm.rounds', 'ebm.learningRate', 'ebm.bins', 'ebm.maxLeaves'],
+};
 
 export type TunableValue = string | number | number[];
 /** One key's range: a list of choices, or a log-uniform interval [lo, hi] (numbers, lo > 0). */
@@ -27,7 +51,7 @@ export type SearchSpace = Partial<Record<TunableKey, Dimension>>;
 export type Candidate = Partial<Record<TunableKey, TunableValue>>;
 
 /** Keys whose values are whole numbers: a log-uniform draw is rounded. */
-const INTEGER_KEYS: ReadonlySet<TunableKey> = new Set(['epochs']);
+const INTEGER_KEYS: ReadonlySet<TunableKey> = new Set(['epochs', 'ebm.rounds', 'ebm.bins', 'ebm.maxLeaves']);
 
 /** A 53-bit FNV-1a style hash of a text: the sampler's key from the search's id. */
 export function textSeed(text: string): number {
@@ -74,4 +98,22 @@ export function describeCandidate(candidate: Candidate): string {
   return Object.entries(candidate)
     .map(([key, value]) => `${key}=${Array.isArray(value) ? `[${value.join(',')}]` : value}`)
     .join(' ');
+}
+
+/** The space of one family's search: family fixed to it, and only the keys that change its training. */
+export function familySpace(space: SearchSpace, family: ModelFamily): SearchSpace {
+  const kept = Object.entries(space).filter(([key]) => (FAMILY_KEYS[family] as readonly string[]).includes(key));
+  return { family: [family], ...Object.fromEntries(kept) };
+}
+
+/** The training options of a candidate: its keys over `base`, its `ebm.*` keys merged into base.ebm. */
+export function candidateOptions<T extends object>(base: T, candidate: Candidate): T {
+  const options = { ...base } as Record<string, unknown>;
+  const ebm: Record<string, unknown> = { ...(base as Pick<ExperimentOptions, 'ebm'>).ebm };
+  for (const [key, value] of Object.entries(candidate)) {
+    if (key.startsWith('ebm.')) ebm[key.slice('ebm.'.length)] = value;
+    else options[key] = value;
+  }
+  if (Object.keys(ebm).length) options.ebm = ebm;
+  return options as T;
 }

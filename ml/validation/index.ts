@@ -30,6 +30,7 @@ export {
   type ReadOptions,
   type ValidationOptions,
   validateDataset,
+  validateLabelledColumns,
   validateRecords,
   validateRows,
 } from './validate';

@@ -1,6 +1,7 @@
 // Row-level rules: the declared record contract (records/: fields, types, ranges, labels), duplicated transaction
 // ids and future timestamps. Rows arrive already read by the contract (a record, or its problems).
-import type { FieldProblem, RecordDeclaration, TxRecord } from '../../records';
+import type { SnapshotColumns } from '../../dataset/snapshot';
+import { type FieldProblem, numericId, type RecordContract, type RecordDeclaration, type Scalar, type TxRecord } from '../../records';
 import type { DuplicateIds, FutureTimestamps, RowExample, RuleViolation } from './report';
 
 const MAX_EXAMPLES = 5;
@@ -151,9 +152,45 @@ export function checkRows(rows: Iterable<ReadRow>, declaration: RecordDeclaratio
   };
 }
 
-/** Transaction ids carried by more than one valid row (found by sorting a copy of the ids: no per-row allocation). */
-export function findDuplicateIds(valid: ValidRows): DuplicateIds {
-  const sorted = valid.id.slice().sort();
+/**
+ * The labelled rows of a snapshot's columns, each read again by the contract as the messages it came in (transaction
+ * and label, as validateRecords reads a record), so ranges or labels declared since are checked too. One message object
+ * is refilled per row; a row that fails keeps a copy of it for the examples.
+ */
+export function* readLabelledColumns(c: SnapshotColumns, contract: RecordContract): Generator<ReadRow> {
+  const d = contract.declaration;
+  const message: Record<string, Scalar> = {};
+  for (let i = 0; i < c.rows; i++) {
+    if (c.fraud[i] < 0) continue;
+    message[d.id] = c.transactionId[i];
+    message[d.time.column] = c.time[i];
+    message[d.customer] = c.customerId[i];
+    message[d.terminal] = c.terminalId[i];
+    message[d.amount] = c.amount[i];
+    for (const column of d.columns) message[column.name] = c.extras[column.name]?.[i] ?? null;
+    message[d.label] = c.fraud[i];
+    for (const name of d.labelColumns) {
+      const value = c.extras[name]?.[i];
+      if (value === undefined) delete message[name];
+      else message[name] = value;
+    }
+    const read = contract.readTransaction(message, { labels: 'required', admitted: true });
+    yield read.value ? { record: read.value } : { problems: read.problems, values: { ...message } };
+  }
+}
+
+/** Canonical whole-number ids (the handbook's) as their values, or undefined when any id is another string. */
+function numericIds(ids: readonly string[]): Float64Array | undefined {
+  const values = new Float64Array(ids.length);
+  for (let k = 0; k < ids.length; k++) {
+    values[k] = numericId(ids[k]);
+    if (Number.isNaN(values[k])) return undefined;
+  }
+  return values;
+}
+
+/** The repeated ids of `sorted` (ascending, equal ids adjacent): how many, on how many rows, the first few. */
+function repeatsOf<T>(sorted: ArrayLike<T>, show: (value: T) => string): { ids: number; rows: number; repeated: string[] } {
   let ids = 0;
   let rows = 0;
   const repeated: string[] = [];
@@ -163,9 +200,19 @@ export function findDuplicateIds(valid: ValidRows): DuplicateIds {
     if (first) {
       ids++;
       rows += 2;
-      if (repeated.length < MAX_EXAMPLES) repeated.push(sorted[i]);
+      if (repeated.length < MAX_EXAMPLES) repeated.push(show(sorted[i]));
     } else rows++;
   }
+  return { ids, rows, repeated };
+}
+
+/**
+ * Transaction ids carried by more than one valid row, found by sorting a copy of the ids: as numbers when all are
+ * canonical whole numbers (equal numbers are then equal strings), else as strings.
+ */
+export function findDuplicateIds(valid: ValidRows): DuplicateIds {
+  const numbers = numericIds(valid.id);
+  const { ids, rows, repeated } = numbers ? repeatsOf(numbers.sort(), String) : repeatsOf(valid.id.slice().sort(), (id) => id);
   const examples = repeated.map((id) => ({ id, rows: [] as number[] }));
   if (examples.length) {
     const byId = new Map(examples.map((e) => [e.id, e.rows]));

@@ -12,13 +12,14 @@
 // columns without a reference (a small batch can legitimately be all-weekday, all-daytime, or have no terminal
 // history yet); fields outside the declaration; rows not in time order; features missing from the reference;
 // label-dependent features skipped because labels are not required.
+import type { SnapshotColumns } from '../../dataset/snapshot';
 import type { LabelRule, RecordContract, RecordDeclaration, TxRecord } from '../../records';
 import { InvalidInputError } from '../errors';
 import { computeColumnFeatures, DEFAULT_LABEL_DELAY_DAYS, FEATURE_COUNT, FEATURE_NAMES } from '../features';
 import { columnDrift, type DriftScores, type DriftThresholds, exceeded } from './drift';
 import type { ReferenceStatistics } from './reference';
 import type { FeatureReport, RowExample, ValidationConfig, ValidationReport } from './report';
-import { checkRows, findDuplicateIds, findFutureTimestamps, type ReadRow, type ValidRows } from './rules';
+import { checkRows, findDuplicateIds, findFutureTimestamps, type ReadRow, readLabelledColumns, type ValidRows } from './rules';
 import { columnStatistics } from './stats';
 
 export interface ValidationOptions {
@@ -245,8 +246,24 @@ export function validateRecords(records: Iterable<TxRecord>, options: Validation
   return validateRows(readAll(messages(), contract, options.labels, { admitted: true }), { ...options, fields: options.fields ?? [] });
 }
 
+/**
+ * Validates a snapshot's labelled rows (what the pipeline's validation step reads) as validateRecords validates them as
+ * records, straight from the columns. Also returns the features it computed: the valid rows' 15 features in time order
+ * (rows × FEATURE_COUNT, row-major), for the public reference of the same rows (no second feature pass).
+ */
+export function validateLabelledColumns(
+  columns: SnapshotColumns,
+  options: Omit<ValidationOptions, 'labels'>,
+): { report: ValidationReport; features: Float64Array } {
+  return buildReport(readLabelledColumns(columns, options.contract), { ...options, labels: 'required', fields: options.fields ?? [] });
+}
+
 /** Validates rows already read by the contract (e.g. records/csv.ts `csvRecords`) and builds the report. */
 export function validateRows(rows: Iterable<ReadRow>, options: ValidationOptions): ValidationReport {
+  return buildReport(rows, options).report;
+}
+
+function buildReport(rows: Iterable<ReadRow>, options: ValidationOptions): { report: ValidationReport; features: Float64Array } {
   const { now, thresholds, labels, reference, contract } = options;
   const declaration = contract.declaration;
   if (!Number.isFinite(now)) throw new InvalidInputError(`now must be a finite number of seconds since the epoch, got ${now}`);
@@ -275,7 +292,7 @@ export function validateRows(rows: Iterable<ReadRow>, options: ValidationOptions
     });
   }
   const failures = findings.filter((f) => f.failure).sort((a, b) => b.severity - a.severity);
-  return {
+  const report: ValidationReport = {
     kind: 'fraudops.validation.report',
     version: 1,
     status: failures.length ? 'fail' : 'pass',
@@ -299,4 +316,5 @@ export function validateRows(rows: Iterable<ReadRow>, options: ValidationOptions
     features,
     ...(reference ? { reference: { rows: reference.rows, labels: reference.labels } } : {}),
   };
+  return { report, features: matrix };
 }

@@ -13,11 +13,11 @@ import {
   partitionRanges,
   retentionByTopic,
 } from '../../clients/kafka';
-import { createS3, ensureBucket, listKeys } from '../../clients/s3';
-import { loadSnapshot, readLakeLog } from '../../clients/snapshot-store';
+import { createS3, ensureBucket, getObjectBuffer, listKeys } from '../../clients/s3';
+import { appendLakeBatch, checkpointLakeLog, loadSnapshot, readLakeLog } from '../../clients/snapshot-store';
 import { loadConfig } from '../../config';
 import { type IngestOptions, type IngestResult, ingest } from '../../dataset/ingest';
-import { addDays, isoDay } from '../../dataset/lake';
+import { addDays, CHECKPOINT_EVERY, CHECKPOINT_KEY, isoDay, LAKE_BATCH_FORMAT, type LakeBatch } from '../../dataset/lake';
 import { columnsFromRecords } from '../../dataset/snapshot';
 import { readTransactionsCsv, recordContract } from '../../records';
 import { csvLines, publicationOrder, simulate } from '../../simulator';
@@ -182,5 +182,40 @@ describe('the incremental lake (real Kafka + S3)', () => {
     await admin.disconnect();
     const keys = await listKeys(s3, bucket, `test-lakes/${run}/`);
     if (keys.length) await s3.removeObjects(bucket, keys);
+  });
+});
+
+describe('the lake log checkpoint (real S3)', () => {
+  const lake = `test-lakes/${run}/checkpointed`;
+  const entry = (seq: number): LakeBatch => ({
+    format: LAKE_BATCH_FORMAT,
+    seq,
+    id: `batch-${seq}`,
+    sources: {
+      transactions: { topic: 'tx', partitions: [{ partition: 0, from: seq, to: seq + 1 }] },
+      labels: { topic: 'labels', partitions: [{ partition: 0, from: seq, to: seq }] },
+    },
+    declaration: contract.declaration,
+    newestDay: null,
+    files: [],
+    rejects: { path: `_rejects/${seq}.ndjson`, sha256: '', bytes: 0, total: 0, byReason: {} },
+    createdAt: new Date(0).toISOString(),
+  });
+
+  it('a reader takes the checkpoint and the entries after it, and the log alone when the checkpoint is unusable', async () => {
+    const count = CHECKPOINT_EVERY + 3;
+    const log: LakeBatch[] = [];
+    for (let seq = 0; seq < count; seq++) {
+      log.push(entry(seq));
+      await appendLakeBatch(s3, bucket, lake, log[seq], {});
+      await checkpointLakeLog(s3, bucket, lake, log);
+    }
+    const checkpoint = JSON.parse((await getObjectBuffer(s3, bucket, `${lake}/${CHECKPOINT_KEY}`)).toString('utf8'));
+    assert.equal(checkpoint.through, CHECKPOINT_EVERY - 1);
+    assert.deepEqual(await readLakeLog(s3, bucket, lake), log);
+
+    await s3.putObject(bucket, `${lake}/${CHECKPOINT_KEY}`, Buffer.from(JSON.stringify({ ...checkpoint, format: 'other' })));
+    assert.deepEqual(await readLakeLog(s3, bucket, lake), log, 'an unusable checkpoint is skipped');
+    await s3.removeObjects(bucket, await listKeys(s3, bucket, `${lake}/`));
   });
 });

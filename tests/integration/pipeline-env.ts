@@ -99,6 +99,26 @@ export function createPipelineEnv(tweak: (settings: Settings) => void = () => un
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Resolves once a worker started by startWorker logs that it polls its task queues; rejects if it exits first. */
+export function workerPolling(child: ChildProcess, timeoutMs = 120_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker ${child.pid} did not poll within ${timeoutMs / 1000} s`)), timeoutMs);
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.off('exit', onExit);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onData = (data: Buffer) => {
+      if (data.toString().includes('worker polling')) done();
+    };
+    const onExit = (code: number | null) => done(new Error(`worker ${child.pid} exited (${code}) before polling`));
+    child.stdout?.on('data', onData);
+    child.once('exit', onExit);
+  });
+}
+
 /** Polls `probe` until it gives a value (errors count as not yet), or fails after `timeoutMs` naming `what`. */
 export async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -2,11 +2,15 @@
 // GPU worker (--allow-cpu here) killed with SIGKILL mid-trial and started again, its trial retried to completion;
 // the MLflow parent run holds the child runs and the best config, and pipeline.training.fromTuning reads it back.
 import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Client, defaultPayloadConverter } from '@temporalio/client';
 import type { BestConfig, TrialHeartbeat } from '../../activities/tuning';
 import { MlflowClient } from '../../clients/mlflow';
 import { connectTemporal } from '../../clients/temporal';
+import { candidateOptions } from '../../ml/tuning/space';
 import { pipelineSettings } from '../../temporal/pipeline';
 import { readTunedConfig } from '../../temporal/tuned-config';
 import { ALLOWED_CPU_DEVICE } from '../../workers/gpu-device';
@@ -35,6 +39,7 @@ describe('fraudops tune on the real stack (both pools, a worker killed mid-trial
   let env: PipelineEnv;
   let client: Client;
   let mlflow: MlflowClient;
+  let cacheDir: string | undefined;
 
   before(async () => {
     env = createPipelineEnv((s) => {
@@ -52,10 +57,16 @@ describe('fraudops tune on the real stack (both pools, a worker killed mid-trial
     });
     client = await connectTemporal(env.config);
     mlflow = MlflowClient.fromConfig(env.config);
+    // The workers' public-data cache of their own (ml/tuning/data-cache.ts): the first trial builds the data.
+    cacheDir = mkdtempSync(path.join(tmpdir(), 'fraudops-tuning-cache-'));
+    env.env.FRAUDOPS_TUNING_CACHE = cacheDir;
     env.startWorker('cpu');
     env.startWorker('gpu');
   });
-  after(() => env?.cleanup());
+  after(() => {
+    env?.cleanup();
+    if (cacheDir) rmSync(cacheDir, { recursive: true, force: true });
+  });
 
   it('runs every trial, retries the killed one, and leaves a parent run whose best config the pipeline trains with', async () => {
     const tune = env.cli(['tune', '--wait', '--json']);
@@ -81,6 +92,7 @@ describe('fraudops tune on the real stack (both pools, a worker killed mid-trial
       'the CPU pool ran trials too',
     );
     assert.match(done.stderr, /tuning tuning-.*: searching, \d\/3 trials done/);
+    assert.equal(readdirSync(cacheDir as string).length, 1, 'one seed of public data, built once and cached');
 
     // MLflow: the parent run, its three child runs, the best config, the plot, and no privacy cost.
     const best = result.best as BestConfig;
@@ -109,7 +121,8 @@ describe('fraudops tune on the real stack (both pools, a worker killed mid-trial
       const tuned = await readTunedConfig(mlflow, env.config, ref);
       assert.deepEqual(tuned, best);
       const options = pipelineSettings(env.config, { tuned }).training.options;
-      for (const [key, value] of Object.entries(best.hyperParameters)) assert.deepEqual(options[key as keyof typeof options], value, key);
+      const expected = candidateOptions({ ebm: env.config.pipeline.training.ebm }, best.hyperParameters);
+      for (const [key, value] of Object.entries(expected)) assert.deepEqual(options[key as keyof typeof options], value, key);
     }
   });
 });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { DpSgdTrainer, type MlpParameters, predictMlp, type TrainerOptions, type TrainingData } from '../../ml/dpsgd';
 import { perCardSquaredNormsMaterialised } from '../../ml/dpsgd/ghost';
-import { backward, forward, initialParameters, layerShapes, outputDelta, uploadLayers } from '../../ml/dpsgd/mlp';
+import { backward, disposeLayers, forward, initialParameters, layerShapes, outputDelta, uploadLayers } from '../../ml/dpsgd/mlp';
 import { plannedMechanism } from '../../ml/dpsgd/plan';
 import { InvalidInputError } from '../../ml/errors';
 import { checkOptions, type ExperimentOptions, HANDBOOK_FRAUD_RATE, trainerOptionsFor } from '../../ml/experiment';
@@ -151,7 +151,8 @@ describe('per-card clipping', () => {
       return perCardSquaredNormsMaterialised(pass.inputs, deltas, tf.tensor1d(layout, 'int32'), k, length);
     });
     assertClose(Array.from(materialised.dataSync(), Math.sqrt), norms, 1e-5, 'materialised');
-    tf.dispose([materialised, ...layers.flatMap((l) => [l.augmented, l.weights])]);
+    materialised.dispose();
+    disposeLayers(layers);
   });
 
   it("the trainer's step is the sum of clipped card sums over K (brute force, 1e-4)", () => {
@@ -164,6 +165,26 @@ describe('per-card clipping', () => {
     const expected = bruteForceCardSum(rowGradients, data.groups as Int32Array, clipNorm);
     const { clippedSum } = oneStepCardSum(data, cardOptions({ clipNorm }));
     assertClose(clippedSum, expected.sum, 1e-4, 'clipped card sum');
+  });
+
+  it("the trainer's step with transaction clipping is the sum of clipped row gradients over N (brute force, 1e-4)", () => {
+    const probe = DpSgdTrainer.create(data, cardOptions({}));
+    const params = flat(probe.parameters());
+    probe.dispose();
+    const rowGradients = bruteForceRowGradients(params, data, [5], 2);
+    const eachRowAlone = Int32Array.from({ length: data.rows }, (_, i) => i);
+    const { norms } = bruteForceCardSum(rowGradients, eachRowAlone, 1);
+    const clipNorm = [...norms].sort((a, b) => a - b)[Math.floor(data.rows / 2)]; // half the rows clipped
+    const expected = bruteForceCardSum(rowGradients, eachRowAlone, clipNorm);
+    const trainer = DpSgdTrainer.create(data, cardOptions({ unit: 'transaction', clipNorm }));
+    try {
+      trainer.step();
+      const after = flat(trainer.parameters());
+      const clippedSum = params.map((v, j) => (v - after[j]) * data.rows);
+      assertClose(clippedSum, expected.sum, 1e-4, 'clipped row sum');
+    } finally {
+      trainer.dispose();
+    }
   });
 
   it('a card with many rows contributes at most C', () => {

@@ -1,15 +1,17 @@
 // The tuning search's pure parts: the search-space sampler, the Papernot–Steinke accounting of a random number of
 // trials, the tuning block of config.yaml, and the public tuning data's splits (validation rows in the test slot).
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { parseConfig, projectRoot } from '../../config';
 import { HANDBOOK_PROTOCOL, protocolSplit } from '../../ml/protocol';
 import { expectedTrials, randomTrialsEpsilon, randomTrialsRdp } from '../../ml/tuning/accounting';
+import { cachedTuningSplits, publicDataKey } from '../../ml/tuning/data-cache';
 import { EVALUATION_SEED, simulatedTransactions, tuningSplits } from '../../ml/tuning/public-data';
-import { describeCandidate, type SearchSpace, sampleCandidates, textSeed } from '../../ml/tuning/space';
+import { candidateOptions, describeCandidate, familySpace, type SearchSpace, sampleCandidates, textSeed } from '../../ml/tuning/space';
 import { PRIVATE_TUNING_REFUSAL, tuningInput } from '../../temporal/tuning';
 
 const SPACE: SearchSpace = {
@@ -41,6 +43,69 @@ describe('search-space sampler', () => {
     assert.ok(below > 0.4 && below < 0.6, `share below the geometric mean: ${below}`);
     assert.equal(new Set(candidates.map((c) => c.family)).size, 2);
     assert.equal(describeCandidate({ family: 'mlp', hidden: [64, 32] }), 'family=mlp hidden=[64,32]');
+  });
+});
+
+describe('per-family search and candidate options', () => {
+  const wide: SearchSpace = {
+    family: ['logistic', 'mlp', 'ebm'],
+    learningRate: { 'log-uniform': [0.005, 0.3] },
+    hidden: [[16]],
+    balance: ['none', 'class-weight'],
+    'ebm.rounds': [5, 10],
+  };
+
+  it('a family search keeps only the keys that change that family', () => {
+    assert.deepEqual(familySpace(wide, 'logistic'), { family: ['logistic'], learningRate: wide.learningRate, balance: wide.balance });
+    assert.deepEqual(Object.keys(familySpace(wide, 'mlp')), ['family', 'learningRate', 'hidden', 'balance']);
+    assert.deepEqual(familySpace(wide, 'ebm'), { family: ['ebm'], 'ebm.rounds': [5, 10] });
+  });
+
+  it('ebm.* keys merge into the base ebm settings; the rest override the base', () => {
+    const base = { learningRate: 0.02, ebm: { cardCap: 10 } };
+    assert.deepEqual(candidateOptions(base, { family: 'ebm', 'ebm.rounds': 20, 'ebm.learningRate': 0.5 }), {
+      learningRate: 0.02,
+      family: 'ebm',
+      ebm: { cardCap: 10, rounds: 20, learningRate: 0.5 },
+    });
+    assert.deepEqual(candidateOptions({ learningRate: 0.02 }, { learningRate: 0.1 }), { learningRate: 0.1 });
+    assert.deepEqual(base, { learningRate: 0.02, ebm: { cardCap: 10 } });
+  });
+});
+
+describe('public tuning data cache', () => {
+  const shape = { ...HANDBOOK_PROTOCOL, trainDays: 5 };
+  const spec = { seed: 1001, customers: 60, days: 40 };
+
+  it('keys an entry by the simulation, the protocol shape and the code, never by key order', () => {
+    const key = publicDataKey(spec, shape, 'code-a');
+    assert.match(key, /^[0-9a-f]{64}$/);
+    assert.equal(publicDataKey({ days: 40, customers: 60, seed: 1001 }, { ...shape }, 'code-a'), key);
+    assert.equal(publicDataKey({ ...spec, extra: 1 } as typeof spec, shape, 'code-a'), key);
+    const others = [
+      publicDataKey({ ...spec, seed: 1002 }, shape, 'code-a'),
+      publicDataKey({ ...spec, customers: 61 }, shape, 'code-a'),
+      publicDataKey({ ...spec, days: 41 }, shape, 'code-a'),
+      publicDataKey(spec, { ...shape, trainDays: 6 }, 'code-a'),
+      publicDataKey(spec, { ...shape, delayDays: shape.delayDays + 1 }, 'code-a'),
+      publicDataKey(spec, shape, 'code-b'),
+    ];
+    assert.equal(new Set([key, ...others]).size, others.length + 1);
+    assert.equal(publicDataKey(spec, shape), publicDataKey(spec, shape));
+  });
+
+  it('builds an entry once, then reads the same splits back', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'fraudops-tuning-cache-'));
+    try {
+      const first = cachedTuningSplits(spec, shape, dir);
+      const second = cachedTuningSplits(spec, shape, dir);
+      assert.deepEqual([first.hit, second.hit], [false, true]);
+      assert.deepEqual(second.splits, first.splits);
+      assert.deepEqual(second.splits, tuningSplits(simulatedTransactions(spec), shape));
+      assert.deepEqual(readdirSync(dir), [`${publicDataKey(spec, shape)}.v8`]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -5,7 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Command, CommanderError } from 'commander';
+import { datasetColumns, keepColumns } from '../../activities/dataset-columns';
+import type { ActivityDeps } from '../../activities/deps';
 import { registerValidateCommands, type ValidateSettings } from '../../cli/validate';
+import { columnsFromRecords, labelledRecords } from '../../dataset/snapshot';
 import { InvalidInputError } from '../../ml/errors';
 import { computeFeatures, FEATURE_COUNT, FEATURE_NAMES } from '../../ml/features';
 import { Rng } from '../../ml/random';
@@ -23,7 +26,11 @@ import {
   type ValidationConfig,
   type ValidationReport,
   validateDataset,
+  validateLabelledColumns,
+  validateRecords,
 } from '../../ml/validation';
+import { publicReferenceOfRecords, publicReferenceStatistics } from '../../ml/validation/public-reference';
+import { findDuplicateIds } from '../../ml/validation/rules';
 import { sortValues } from '../../ml/validation/stats';
 import { HANDBOOK_DECLARATION, RecordContract } from '../../records';
 import { featureInputOf } from '../../serving/online-features';
@@ -252,6 +259,87 @@ describe('validateDataset: each problem is detected and named', () => {
     const report = run([null, 'x', [1]]);
     assert.ok(report.failures.includes('none of the 3 rows passes the record contract'));
     assert.ok(report.failures.some((f) => f.startsWith('(record) must be a JSON object: 3 rows')));
+  });
+});
+
+describe('validateLabelledColumns: the labelled rows of a snapshot, straight from its columns', () => {
+  const records = Array.from({ length: clean.size }, (_, i) => clean.record(i));
+  // Some rows without a label yet (not validated), a few that break the contract as it stands (an amount beyond the
+  // bounds, a label that is not 0/1), one repeated id.
+  const columns = columnsFromRecords(records, HANDBOOK_DECLARATION);
+  for (let i = 0; i < columns.rows; i += 97) columns.fraud[i] = -1;
+  columns.amount[5] = 1e9;
+  columns.fraud[8] = 2;
+  columns.transactionId[12] = columns.transactionId[11];
+  const options = { contract, now, thresholds, reference };
+
+  it('gives the report validateRecords gives for the same labelled records', () => {
+    const { report } = validateLabelledColumns(columns, options);
+    const expected = validateRecords(labelledRecords(columns), { ...options, labels: 'required' });
+    assert.deepEqual(report, expected);
+    assert.equal(report.rows.bad, 2);
+    assert.equal(report.duplicates.rows, 2);
+  });
+
+  it('returns the features of the valid rows: the public reference of a clean snapshot is the one of its records', () => {
+    const cleanColumns = columnsFromRecords(records, HANDBOOK_DECLARATION);
+    const { report, features } = validateLabelledColumns(cleanColumns, options);
+    assert.equal(report.status, 'pass', report.failures.join('\n'));
+    assert.equal(features.length, records.length * FEATURE_COUNT);
+    const set = { names: [...FEATURE_NAMES], bounds: HANDBOOK_DECLARATION.bounds };
+    assert.deepEqual(
+      publicReferenceStatistics(features, records.length, set, 'rows'),
+      publicReferenceOfRecords([...labelledRecords(cleanColumns)], HANDBOOK_DECLARATION.bounds, 7, 'rows'),
+    );
+  });
+});
+
+describe('findDuplicateIds', () => {
+  const valid = (id: string[]) => ({ id, row: Int32Array.from(id.keys()) }) as Parameters<typeof findDuplicateIds>[0];
+  it('finds repeated whole-number ids by value and any other ids as text, with the same counts', () => {
+    const numbers = ['7', '3', '7', '10', '3', '7', '0'];
+    assert.deepEqual(findDuplicateIds({ ...valid(numbers), count: numbers.length }), {
+      ids: 2,
+      rows: 5,
+      examples: [
+        { id: '3', rows: [1, 4] },
+        { id: '7', rows: [0, 2, 5] },
+      ],
+    });
+    // '07' is not the canonical text of 7: the ids are compared as text.
+    const text = ['7', '07', 'a', '7', 'a'];
+    assert.deepEqual(findDuplicateIds({ ...valid(text), count: text.length }), {
+      ids: 2,
+      rows: 4,
+      examples: [
+        { id: '7', rows: [0, 3] },
+        { id: 'a', rows: [2, 4] },
+      ],
+    });
+  });
+});
+
+describe('datasetColumns: one S3 read of a dataset for validation and features', () => {
+  it('hands the columns a step kept to the next step of the same dataset, once', async () => {
+    let reads = 0;
+    const deps = {
+      config: { stack: { s3: { bucket: 'b' } } },
+      s3: {
+        getObject: async () => {
+          reads++;
+          throw Object.assign(new Error('no such key'), { code: 'NoSuchKey' });
+        },
+      },
+    } as unknown as ActivityDeps;
+    const columns = columnsFromRecords([], HANDBOOK_DECLARATION);
+    keepColumns({ sha256: 'abc' }, columns);
+    assert.equal(await datasetColumns(deps, { sha256: 'abc', prefix: 'datasets' }, HANDBOOK_DECLARATION), columns);
+    assert.equal(reads, 0);
+    await assert.rejects(datasetColumns(deps, { sha256: 'abc', prefix: 'datasets' }, HANDBOOK_DECLARATION));
+    assert.equal(reads, 1, 'taken once: the next read goes to S3');
+    keepColumns({ sha256: 'abc' }, columns);
+    await assert.rejects(datasetColumns(deps, { sha256: 'other', prefix: 'datasets' }, HANDBOOK_DECLARATION));
+    assert.equal(reads, 2, 'another dataset is read');
   });
 });
 

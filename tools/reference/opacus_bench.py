@@ -1,20 +1,20 @@
-"""Opacus' DP-SGD throughput on the MLP and batch size of bench/dpsgd.ts, for the comparison in that benchmark.
+"""Opacus' DP-SGD throughput on the MLP and batch sizes of bench/dpsgd.ts, for the comparison in that benchmark.
 
-Run by bench/dpsgd.ts (python tools/reference/opacus_bench.py FOLDER ROWS COLS HIDDEN Q STEPS REPEATS SIGMA CLIP LR),
+Run by bench/dpsgd.ts (python tools/reference/opacus_bench.py FOLDER ROWS COLS HIDDEN RATES SECONDS SIGMA CLIP LR),
 with tools/reference/opacus_bench-requirements.txt installed. FOLDER holds x.f32 (rows×cols, little-endian float32)
-and y.u8. Prints one JSON object: steps/s (median of REPEATS timed runs of STEPS steps, after 50 warm-up steps) for
+and y.u8; RATES is a comma-separated list of Poisson sampling rates q (batch q·ROWS each). For every rate, prints
+steps/s of each mode (timed for about SECONDS after 3 warm-up steps, at least 3 steps) in one JSON object:
   - hooks_loader: Opacus' default per-sample gradients (hooks) fed by its Poisson DPDataLoader, as documented;
   - hooks: the same, with Poisson sampling done as one vectorised mask (no per-example Python in data loading);
   - ghost: Opacus' fast gradient clipping (grad_sample_mode="ghost"), vectorised sampling;
   - nonprivate: plain PyTorch on mini-batches of the expected batch size.
-All use Adam, BCEWithLogitsLoss (mean), noise multiplier SIGMA and clipping norm CLIP.
+All use Adam, BCEWithLogitsLoss (mean), noise multiplier SIGMA and clipping norm CLIP, and torch's default threads.
 """
 
 import json
-import warnings
-import statistics
 import sys
 import time
+import warnings
 
 import numpy as np
 import opacus
@@ -22,6 +22,9 @@ import torch
 from opacus import PrivacyEngine
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
+WARMUP = 3
+MIN_STEPS = 3
 
 
 def mlp(cols, hidden):
@@ -33,28 +36,19 @@ def mlp(cols, hidden):
     return nn.Sequential(*layers)
 
 
-def timed(step, steps, repeats):
-    for _ in range(50):
+def timed(step, seconds):
+    for _ in range(WARMUP):
         step()
-    runs = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        runs.append(steps / (time.perf_counter() - start))
-    return statistics.median(runs)
+    steps, start = 0, time.perf_counter()
+    while steps < MIN_STEPS or time.perf_counter() - start < seconds:
+        step()
+        steps += 1
+    return steps / (time.perf_counter() - start)
 
 
-def main():
-    warnings.filterwarnings("ignore")
-    folder, rows, cols, hidden, q, steps, repeats, sigma, clip, lr = sys.argv[1:]
-    rows, cols, steps, repeats = int(rows), int(cols), int(steps), int(repeats)
-    hidden = [int(h) for h in hidden.split(",")]
-    q, sigma, clip, lr = float(q), float(sigma), float(clip), float(lr)
-    x = torch.from_numpy(np.fromfile(f"{folder}/x.f32", dtype="<f4").reshape(rows, cols).copy())
-    y = torch.from_numpy(np.fromfile(f"{folder}/y.u8", dtype=np.uint8).astype(np.float32))
+def modes(x, y, q, hidden, sigma, clip, lr, seconds):
+    rows, cols = x.shape
     batch = round(q * rows)
-    torch.manual_seed(0)
     criterion = nn.BCEWithLogitsLoss()
     results = {}
 
@@ -88,7 +82,7 @@ def main():
             loss.backward()
             optimizer.step()
 
-        return timed(step, steps, repeats)
+        return timed(step, seconds)
 
     results["hooks_loader"] = private("hooks", vectorised=False)
     results["hooks"] = private("hooks", vectorised=True)
@@ -107,9 +101,22 @@ def main():
         criterion(model(x[index]).squeeze(1), y[index]).backward()
         optimizer.step()
 
-    results["nonprivate"] = timed(plain_step, steps, repeats)
+    results["nonprivate"] = timed(plain_step, seconds)
+    return {"batch": batch, "steps_per_s": results}
+
+
+def main():
+    warnings.filterwarnings("ignore")
+    folder, rows, cols, hidden, rates, seconds, sigma, clip, lr = sys.argv[1:]
+    rows, cols, seconds = int(rows), int(cols), float(seconds)
+    hidden = [int(h) for h in hidden.split(",")]
+    sigma, clip, lr = float(sigma), float(clip), float(lr)
+    x = torch.from_numpy(np.fromfile(f"{folder}/x.f32", dtype="<f4").reshape(rows, cols).copy())
+    y = torch.from_numpy(np.fromfile(f"{folder}/y.u8", dtype=np.uint8).astype(np.float32))
+    torch.manual_seed(0)
+    per_rate = [modes(x, y, float(q), hidden, sigma, clip, lr, seconds) for q in rates.split(",")]
     print(json.dumps({
-        "steps_per_s": results, "batch": batch, "threads": torch.get_num_threads(),
+        "rates": per_rate, "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
         "torch_version": torch.__version__, "opacus_version": opacus.__version__,
     }))
 
