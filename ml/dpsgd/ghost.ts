@@ -4,42 +4,8 @@
 // The trainer reads the per-row norm factors (one download of B×(2L−1) numbers), computes ‖g_i‖² and c_i in float64,
 // and uploads c: one round trip instead of a dozen small tensor ops a step.
 import { tf } from '../tensorflow';
+import { type LayerShape, readBlocks } from './mlp';
 import { matMul, rowNorms } from './native-ops';
-
-function rowSquaredNorms(m: tf.Tensor2D): tf.Tensor2D {
-  const squares = tf.square(m);
-  return m.shape[1] === 1 ? squares : tf.sum<tf.Tensor2D>(squares, 1, true);
-}
-
-/**
- * ‖g_i‖², B×1, from each layer's inputs ã_l (B×(in+1)) and errors Δ_l (B×out). `firstInputSquaredNorms` may give
- * ‖ã_0‖² (B×1) computed once with the data, which saves two ops a step.
- */
-export function perExampleSquaredNorms(
-  inputs: readonly tf.Tensor2D[],
-  deltas: readonly tf.Tensor2D[],
-  firstInputSquaredNorms?: tf.Tensor2D,
-): tf.Tensor2D {
-  const terms = inputs.map((input, l) => {
-    const inputNorms = l === 0 && firstInputSquaredNorms ? firstInputSquaredNorms : rowSquaredNorms(input);
-    return tf.mul<tf.Tensor2D>(inputNorms, rowSquaredNorms(deltas[l]));
-  });
-  return terms.length === 1 ? terms[0] : tf.addN(terms);
-}
-
-/** c_i = min(1, C/‖g_i‖), written C / max(C, ‖g_i‖) so a zero gradient gives 1 without dividing by 0. */
-export function clipFactors(squaredNorms: tf.Tensor2D, clipNorm: number): tf.Tensor2D {
-  const limit = tf.scalar(clipNorm);
-  return tf.div(limit, tf.maximum(limit, tf.sqrt(squaredNorms)));
-}
-
-/**
- * c_i = C/(‖g_i‖ + γ): automatic clipping (Bu et al. 2023) scaled by C. ‖c_i·g_i‖ = C·‖g_i‖/(‖g_i‖ + γ) < C for every
- * g_i, so the sensitivity is C as with clipFactors; a zero gradient gets C/γ and still contributes 0.
- */
-export function normalisingFactors(squaredNorms: tf.Tensor2D, clipNorm: number, stability: number): tf.Tensor2D {
-  return tf.div(tf.scalar(clipNorm), tf.add(tf.sqrt(squaredNorms), tf.scalar(stability)));
-}
 
 /**
  * Σ_i c_i·g_i per layer, as its (in+1)×columns block (weights rows, then the bias row; a hidden layer's last column is
@@ -56,11 +22,15 @@ export function gradientBlocks(inputs: readonly tf.Tensor2D[], deltas: readonly 
   });
 }
 
-/** gradientBlocks without the constant units' columns: per layer (in+1)×out. */
-export function gradientSum(inputs: readonly tf.Tensor2D[], deltas: readonly tf.Tensor2D[], factors: tf.Tensor2D | null): tf.Tensor2D[] {
-  return gradientBlocks(inputs, deltas, factors).map((block, l) =>
-    l === inputs.length - 1 ? block : tf.slice(block, [0, 0], [block.shape[0], block.shape[1] - 1]),
+/** gradientBlocks' blocks read into the flat parameter layout (`size` parameters), in float64. */
+export function flatGradient(blocks: readonly tf.Tensor2D[], shapes: readonly LayerShape[], size: number): Float64Array {
+  const gradient = new Float64Array(size);
+  readBlocks(
+    blocks.map((block) => block.dataSync() as Float32Array),
+    shapes,
+    gradient,
   );
+  return gradient;
 }
 
 /**
@@ -93,13 +63,16 @@ export function squaredNormsFromFactors(values: ArrayLike<number>, firstInputSqu
 /** A per-unit bound on squared gradient norms: the factor c that scales the unit's gradient. */
 export type FactorOf = (squaredNorm: number) => number;
 
-/** c = min(1, C/‖g‖), as C / max(C, ‖g‖) (clipFactors' formula, in float64). */
+/** c = min(1, C/‖g‖), written C / max(C, ‖g‖) so a zero gradient gives 1 without dividing by 0. */
 export const clipFactor =
   (clipNorm: number): FactorOf =>
   (squaredNorm) =>
     clipNorm / Math.max(clipNorm, Math.sqrt(squaredNorm));
 
-/** c = C/(‖g‖ + γ) (normalisingFactors' formula, in float64). */
+/**
+ * c = C/(‖g‖ + γ): automatic clipping (Bu et al. 2023) scaled by C. ‖c·g‖ = C·‖g‖/(‖g‖ + γ) < C for every g, so the
+ * sensitivity is C as with clipFactor; a zero gradient gets C/γ and still contributes 0.
+ */
 export const normalisingFactor =
   (clipNorm: number, stability: number): FactorOf =>
   (squaredNorm) =>
@@ -113,6 +86,36 @@ export function float32AtMost(x: number): number {
   float32[0] = x;
   if (float32[0] > x) float32Bits[0]--;
   return float32[0];
+}
+
+/**
+ * c_i of each row (float32, never rounded up) from its ghost norm: the norm factors are read once (B×(2L−1) numbers),
+ * ‖g_i‖² and c_i computed in float64. `firstInputSquaredNorms`: ‖ã_0‖² of each row, known with the data.
+ */
+export function rowClipFactors(
+  inputs: readonly tf.Tensor2D[],
+  deltas: readonly tf.Tensor2D[],
+  firstInputSquaredNorms: ArrayLike<number>,
+  factor: FactorOf,
+): Float32Array {
+  const squaredNorms = squaredNormsFromFactors(normFactors(inputs, deltas).dataSync(), firstInputSquaredNorms);
+  return Float32Array.from(squaredNorms, (squared) => float32AtMost(factor(squared)));
+}
+
+/**
+ * c_i of each of `rows` batch rows from its card's ‖G_k‖² (`cardOf[i]`: row i's card); rows past cardOf (padding,
+ * Δ = 0) get 0.
+ */
+export function cardRowFactors(
+  cardSquaredNorms: ArrayLike<number>,
+  cardOf: ArrayLike<number>,
+  rows: number,
+  factor: FactorOf,
+): Float32Array {
+  const cardFactors = Array.from(cardSquaredNorms, (squared) => float32AtMost(factor(squared)));
+  const factors = new Float32Array(rows);
+  for (let i = 0; i < cardOf.length; i++) factors[i] = cardFactors[cardOf[i]];
+  return factors;
 }
 
 /**

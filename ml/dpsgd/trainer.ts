@@ -11,14 +11,14 @@ import { type CardIndex, indexCards } from './card-groups';
 import { type CheckpointContents, dataFingerprint, decodeCheckpoint, encodeCheckpoint } from './checkpoint';
 import { CryptoStream } from './csprng';
 import {
+  cardRowFactors,
   clipFactor,
   type FactorOf,
-  float32AtMost,
+  flatGradient,
   gradientBlocks,
   normalisingFactor,
-  normFactors,
   perCardSquaredNormsMaterialised,
-  squaredNormsFromFactors,
+  rowClipFactors,
 } from './ghost';
 import {
   backward,
@@ -29,7 +29,6 @@ import {
   type LayerTensors,
   layerShapes,
   outputDelta,
-  readBlocks,
   toMlpParameters,
   uploadLayers,
   weightedLossSum,
@@ -259,12 +258,7 @@ export class DpSgdTrainer {
       const factors = this.factor && tf.tensor2d(this.rowFactors(pass.inputs, deltas, padded, cards), [padded.length, 1]);
       return [pass.logits, ...gradientBlocks(pass.inputs, deltas, factors)];
     });
-    const gradient = new Float64Array(this.state.params.length);
-    readBlocks(
-      outputs.slice(1).map((block) => block.dataSync() as Float32Array),
-      this.shapes,
-      gradient,
-    );
+    const gradient = flatGradient(outputs.slice(1), this.shapes, this.state.params.length);
     const logits = (outputs[0].dataSync() as Float32Array).subarray(0, rows.length);
     tf.dispose(outputs);
     return { gradient, logits };
@@ -276,19 +270,13 @@ export class DpSgdTrainer {
    */
   private rowFactors(inputs: tf.Tensor2D[], deltas: tf.Tensor2D[], padded: Int32Array, cards: CardSample | null): Float32Array {
     const factor = this.factor as FactorOf;
-    const factors = new Float32Array(padded.length);
-    if (cards) {
-      const cardNorms = perCardClipNorms(inputs, deltas, cards).dataSync();
-      const cardFactors = Array.from(cardNorms, (norm) => float32AtMost(factor(norm)));
-      cards.cardOf.forEach((k, b) => {
-        factors[b] = cardFactors[k];
-      });
-      return factors; // padding rows keep 0: their Δ is 0 anyway
-    }
-    const firstInput = Float64Array.from(padded, (row) => this.inputSquaredNorms[row]);
-    const squaredNorms = squaredNormsFromFactors(normFactors(inputs, deltas).dataSync(), firstInput);
-    for (let i = 0; i < factors.length; i++) factors[i] = float32AtMost(factor(squaredNorms[i]));
-    return factors;
+    if (cards) return cardRowFactors(perCardClipNorms(inputs, deltas, cards).dataSync(), cards.cardOf, padded.length, factor);
+    return rowClipFactors(
+      inputs,
+      deltas,
+      Float64Array.from(padded, (row) => this.inputSquaredNorms[row]),
+      factor,
+    );
   }
 
   private batchLoss(rows: Int32Array, logits: Float32Array): number {

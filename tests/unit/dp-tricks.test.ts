@@ -9,7 +9,14 @@ import { loadConfig } from '../../config';
 import { loadBundle, packBundle } from '../../ml/bundle';
 import { DpSgdTrainer, type MlpParameters, predictMlp, type TrainerOptions, type TrainingData } from '../../ml/dpsgd';
 import { emaDecayAt } from '../../ml/dpsgd/averaging';
-import { gradientSum, normalisingFactors, perCardSquaredNormsMaterialised, perExampleSquaredNorms } from '../../ml/dpsgd/ghost';
+import {
+  cardRowFactors,
+  flatGradient,
+  gradientBlocks,
+  normalisingFactor,
+  perCardSquaredNormsMaterialised,
+  rowClipFactors,
+} from '../../ml/dpsgd/ghost';
 import { backward, forward, initialParameters, layerShapes, outputDelta, uploadLayers } from '../../ml/dpsgd/mlp';
 import { applyUpdate, correctedSecondMoment, initialOptimizerState } from '../../ml/dpsgd/optimizer';
 import { InvalidInputError } from '../../ml/errors';
@@ -244,15 +251,22 @@ describe('automatic clipping', () => {
     return { inputs: p.inputs, deltas: backward(layers, p, outputDelta(p.logits, labels, weights)) };
   }
 
+  /** Σ_i c_i·g_i in the flat layout (the trainer's path), the factors c computed from the batch's pass. */
+  function clippedSum(factorsOf: (p: ReturnType<typeof pass>) => Float32Array, padding = 0): Float64Array {
+    const blocks = tf.tidy(() => {
+      const p = pass(padding);
+      return gradientBlocks(p.inputs, p.deltas, tf.tensor2d(factorsOf(p), [batch + padding, 1]));
+    });
+    const sum = flatGradient(blocks, shapes, params.length);
+    tf.dispose(blocks);
+    return sum;
+  }
+
   const bounded = (g: Float64Array) => g.map((v) => (clipNorm * v) / (norm(g) + stability));
 
   it('per example: Σ C·g/(‖g‖ + γ) equals brute force, and each contribution has norm below C', () => {
-    const sum = tf.tidy(() => {
-      const { inputs: a, deltas } = pass();
-      return tf.concat(
-        gradientSum(a, deltas, normalisingFactors(perExampleSquaredNorms(a, deltas), clipNorm, stability)).map((g) => g.reshape([-1])),
-      );
-    });
+    const inputNorms = x.map((row) => row.reduce((sum, v) => sum + v * v, 1));
+    const sum = clippedSum(({ inputs: a, deltas }) => rowClipFactors(a, deltas, inputNorms, normalisingFactor(clipNorm, stability)));
     const expected = new Float64Array(params.length);
     for (const g of perExample) {
       const contribution = bounded(g);
@@ -261,8 +275,7 @@ describe('automatic clipping', () => {
         expected[j] += v;
       });
     }
-    assertClose(sum.dataSync(), expected, 1e-5, 'automatically clipped sum');
-    sum.dispose();
+    assertClose(sum, expected, 1e-5, 'automatically clipped sum');
   });
 
   it('per card: each card’s summed gradient G becomes C·G/(‖G‖ + γ), norm below C', () => {
@@ -274,12 +287,10 @@ describe('automatic clipping', () => {
     cardOf.forEach((k, b) => {
       layout[k * length + filled[k]++] = b;
     });
-    const sum = tf.tidy(() => {
-      const { inputs: a, deltas } = pass(1);
-      const norms = perCardSquaredNormsMaterialised(a, deltas, tf.tensor1d(layout, 'int32'), cards, length);
-      const rowFactors = tf.gather(normalisingFactors(norms, clipNorm, stability), tf.tensor1d([...cardOf, 0], 'int32'));
-      return tf.concat(gradientSum(a, deltas, rowFactors).map((g) => g.reshape([-1])));
-    });
+    const sum = clippedSum(({ inputs: a, deltas }) => {
+      const norms = perCardSquaredNormsMaterialised(a, deltas, tf.tensor1d(layout, 'int32'), cards, length).dataSync();
+      return cardRowFactors(norms, cardOf, batch + 1, normalisingFactor(clipNorm, stability));
+    }, 1);
     const expected = new Float64Array(params.length);
     for (let k = 0; k < cards; k++) {
       const card = new Float64Array(params.length);
@@ -295,8 +306,7 @@ describe('automatic clipping', () => {
         expected[j] += v;
       });
     }
-    assertClose(sum.dataSync(), expected, 1e-5, 'automatically clipped card sum');
-    sum.dispose();
+    assertClose(sum, expected, 1e-5, 'automatically clipped card sum');
   });
 
   it('changes only the clipping: the same σ, grid and ε as flat clipping, and the trainer runs it for either unit', () => {
