@@ -2,6 +2,7 @@
 // stratified sampling; DESIGN §6 says what each does to privacy). The examples the trainer reads go to S3.
 import { decodeArrays, encodeArrays, type StoredArray } from '../dataset/arrays';
 import { type BalancedTraining, balanceTraining } from '../ml/experiment';
+import { transformWidth } from '../ml/transforms';
 import type { TrainingSettings } from '../workflows/settings';
 import { type ActivityDeps, getRunObject, putRunObject, runKey } from './deps';
 import { asSigned, asUnsigned, loadSplit, type SplitRef } from './features';
@@ -58,7 +59,7 @@ export function createBalanceActivities(deps: ActivityDeps) {
         cards: training.cards,
         positives: training.y.reduce((sum, v) => sum + v, 0),
         syntheticRows: training.rows - training.records,
-        inputs: training.transform.features.length,
+        inputs: transformWidth(training.transform),
       };
     },
   };

@@ -8,6 +8,7 @@ import { bundleOfVersion, promoteVersion, registerBundleVersion, VERSION_TAGS } 
 import { projectRoot } from '../config';
 import type { PairedGain } from '../ml/bootstrap';
 import { ebmSettingsOf } from '../ml/ebm';
+import { hiddenLayersOf } from '../ml/experiment';
 import type { PromotionOutcome } from '../workflows/messages';
 import type { TrainingSettings } from '../workflows/settings';
 import type { TrainingSetRef } from './balance';
@@ -106,7 +107,7 @@ export function createRegisterActivities(deps: ActivityDeps) {
           family: o.family ?? 'mlp',
           ...(o.family === 'ebm' ? { ebm: JSON.stringify(ebmSettingsOf(o.dp, o.ebm)) } : {}),
           balance: o.balance,
-          hidden: JSON.stringify(o.family === 'logistic' ? [] : o.hidden),
+          hidden: JSON.stringify(hiddenLayersOf(o.family, o.hidden)),
           epochs: o.epochs,
           learning_rate: o.learningRate,
           optimizer: o.optimizer,

@@ -9,12 +9,13 @@ import { DpSgdTrainer, type PrivacySpent, type TrainerOptions, type TrainingProg
 import { type EbmFamilyOptions, ebmReleases, ebmSettingsOf, trainEbmFamily } from '../ml/ebm';
 import { featureSetOf } from '../ml/feature-set';
 import { selectBackend } from '../ml/tensorflow';
+import { transformWidth } from '../ml/transforms';
 import { resolveDeclaration } from '../records';
 import { loadTraining } from './balance';
 import { type ActivityDeps, createActivityDeps, getRunObject, putRunObject } from './deps';
 import { decodeEbmRecord, encodeEbmModel, encodeModel } from './model-file';
 
-/** What the job trains: DP-SGD (families logistic and mlp) or an EBM. */
+/** What the job trains: DP-SGD (families logistic, quadratic and mlp) or an EBM. */
 export type TrainJobModel =
   | { family: 'dp-sgd'; trainerOptions: TrainerOptions }
   | { family: 'ebm'; ebmOptions: Omit<EbmFamilyOptions, 'onRound'> };
@@ -65,7 +66,7 @@ const send = (message: TrainJobMessage) => process.send?.(message);
 async function runEbmJob(deps: ActivityDeps, job: TrainJob & { family: 'ebm' }): Promise<TrainJobOutcome> {
   const options = job.ebmOptions;
   const training = await loadTraining(deps, job.trainingKey);
-  const inputs = training.transform.features.length;
+  const inputs = transformWidth(training.transform);
   const { rounds } = ebmSettingsOf(options.dp, options.ebm);
   const totalSteps = ebmReleases(inputs, rounds);
   const backend = 'js';
@@ -108,7 +109,7 @@ async function runJob(job: TrainJob): Promise<TrainJobOutcome> {
   const logLine = (line: string) => deps.log.info(line);
   const backend = await selectBackend(job.device === 'gpu' ? 'gpu' : config.tensorflow.backend, logLine);
   const training = await loadTraining(deps, job.trainingKey);
-  const data = { x: training.x, y: training.y, rows: training.rows, cols: training.transform.features.length, groups: training.groups };
+  const data = { x: training.x, y: training.y, rows: training.rows, cols: transformWidth(training.transform), groups: training.groups };
   const resume = await objectExists(deps.s3, config.stack.s3.bucket, job.checkpointKey);
   const trainer = resume
     ? DpSgdTrainer.resume(new Uint8Array(await getRunObject(deps, job.checkpointKey)), data)

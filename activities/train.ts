@@ -1,7 +1,7 @@
-// Step 5: training in a child process (activities/train-job.ts), one per attempt: DP-SGD (families logistic and mlp)
-// or a DP-EBM (family ebm). Progress becomes heartbeats {epoch, step, checkpointKey, epsilonSpent}; a retried DP-SGD
-// attempt resumes from the run's last checkpoint in S3, and the trainer counts privacy over every step taken since the
-// first attempt (an EBM has no checkpoint: see train-job.ts runEbmJob).
+// Step 5: training in a child process (activities/train-job.ts), one per attempt: DP-SGD (families logistic, quadratic
+// and mlp) or a DP-EBM (family ebm). Progress becomes heartbeats {epoch, step, checkpointKey, checkpointStep,
+// epsilonSpent}; a retried DP-SGD attempt resumes from the run's last checkpoint in S3, and the trainer counts privacy
+// over every step taken since the first attempt (an EBM has no checkpoint: see train-job.ts runEbmJob).
 import { fork } from 'node:child_process';
 import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
@@ -18,6 +18,8 @@ export interface TrainHeartbeat {
   totalSteps: number;
   /** The last durable checkpoint, or null before the first. */
   checkpointKey: string | null;
+  /** The step that checkpoint holds (0 before the first; absent in heartbeats of older workers): `step` runs ahead of it. */
+  checkpointStep?: number;
   /** ε at δ at that checkpoint (null when training is not private or before the first checkpoint). */
   epsilonSpent: number | null;
   resumedFromStep: number;
@@ -92,6 +94,7 @@ export function createTrainActivities(deps: ActivityDeps, worker: TrainWorker) {
         step: last?.step ?? 0,
         totalSteps: last?.totalSteps ?? 0,
         checkpointKey: last?.checkpointKey ?? null,
+        checkpointStep: last?.checkpointStep ?? 0,
         epsilonSpent: last?.epsilonSpent ?? null,
         resumedFromStep: 0,
       };
@@ -132,6 +135,7 @@ export function createTrainActivities(deps: ActivityDeps, worker: TrainWorker) {
                   epoch: message.progress.epoch,
                   step: message.progress.step,
                   checkpointKey: message.key,
+                  checkpointStep: message.progress.step,
                   epsilonSpent: message.progress.epsilonSpent,
                 });
                 context.heartbeat(beat);

@@ -169,6 +169,7 @@ export function createTuningActivities(deps: ActivityDeps, worker: TuningWorker 
           data_days: input.data.days,
           objective: 'validation average precision (mean over the seeds)',
           dp: input.options.dp,
+          privacy_unit: input.options.privacyUnit ?? 'transaction',
           epsilon_per_trial: input.options.targetEpsilon,
           delta: input.options.delta,
           privacy_cost: 0,

@@ -4,7 +4,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { championBundle } from '../clients/model-registry';
 import { REFERENCE_FILE } from '../ml/bundle';
-import { FEATURE_COUNT, FEATURE_NAMES } from '../ml/features';
 import {
   DataValidationError,
   parseReferenceStatistics,
@@ -13,7 +12,6 @@ import {
   throwIfFailed,
   validateLabelledColumns,
 } from '../ml/validation';
-import { publicReferenceStatistics } from '../ml/validation/public-reference';
 import { recordContract, resolveDeclaration } from '../records';
 import { datasetColumns, keepColumns } from './dataset-columns';
 import { type ActivityDeps, putRunObject, runKey } from './deps';
@@ -63,12 +61,15 @@ export function createValidateActivities(deps: ActivityDeps) {
       const declaration = resolveDeclaration(config.records);
       const columns = await datasetColumns(deps, dataset, declaration);
       const champion = await championReference();
-      const { report, features } = validateLabelledColumns(columns, {
+      // Its public reference (the next run's drift reference) is of the labelled rows that pass the contract (all of
+      // them, unless some fail it), counted with the features validation computes for them.
+      const { report, publicReference } = validateLabelledColumns(columns, {
         contract: recordContract(config),
         now: Date.now() / 1000,
         thresholds: config.validation,
         reference: champion?.reference,
         labelDelayDays: config.producer.labelDelayDays,
+        referenceSplit: `labelled rows of snapshot ${dataset.sha256.slice(0, 12)}`,
       });
       const [reportKey, htmlKey, referenceKey] = [
         runKey('validation/report.json'),
@@ -77,13 +78,7 @@ export function createValidateActivities(deps: ActivityDeps) {
       ];
       await putRunObject(deps, reportKey, `${JSON.stringify(report, null, 2)}\n`, 'application/json');
       await putRunObject(deps, htmlKey, renderHtmlReport(report), 'text/html; charset=utf-8');
-      // The features validation computed for the labelled rows that pass the contract (all of them, unless some fail it).
-      const rows = features.length / FEATURE_COUNT;
-      if (rows > 0) {
-        const split = `labelled rows of snapshot ${dataset.sha256.slice(0, 12)}`;
-        const reference = publicReferenceStatistics(features, rows, { names: [...FEATURE_NAMES], bounds: declaration.bounds }, split);
-        await putRunObject(deps, referenceKey, JSON.stringify(reference), 'application/json');
-      }
+      if (publicReference) await putRunObject(deps, referenceKey, JSON.stringify(publicReference), 'application/json');
       try {
         throwIfFailed(report, `s3://${config.stack.s3.bucket}/${htmlKey}`);
       } catch (err) {

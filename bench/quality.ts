@@ -8,8 +8,8 @@
 //   (bench/quality-params.json: written by --params-from-tuning from the searches named in its "_source")
 //   The table: npx tsx bench/quality.ts --markdown --from quality.json
 // Hyper-parameters: config.yaml's pipeline.training, overridden by --params <file.json>, an object whose keys are
-// merged in this order for a cell: "default", "<family>", "<family>:non-private" or "<family>:dp", "<family>:eps=<ε>",
-// "<family>:eps=<ε>:<unit>"; each value holds ExperimentOptions fields (e.g. {"learningRate": 0.05, "epochs": 20});
+// merged in this order for a cell: "default", "<family>", "<family>:non-private" or "<family>:dp", "<family>:dp:<unit>",
+// "<family>:eps=<ε>", "<family>:eps=<ε>:<unit>"; each value holds ExperimentOptions fields (e.g. {"learningRate": 0.05});
 // keys that start with "_" are notes (e.g. "_source": where the params came from) and are not read.
 // From tuning searches (`fraudops tune`, their MLflow parent run ids): --params-from-tuning <id,...> takes each search's
 // best config as its family's params, "<family>:dp" or "<family>:non-private" by the search's privacy; a family with
@@ -101,29 +101,41 @@ function checkParams(params: unknown, base: Omit<ExperimentOptions, 'protocol'>,
 
 /**
  * The params of finished tuning searches: each search's best config under its family, "<family>:dp" or
- * "<family>:non-private" by whether its trials trained with DP; a family without a non-private search takes its DP
- * search's config for every cell ("<family>"), the non-private cells training it with DP off.
+ * "<family>:non-private" by whether its trials trained with DP, and "<family>:dp:card" for a DP search at the card
+ * unit (run with privacy.unit card); a family without a non-private search takes its DP search's config for every
+ * cell ("<family>"), the non-private cells training it with DP off.
  */
 async function paramsFromTuning(config: Config, runIds: string[]): Promise<Params> {
   const mlflow = MlflowClient.fromConfig(config);
-  const found: Array<{ runId: string; family: ModelFamily; dp: boolean; options: Partial<ExperimentOptions>; best: BestConfig }> = [];
+  const found: Array<{
+    runId: string;
+    family: ModelFamily;
+    dp: boolean;
+    unit: string;
+    options: Partial<ExperimentOptions>;
+    best: BestConfig;
+  }> = [];
   for (const runId of runIds) {
     const best = await readTunedConfig(mlflow, config, runId);
     const { family, ...options } = candidateOptions({}, best.hyperParameters) as Partial<ExperimentOptions>;
     if (!family) throw new Error(`--params-from-tuning ${runId}: its search did not fix a family (run it with --family)`);
-    found.push({ runId: best.tuningRunId, family, dp: best.epsilonPerTrial !== null, options, best });
+    // Searches from before the parent run named its unit trained at the transaction unit.
+    const unit = (await mlflow.getRun(best.tuningRunId)).data.params?.find((p) => p.key === 'privacy_unit')?.value ?? 'transaction';
+    found.push({ runId: best.tuningRunId, family, dp: best.epsilonPerTrial !== null, unit, options, best });
   }
   const layers: Params = {};
-  for (const { family, dp, options, runId } of found) {
+  for (const { family, dp, unit, options, runId } of found) {
     const twin = found.some((other) => other.family === family && other.dp !== dp);
-    const layer = twin ? `${family}:${dp ? 'dp' : 'non-private'}` : family;
+    // A DP search at the card unit sets the family's card cells only ("<family>:dp:card", over "<family>:dp").
+    const layer = dp && unit === 'card' ? `${family}:dp:card` : twin ? `${family}:${dp ? 'dp' : 'non-private'}` : family;
     if (layers[layer]) throw new Error(`--params-from-tuning: two searches for "${layer}" (the second is ${runId})`);
     layers[layer] = options;
   }
-  const source = found.map(({ runId, family, dp, best }) => ({
+  const source = found.map(({ runId, family, dp, unit, best }) => ({
     tuningRunId: runId,
     family,
     dp,
+    ...(dp ? { unit } : {}),
     epsilonPerTrial: best.epsilonPerTrial,
     bestTrialRunId: best.trialRunId,
     validation: best.validation,
@@ -141,7 +153,7 @@ function cellOptions(key: CellKey, seed: number, base: Omit<ExperimentOptions, '
     'default',
     family,
     `${family}:${dp ? 'dp' : 'non-private'}`,
-    ...(dp ? [`${family}:eps=${epsilon}`, `${family}:eps=${epsilon}:${unit}`] : []),
+    ...(dp ? [`${family}:dp:${unit}`, `${family}:eps=${epsilon}`, `${family}:eps=${epsilon}:${unit}`] : []),
   ];
   // A non-private cell starts from the non-private pipeline's settings (cosine decay: temporal/pipeline.ts), as the
   // non-private tuning trials do, whatever config.yaml's pipeline.training.dp is.

@@ -6,11 +6,13 @@
 // published at once and a first run makes the champion.
 //   node --import tsx bench/soak.ts [--days 60] [--customers 5000] [--terminals 10000] [--seconds-per-day 30]
 // Prints one JSON object: per simulated day the run's outcome and step times (ingest seconds), the champion's
-// version and live AP (quality store), the ledger's lifetime ε, lake bytes (S3 listing), Kafka bytes (the topics' log
-// segments under the broker's log.dirs) and each process's RSS; then the growth of ingest seconds and RSS from day 10
-// to the last day (single days, and medians of soak days 10–19 against the last 10), and the check that every
-// transaction has exactly one output (a prediction or a scorer dead letter). Topics, groups, Redis keys and the lake are unique to the run and removed at
-// the end; the registered model and its MLflow runs stay (as the integration tests leave theirs).
+// version and live AP (quality store), the lifetime ε the run's reservation composed (the whole ledger's worst once
+// at the end), lake bytes (S3 listing), Kafka bytes (the topics' log segments under the broker's log.dirs), the RSS of
+// each fraudops process and the CPU seconds of those and of the stack's services; then the growth of ingest seconds,
+// RSS and CPU per day from day 10 to the last day (single days, and medians of soak days 10–19 against the last 10),
+// and the check that every transaction has exactly one output (a prediction or a scorer dead letter). Topics, groups,
+// Redis keys and the lake are unique to the run and removed at the end; the registered model and its MLflow runs stay
+// (as the integration tests leave theirs).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -27,6 +29,9 @@ import { ledgerReport } from '../ml/privacy/ledger';
 import { HANDBOOK_PROTOCOL } from '../ml/protocol';
 import { recordContract, SECONDS_PER_DAY } from '../records';
 import { type OutgoingMessage, publicationOrder, simulate } from '../simulator';
+import { stackPaths } from '../stack/paths';
+import { cpuSeconds, groupMembers, livePid } from '../stack/process';
+import { SERVICE_NAMES } from '../stack/services';
 import { readQualityTable } from '../stream/quality';
 import { QualityStore } from '../stream/quality-store';
 import { formatQualityTable } from '../stream/quality-table';
@@ -171,7 +176,8 @@ function kafkaBytes(logDirs: string[], topics: string[]): number {
   return bytes;
 }
 
-async function lifetimeEpsilon(config: Config, s3: S3): Promise<number | null> {
+/** The whole ledger's worst composed ε (every day or period): once at the end, as it composes every entry. */
+async function ledgerWorstEpsilon(config: Config, s3: S3): Promise<number | null> {
   const entries = (await readLedger(s3, config.stack.s3.bucket, ledgerPrefix(config))).map((item) => item.entry);
   if (!entries.length) return null;
   const budget = {
@@ -191,6 +197,7 @@ interface Settled {
   candidateVersion?: string;
   averagePrecision?: number;
   epsilon?: number | null;
+  lifetimeEpsilon: number | null;
   steps: Record<string, number>;
   error?: string;
 }
@@ -206,7 +213,10 @@ function causeChain(err: unknown): string {
 async function settle(client: Client, workflowId: string): Promise<Settled> {
   const handle = client.workflow.getHandle(workflowId);
   for (;;) {
-    const status = (await handle.describe()).status.name;
+    const described = await handle.describe();
+    const status = described.status.name;
+    // What the run's reservation composed: the ledger's worst ε over the days (or period) this run touches.
+    const lifetimeEpsilon = (described.searchAttributes.LifetimeEpsilon?.[0] as number | undefined) ?? null;
     if (status === 'COMPLETED') {
       const result: PipelineResult = await handle.result();
       return {
@@ -216,6 +226,7 @@ async function settle(client: Client, workflowId: string): Promise<Settled> {
         candidateVersion: result.modelVersion,
         averagePrecision: result.metrics.averagePrecision,
         epsilon: result.epsilon,
+        lifetimeEpsilon,
         steps: result.seconds,
       };
     }
@@ -225,7 +236,7 @@ async function settle(client: Client, workflowId: string): Promise<Settled> {
         (err: Error) => causeChain(err),
       );
       const last: PipelineStatus | undefined = await handle.query(pipelineStatus).catch(() => undefined);
-      return { workflowId, stage: status.toLowerCase(), steps: last?.steps ?? {}, error };
+      return { workflowId, stage: status.toLowerCase(), lifetimeEpsilon, steps: last?.steps ?? {}, error };
     }
     const now: PipelineStatus | undefined = await handle.query(pipelineStatus).catch(() => undefined);
     if (now?.stage === 'awaiting-approval') {
@@ -235,6 +246,7 @@ async function settle(client: Client, workflowId: string): Promise<Settled> {
         candidateVersion: now.candidateVersion,
         averagePrecision: now.averagePrecision,
         epsilon: now.epsilon,
+        lifetimeEpsilon,
         steps: now.steps,
       };
     }
@@ -425,6 +437,29 @@ async function main(): Promise<void> {
     const quality = QualityStore.of(redis, config, `${redisPrefix}quality:`);
     const mlflow = MlflowClient.fromConfig(config);
 
+    // CPU seconds of each process since the previous day's row: what the machine spent on what, day by day (null for
+    // a process that is not the one of the previous row: it restarted or stopped).
+    const servicePids = () => SERVICE_NAMES.map((name) => [name, livePid(stackPaths(config).pid(name))] as const);
+    const cpuTotals = () => {
+      const usage = process.cpuUsage();
+      return new Map<string, { pid: number | undefined; seconds: number }>([
+        ...procs.map((p) => [p.name, { pid: p.child.pid, seconds: p.child.pid ? cpuSeconds([p.child.pid]) : 0 }] as const),
+        ...servicePids().map(([name, pid]) => [name, { pid, seconds: pid ? cpuSeconds(groupMembers(pid)) : 0 }] as const),
+        ['soak', { pid: process.pid, seconds: (usage.user + usage.system) / 1e6 }],
+      ]);
+    };
+    let cpuBefore = cpuTotals();
+    const cpuSince = () => {
+      const now = cpuTotals();
+      const spent = Object.fromEntries(
+        [...now].map(([name, { pid, seconds }]) => {
+          const before = cpuBefore.get(name);
+          return [name, pid && before?.pid === pid ? Number((seconds - before.seconds).toFixed(2)) : null];
+        }),
+      );
+      cpuBefore = now;
+      return spent;
+    };
     const measure = async (day: number, settled: Settled) => {
       const champion = await quality.championStatus().catch(() => undefined);
       const alias = await mlflow.getVersionByAlias(config.registry.modelName, 'champion').catch(() => undefined);
@@ -442,10 +477,11 @@ async function main(): Promise<void> {
         champion: alias?.version ?? null,
         championLiveAveragePrecision: champion && champion.version === alias?.version ? champion.liveAveragePrecision : null,
         championLivePositives: champion && champion.version === alias?.version ? champion.positives : null,
-        lifetimeEpsilon: await lifetimeEpsilon(config, s3),
+        lifetimeEpsilon: settled.lifetimeEpsilon,
         lakeBytes: await prefixBytes(s3, config.stack.s3.bucket, `${config.ingest.lakePrefix}/`),
         kafkaBytes: kafkaBytes(logDirs, Object.values(config.topics)),
         rssMb: Object.fromEntries(procs.map((p) => [p.name, rssMb(p.child.pid)])),
+        cpuSeconds: cpuSince(),
         elapsedSeconds: Number(((performance.now() - started) / 1000).toFixed(1)),
       };
       days.push(row);
@@ -508,6 +544,16 @@ async function main(): Promise<void> {
         medians: growth(median(ingest(early)), median(ingest(late))),
       },
       rssGrowth,
+      ledgerWorstEpsilon: await ledgerWorstEpsilon(config, s3),
+      // Each day is the same paced work: a process whose CPU per day grows is what slows the runs down.
+      cpuSecondsPerDay: Object.fromEntries(
+        Object.keys((soak[0]?.cpuSeconds as Record<string, number>) ?? {}).map((name) => {
+          const cpu = (rows: typeof soak) =>
+            rows.map((d) => (d.cpuSeconds as Record<string, number | null>)[name]).filter((v): v is number => v !== null);
+          const [before, after] = [median(cpu(early)), median(cpu(late))];
+          return [name, { early: before, late: after, growth: growth(before, after) }];
+        }),
+      ),
       target: '< 0.10 each',
       promoted: days.filter((d) => (d.finalStage ?? d.stage) === 'promoted').length,
       superseded: days.filter((d) => (d.finalStage ?? d.stage) === 'superseded').length,

@@ -24,6 +24,7 @@ import {
   BALANCE_STRATEGIES,
   type BalanceStrategy,
   type ExperimentResult,
+  hiddenLayersOf,
   MODEL_FAMILIES,
   type ModelFamily,
   runExperiment,
@@ -168,7 +169,7 @@ export function experimentJson(
       protocol_placement: protocol.placement,
       family: options.family,
       balance: options.balance,
-      hidden: options.family === 'logistic' ? [] : options.hidden,
+      hidden: hiddenLayersOf(options.family, options.hidden),
       epochs: options.epochs,
       learning_rate: options.learningRate,
       lr_decay: options.lrDecay,
@@ -221,8 +222,8 @@ export function registerExperimentCommands(program: Command): void {
     .addOption(
       new Option(
         '--family <name>',
-        'model family: logistic (DP-SGD logistic regression, no hidden layer: --hidden is ignored), mlp (DP-SGD MLP), ebm (DP ' +
-          'explainable boosting machine)',
+        'model family: logistic (DP-SGD logistic regression, no hidden layer: --hidden is ignored), quadratic (the same over ' +
+          'the inputs and their pairwise products), mlp (DP-SGD MLP), ebm (DP explainable boosting machine)',
       )
         .choices([...MODEL_FAMILIES])
         .default('mlp'),

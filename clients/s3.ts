@@ -38,9 +38,21 @@ export async function s3Healthy(config: Config): Promise<boolean> {
 
 /** Every key under `prefix` (recursively), or only those after `startAfter` in key order. */
 export async function listKeys(s3: Client, bucket: string, prefix: string, startAfter?: string): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const item of s3.listObjectsV2(bucket, prefix, true, startAfter)) if (item.name) keys.push(item.name);
-  return keys;
+  return (await listObjects(s3, bucket, prefix, startAfter)).map((object) => object.key);
+}
+
+/** Every object under `prefix` with its ETag, unquoted ('' when the store gives none): it changes with the content. */
+export async function listObjects(
+  s3: Client,
+  bucket: string,
+  prefix: string,
+  startAfter?: string,
+): Promise<Array<{ key: string; etag: string }>> {
+  const objects: Array<{ key: string; etag: string }> = [];
+  for await (const item of s3.listObjectsV2(bucket, prefix, true, startAfter)) {
+    if (item.name) objects.push({ key: item.name, etag: (item.etag ?? '').replace(/"/g, '') });
+  }
+  return objects;
 }
 
 /** Reads a whole object into memory. */

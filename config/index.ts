@@ -34,7 +34,7 @@ const numberDimension = (max?: number) =>
     logUniform(max),
   ]);
 const trainingEnums = {
-  family: z.enum(['logistic', 'mlp', 'ebm']),
+  family: z.enum(['logistic', 'quadratic', 'mlp', 'ebm']),
   balance: z.enum(['smote', 'class-weight', 'stratified', 'none']),
   optimizer: z.enum(['adam', 'sgd', 'adam-bc']),
   averaging: z.enum(['none', 'ema']),
@@ -124,7 +124,7 @@ const settingsSchema = z.strictObject({
     }),
     training: z.strictObject({
       dp: z.boolean(),
-      family: z.enum(['logistic', 'mlp', 'ebm']),
+      family: trainingEnums.family,
       balance: z.enum(['smote', 'class-weight', 'stratified', 'none']),
       optimizer: z.enum(['adam', 'sgd', 'adam-bc']),
       averaging: z.enum(['none', 'ema']),

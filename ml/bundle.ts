@@ -13,7 +13,7 @@ import { InvalidInputError } from './errors';
 import { type FeatureSet, HANDBOOK_FEATURE_SET, parseFeatureSet } from './feature-set';
 import { LEGACY_PRIVACY_REPORT_FORMATS, PRIVACY_REPORT_FORMAT, type PrivacyReport, renderPrivacyReport } from './privacy/report';
 import { tf } from './tensorflow';
-import { applyTransform, parseTransformSpec, type TransformSpec } from './transforms';
+import { applyTransform, parseTransformSpec, type TransformSpec, transformWidth } from './transforms';
 import { isPublicReference } from './validation/public-reference';
 
 export const BUNDLE_FORMAT = 'fraudops-model-bundle/1';
@@ -48,7 +48,7 @@ export interface FeatureSpec extends FeatureSet {
 }
 
 export interface BundleParts {
-  /** An MLP (logistic: no hidden layer) or an EBM. */
+  /** An MLP (logistic and quadratic: no hidden layer; quadratic takes transformWidth inputs) or an EBM. */
   model: MlpParameters | EbmModel;
   transform: TransformSpec;
   /** The model's inputs (the handbook's 15 features by default). */
@@ -118,7 +118,7 @@ function isIsoTime(value: unknown): value is string {
 function checkMlp(model: MlpParameters, width: number): void {
   const { inputs, hidden, layers } = model;
   if (inputs !== width)
-    throw new InvalidInputError(`model.inputs = ${inputs}: the bundle's model takes the ${width} inputs of its feature set`);
+    throw new InvalidInputError(`model.inputs = ${inputs}: the bundle's model takes the ${width} inputs its transform makes`);
   if (!hidden.every((units) => Number.isSafeInteger(units) && units >= 1)) {
     throw new InvalidInputError(`model.hidden = [${hidden}]: layer widths must be whole numbers >= 1`);
   }
@@ -228,9 +228,9 @@ function extraFiles(parts: BundleParts): Array<[string, Uint8Array]> {
 /** Packs the parts into the files of a bundle, manifest.json included. */
 export async function packBundle(parts: BundleParts): Promise<ModelBundleFiles> {
   const set = parts.features ?? HANDBOOK_FEATURE_SET;
-  const ebm = isEbmModel(parts.model) ? parseEbmModel(parts.model, set.names.length) : undefined;
-  if (!isEbmModel(parts.model)) checkMlp(parts.model, set.names.length);
   const transform = parseTransformSpec(parts.transform, set);
+  const ebm = isEbmModel(parts.model) ? parseEbmModel(parts.model, transformWidth(transform)) : undefined;
+  if (!isEbmModel(parts.model)) checkMlp(parts.model, transformWidth(transform));
   if (!(Number.isFinite(parts.threshold) && parts.threshold >= 0 && parts.threshold <= 1)) {
     throw new InvalidInputError(`threshold = ${parts.threshold}: it must be a number in [0, 1]`);
   }
@@ -403,7 +403,7 @@ export async function loadBundle(files: ReadonlyMap<string, Uint8Array>): Promis
   const metrics = readJson(files, BUNDLE_FILES.metrics);
   const privacy = content(BUNDLE_FILES.privacy, () => parsePrivacy(readJson(files, BUNDLE_FILES.privacy)));
   const privacyMarkdown = new TextDecoder().decode(files.get(BUNDLE_FILES.privacyMarkdown));
-  const width = features.names.length;
+  const width = transformWidth(transform);
   const common = { manifest, threshold, features, transform, metrics, privacy, privacyMarkdown };
   const stored = readJson(files, BUNDLE_FILES.model);
   if (isEbmModel(stored)) {

@@ -29,17 +29,25 @@ import { buildPrivacyReport, type PreprocessingStep, type PrivacyReport, type Pr
 import { cardTerminalInfluence, type TerminalInfluence } from './privacy/terminal-influence';
 import { type LabelledTransactions, type ProtocolOptions, type ProtocolSplit, protocolSplit } from './protocol';
 import { smote } from './smote';
-import { applyTransform, fitTransform, type TransformKind, type TransformSpec, transformStep } from './transforms';
+import { applyTransform, fitTransform, type TransformKind, type TransformSpec, transformStep, transformWidth } from './transforms';
 
 export const BALANCE_STRATEGIES = ['smote', 'class-weight', 'stratified', 'none'] as const;
 export type BalanceStrategy = (typeof BALANCE_STRATEGIES)[number];
 export const PRIVACY_UNITS = ['transaction', 'card'] as const satisfies readonly PrivacyUnit[];
 /**
- * logistic: the DP-SGD trainer with no hidden layer (options.hidden ignored); mlp: the DP-SGD MLP; ebm: a DP
- * explainable boosting machine (ml/ebm/).
+ * logistic: the DP-SGD trainer with no hidden layer (options.hidden ignored); quadratic: the same over the inputs and
+ * their pairwise products (ml/transforms.ts, PAIRWISE_BOUND); mlp: the DP-SGD MLP; ebm: a DP explainable boosting
+ * machine (ml/ebm/).
  */
-export const MODEL_FAMILIES = ['logistic', 'mlp', 'ebm'] as const;
+export const MODEL_FAMILIES = ['logistic', 'quadratic', 'mlp', 'ebm'] as const;
 export type ModelFamily = (typeof MODEL_FAMILIES)[number];
+
+/** The families the DP-SGD trainer trains (the EBM has its own, ml/ebm/). */
+const DP_SGD_FAMILIES: readonly ModelFamily[] = ['logistic', 'quadratic', 'mlp'];
+
+/** The hidden layers a family trains: only the MLP has any (logistic and quadratic are one output unit). */
+export const hiddenLayersOf = (family: ModelFamily | undefined, hidden: readonly number[]): number[] =>
+  (family ?? 'mlp') === 'mlp' ? [...hidden] : [];
 
 /**
  * The fraud rate the handbook published for its simulated dataset (Le Borgne et al., "Reproducible Machine Learning
@@ -158,6 +166,12 @@ export function checkOptions(o: ExperimentOptions): void {
   const w = o.positiveWeight;
   rule(w === undefined || (w > 0 && Number.isFinite(w)), 'positiveWeight', 'must be a finite number > 0');
   rule(o.family === undefined || MODEL_FAMILIES.includes(o.family), 'family', `must be one of ${MODEL_FAMILIES.join(', ')}`);
+  rule(
+    !(o.balance === 'smote' && o.family === 'quadratic'),
+    'balance',
+    'must be class-weight, stratified or none with family quadratic: smote’s interpolated rows would carry products ' +
+      'that are not the products of their inputs',
+  );
   rule(OPTIMIZERS.includes(o.optimizer), 'optimizer', `must be one of ${OPTIMIZERS.join(', ')}`);
   rule(o.averaging === undefined || AVERAGING_MODES.includes(o.averaging), 'averaging', `must be one of ${AVERAGING_MODES.join(', ')}`);
   rule(o.clipping === undefined || CLIPPING_MODES.includes(o.clipping), 'clipping', `must be one of ${CLIPPING_MODES.join(', ')}`);
@@ -283,14 +297,14 @@ export function balanceTraining(
   options: BalanceOptions,
   set: FeatureSet = HANDBOOK_FEATURE_SET,
 ): BalancedTraining {
-  const transform = fitTransform(options.transform, train.x, train.rows, set);
+  const transform = fitTransform(options.transform, train.x, train.rows, set, { pairwise: options.family === 'quadratic' });
   const preprocessing: PreprocessingStep[] = [transformStep(transform)];
   const x = applyTransform(transform, train.x, train.rows);
   const cards = { cards: train.cards, assumptions: privacyAssumptions(options, train.rows, train.cards) };
   if (options.balance !== 'smote')
     return { x, y: train.y, rows: train.rows, records: train.rows, groups: train.card, ...cards, transform, preprocessing };
   const balanced = smote(
-    { x: Float64Array.from(x), y: train.y, rows: train.rows, cols: set.names.length },
+    { x: Float64Array.from(x), y: train.y, rows: train.rows, cols: transformWidth(transform) },
     { ratio: options.smoteRatio, k: options.smoteK, seed: options.seed },
   );
   preprocessing.push({
@@ -377,14 +391,14 @@ export function ebmOptionsFor(options: Omit<ExperimentOptions, 'protocol'>): Ebm
   return { dp, privacyUnit, targetEpsilon, delta, seed, ebm, baseRate: options.publicFraudRate ?? HANDBOOK_FRAUD_RATE };
 }
 
-/** The DP-SGD trainer's options for the experiment's settings (family logistic or mlp) and the balanced classes. */
+/** The DP-SGD trainer's options for the experiment's settings (family logistic, quadratic or mlp) and the balanced classes. */
 export function trainerOptionsFor(options: Omit<ExperimentOptions, 'protocol'>, positives: number, negatives: number): TrainerOptions {
   const family = options.family ?? 'mlp';
-  if (family !== 'logistic' && family !== 'mlp') {
-    throw new InvalidInputError(`family = "${family}": the DP-SGD trainer trains the logistic and mlp families only`);
+  if (!DP_SGD_FAMILIES.includes(family)) {
+    throw new InvalidInputError(`family = "${family}": the DP-SGD trainer trains the ${DP_SGD_FAMILIES.join(', ')} families`);
   }
   return {
-    hidden: family === 'logistic' ? [] : options.hidden,
+    hidden: hiddenLayersOf(family, options.hidden),
     epochs: options.epochs,
     learningRate: options.learningRate,
     learningRateDecay: options.learningRateDecay,
@@ -555,23 +569,23 @@ export async function trainFamily(
   const family = options.family ?? 'mlp';
   switch (family) {
     case 'logistic':
+    case 'quadratic':
     case 'mlp':
-      return trainDpSgd(training, set, options, onProgress);
+      return trainDpSgd(training, options, onProgress);
     case 'ebm':
       return trainEbmFamily(training, set, ebmOptionsFor(options));
   }
 }
 
-/** logistic and mlp: DP-SGD (or its non-private mode) on the manual-backprop MLP; logistic has no hidden layer. */
+/** logistic, quadratic and mlp: DP-SGD (or its non-private mode) on the manual-backprop MLP; only mlp has hidden layers. */
 async function trainDpSgd(
   training: BalancedTraining,
-  set: FeatureSet,
   options: ExperimentOptions,
   onProgress?: (progress: TrainingProgress) => void,
 ): Promise<TrainedModel> {
   const positives = count(training.y);
   const trainer = DpSgdTrainer.create(
-    { x: training.x, y: training.y, rows: training.rows, cols: set.names.length, groups: training.groups },
+    { x: training.x, y: training.y, rows: training.rows, cols: transformWidth(training.transform), groups: training.groups },
     trainerOptionsFor(options, positives, training.rows - positives),
   );
   try {

@@ -1,5 +1,7 @@
-// The 15 model inputs of the handbook (DESIGN §4), computed by one incremental implementation that
-// serves both batch (a time-sorted snapshot) and streaming (one transaction at a time, labels later).
+// The 15 model inputs of the handbook (DESIGN §4): an incremental state for streaming (one transaction at a time,
+// labels later), and batch mode (a time-sorted snapshot) applying the same window rules column by column over typed
+// arrays, with the same arithmetic in the same order, so both give identical values (tests/unit/features.test.ts
+// compares them bit for bit): the state objects made a million-row batch about 5× slower.
 //
 // Customer windows cover (t − n days, t], the current transaction included. Terminal windows cover
 // (t − (D + n) days, t − D days]: a label is read only when its transaction crosses t − D, so a label
@@ -385,12 +387,26 @@ export function observeTransaction(
   return terminal.observe(tx, out, offset + 3 + 2 * WINDOWS);
 }
 
-/** TX_DURING_WEEKEND and TX_DURING_NIGHT (UTC) of an event time, at out[offset + 1], out[offset + 2]. */
+/** Milliseconds a Date can hold (±100 million days); beyond them a Date is invalid. */
+const MAX_DATE_MS = 8.64e15;
+const DAY_MS = DAY_SECONDS * 1000;
+
+/**
+ * TX_DURING_WEEKEND and TX_DURING_NIGHT (UTC) of an event time, at out[offset + 1], out[offset + 2]: what
+ * `new Date(timestamp * 1000)`'s getUTCDay and getUTCHours give (whole milliseconds toward zero; an invalid date is
+ * neither), without a Date per row.
+ */
 export function calendarFeatures(timestamp: number, out: Float64Array, offset: number): void {
-  const date = new Date(timestamp * 1000);
-  const weekday = date.getUTCDay();
+  const ms = Math.trunc(timestamp * 1000);
+  if (!(Math.abs(ms) <= MAX_DATE_MS)) {
+    out[offset + 1] = 0;
+    out[offset + 2] = 0;
+    return;
+  }
+  const day = Math.floor(ms / DAY_MS);
+  const weekday = (((day + 4) % 7) + 7) % 7; // 1970-01-01 was a Thursday
   out[offset + 1] = weekday === 0 || weekday === 6 ? 1 : 0;
-  out[offset + 2] = date.getUTCHours() <= 6 ? 1 : 0;
+  out[offset + 2] = ms - day * DAY_MS < 7 * 3_600_000 ? 1 : 0; // hours 0 … 6
 }
 
 /** Throws InvalidInputError naming the field when a transaction cannot have features (non-finite field, negative amount). */
@@ -404,6 +420,21 @@ export function validateFeatureInput(tx: FeatureInput): void {
       throw new InvalidInputError(`transaction ${tx.transactionId}: ${field} must be a non-empty string`);
   }
   if (tx.amount < 0) throw new InvalidInputError(`transaction ${tx.transactionId}: amount must be >= 0, got ${tx.amount}`);
+}
+
+/** validateFeatureInput's rules as one test, without building a message (batch mode checks a million rows). */
+function isFeatureInput(tx: FeatureInput): boolean {
+  return (
+    Number.isFinite(tx.timestamp) &&
+    Number.isFinite(tx.amount) &&
+    tx.amount >= 0 &&
+    typeof tx.transactionId === 'string' &&
+    tx.transactionId !== '' &&
+    typeof tx.customerId === 'string' &&
+    tx.customerId !== '' &&
+    typeof tx.terminalId === 'string' &&
+    tx.terminalId !== ''
+  );
 }
 
 /**
@@ -449,27 +480,138 @@ export function computeColumnFeatures(
   });
 }
 
+/** Each row's entity as 0, 1, … in order of first appearance. */
+class EntityIndex {
+  private readonly index = new Map<string, number>();
+  readonly of: Int32Array;
+
+  constructor(rows: number) {
+    this.of = new Int32Array(rows);
+  }
+
+  get size(): number {
+    return this.index.size;
+  }
+
+  set(row: number, id: string): void {
+    let entity = this.index.get(id);
+    if (entity === undefined) {
+      entity = this.index.size;
+      this.index.set(id, entity);
+    }
+    this.of[row] = entity;
+  }
+
+  /**
+   * Entries laid out entity after entity, each entity's in row order: where each entity's next entry goes (its first
+   * one to begin with), and per entity and window (WINDOWS of them) the first entry inside, the entity's first.
+   */
+  layout(): { next: Int32Array; windowStarts: Int32Array } {
+    const next = new Int32Array(this.size);
+    for (let i = 0; i < this.of.length; i++) if (this.of[i] + 1 < this.size) next[this.of[i] + 1]++;
+    for (let e = 1; e < this.size; e++) next[e] += next[e - 1];
+    const windowStarts = new Int32Array(this.size * WINDOWS);
+    for (let e = 0; e < this.size; e++) windowStarts.fill(next[e], e * WINDOWS, (e + 1) * WINDOWS);
+    return { next, windowStarts };
+  }
+}
+
 /**
- * What FeatureState does for each row followed at once by its label (the same checks, the same per-transaction step),
- * without the pending-label index: a batch row's label is known when it is observed, so it goes straight to its
- * terminal entry. `row(i)` gives row i (it may reuse one object); its fraud is 1 for fraud, anything else genuine.
+ * CustomerState.observe over all rows at once: the same windows, the same sums in the same order (identical values),
+ * with each customer's entries contiguous in typed arrays instead of a log object per customer.
+ */
+function customerWindows(customers: EntityIndex, time: Float64Array, amount: Float64Array, out: Float64Array): void {
+  const { next, windowStarts: start } = customers.layout();
+  const sum = new Float64Array(start.length);
+  const times = new Float64Array(time.length);
+  const amounts = new Float64Array(time.length);
+  for (let i = 0; i < time.length; i++) {
+    const e = customers.of[i];
+    const k = next[e]++;
+    const t = time[i];
+    times[k] = t;
+    amounts[k] = amount[i];
+    const o = i * FEATURE_COUNT + 3;
+    for (let w = 0; w < WINDOWS; w++) {
+      const s = e * WINDOWS + w;
+      sum[s] += amount[i];
+      const from = t - WINDOW_DAYS[w] * DAY_SECONDS;
+      let first = start[s];
+      while (times[first] <= from) {
+        sum[s] -= amounts[first];
+        first++;
+      }
+      start[s] = first;
+      const count = k + 1 - first;
+      out[o + 2 * w] = count;
+      out[o + 2 * w + 1] = sum[s] / count;
+    }
+  }
+}
+
+/**
+ * TerminalState.observe over all rows at once, each row's label known as soon as it is observed (as batch mode sets it):
+ * the same windows over the terminal's earlier entries, with each terminal's entries contiguous in typed arrays.
+ */
+function terminalWindows(terminals: EntityIndex, time: Float64Array, fraud: Uint8Array, delaySeconds: number, out: Float64Array): void {
+  const { next, windowStarts: lower } = terminals.layout();
+  const upper = lower.slice();
+  const frauds = new Int32Array(lower.length);
+  const times = new Float64Array(time.length);
+  const labels = new Uint8Array(time.length);
+  for (let i = 0; i < time.length; i++) {
+    const e = terminals.of[i];
+    const k = next[e]++;
+    const delayEdge = time[i] - delaySeconds;
+    const o = i * FEATURE_COUNT + 3 + 2 * WINDOWS;
+    for (let w = 0; w < WINDOWS; w++) {
+      const s = e * WINDOWS + w;
+      let up = upper[s];
+      while (up < k && times[up] <= delayEdge) frauds[s] += labels[up++];
+      const from = delayEdge - WINDOW_DAYS[w] * DAY_SECONDS;
+      let low = lower[s];
+      while (low < up && times[low] <= from) frauds[s] -= labels[low++];
+      upper[s] = up;
+      lower[s] = low;
+      const count = up - low;
+      out[o + 2 * w] = count;
+      out[o + 2 * w + 1] = count === 0 ? 0 : frauds[s] / count;
+    }
+    times[k] = time[i];
+    labels[k] = fraud[i];
+  }
+}
+
+/**
+ * What FeatureState gives for each row followed at once by its label (the same checks, in the same order, and the same
+ * values), computed column by column over typed arrays: a million rows make no object per row or per entity.
+ * `row(i)` gives row i (it may reuse one object); its fraud is 1 for fraud, anything else genuine.
  */
 function batchFeatures(count: number, labelDelayDays: number, row: (i: number) => FeatureInput & { fraud: number }): Float64Array {
   if (!(labelDelayDays >= 0)) throw new InvalidInputError(`labelDelayDays must be >= 0, got ${labelDelayDays}`);
-  const delaySeconds = labelDelayDays * DAY_SECONDS;
-  const customers = new Map<string, CustomerState>();
-  const terminals = new Map<string, TerminalState>();
-  const out = new Float64Array(count * FEATURE_COUNT);
+  const time = new Float64Array(count);
+  const amount = new Float64Array(count);
+  const fraud = new Uint8Array(count);
+  const customers = new EntityIndex(count);
+  const terminals = new EntityIndex(count);
   let lastTimestamp = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < count; i += 1) {
     const tx = row(i);
-    validateFeatureInput(tx);
+    if (!isFeatureInput(tx)) validateFeatureInput(tx);
     if (tx.timestamp < lastTimestamp) throw outOfOrder(tx, lastTimestamp);
     lastTimestamp = tx.timestamp;
-    const customer = getOrCreate(customers, tx.customerId, () => new CustomerState());
-    const terminal = getOrCreate(terminals, tx.terminalId, () => new TerminalState(delaySeconds));
-    const { index } = observeTransaction(tx, customer, terminal, out, i * FEATURE_COUNT);
-    terminal.setLabel(index, tx.fraud === 1 ? 1 : 0);
+    time[i] = tx.timestamp;
+    amount[i] = tx.amount;
+    fraud[i] = tx.fraud === 1 ? 1 : 0;
+    customers.set(i, tx.customerId);
+    terminals.set(i, tx.terminalId);
   }
+  const out = new Float64Array(count * FEATURE_COUNT);
+  for (let i = 0; i < count; i++) {
+    out[i * FEATURE_COUNT] = amount[i];
+    calendarFeatures(time[i], out, i * FEATURE_COUNT);
+  }
+  customerWindows(customers, time, amount, out);
+  terminalWindows(terminals, time, fraud, labelDelayDays * DAY_SECONDS, out);
   return out;
 }

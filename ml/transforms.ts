@@ -30,7 +30,24 @@ export interface TransformSpec {
   /** fixed: the public knowledge its constants come from (records.moments). */
   basis?: FeatureSet['moments'];
   features: FeatureTransform[];
+  /**
+   * Family quadratic: the inputs are followed by every product u_i·u_j (i ≤ j) of u = the transformed inputs clamped
+   * to ±bound and divided by it, so a logistic regression over them is quadratic in the inputs. The bound is a
+   * public constant (PAIRWISE_BOUND), no statistic of any data.
+   */
+  pairwise?: { bound: number };
 }
+
+/** Where family quadratic clamps the transformed inputs before it multiplies them: ±2 in the transform's units. */
+export const PAIRWISE_BOUND = 2;
+
+/** The number of model inputs a transform produces: the feature set's inputs, and their pairwise products if asked. */
+export function transformWidth(spec: Pick<TransformSpec, 'features' | 'pairwise'>): number {
+  return spec.pairwise ? widthWithProducts(spec.features.length) : spec.features.length;
+}
+
+/** d inputs and their d(d + 1)/2 pairwise products (squares included). */
+const widthWithProducts = (d: number) => d + (d * (d + 1)) / 2;
 
 /**
  * The simulator's published parameters (HANDBOOK §Simulator, Handbook chapter 3). The fixed transform is derived from
@@ -220,16 +237,18 @@ export function fitTransform(
   x: ArrayLike<number>,
   rows: number,
   set: FeatureSet = HANDBOOK_FEATURE_SET,
+  options: { pairwise?: boolean } = {},
 ): TransformSpec {
-  if (kind === 'fixed') return fixedTransform(set);
+  const pairwise = options.pairwise ? { pairwise: { bound: PAIRWISE_BOUND } } : {};
+  if (kind === 'fixed') return { ...fixedTransform(set), ...pairwise };
   if (kind === 'standard') {
     checkMatrix(x, rows, set.names.length);
-    return standardTransform(x, rows, set.names);
+    return { ...standardTransform(x, rows, set.names), ...pairwise };
   }
   throw new InvalidInputError(`transform kind = ${JSON.stringify(kind)}: it must be one of ${TRANSFORM_KINDS.join(', ')}`);
 }
 
-/** Transformed inputs (rows × inputs, row-major, float32 for the model); throws when a result is not finite. */
+/** Transformed inputs (rows × transformWidth, row-major, float32 for the model); throws when a result is not finite. */
 export function applyTransform(spec: TransformSpec, x: ArrayLike<number>, rows: number): Float32Array {
   const width = spec.features.length;
   checkMatrix(x, rows, width);
@@ -249,15 +268,32 @@ export function applyTransform(spec: TransformSpec, x: ArrayLike<number>, rows: 
       `row ${row}, ${feature} = ${x[bad]}: features must be finite${log1p ? ' and > -1 (log1p)' : ''}, the transformed value is ${out[bad]}`,
     );
   }
+  return spec.pairwise ? withPairwiseProducts(out, rows, width, spec.pairwise.bound) : out;
+}
+
+/** Each row's inputs, then u_i·u_j for i ≤ j (u = inputs clamped to ±bound, over bound): rows × transformWidth. */
+function withPairwiseProducts(inputs: Float32Array, rows: number, d: number, bound: number): Float32Array {
+  const width = widthWithProducts(d);
+  const out = new Float32Array(rows * width);
+  const u = new Float64Array(d);
+  for (let r = 0; r < rows; r++) {
+    const row = inputs.subarray(r * d, (r + 1) * d);
+    let k = r * width;
+    out.set(row, k);
+    k += d;
+    for (let j = 0; j < d; j++) u[j] = Math.max(-bound, Math.min(bound, row[j])) / bound;
+    for (let i = 0; i < d; i++) for (let j = i; j < d; j++) out[k++] = u[i] * u[j];
+  }
   return out;
 }
 
 /** The privacy treatment of the transform, in one sentence. */
 export function describeTransform(spec: TransformSpec): string {
-  if (spec.kind !== 'fixed') return 'fitted on the training data without DP noise: NOT covered by the privacy guarantee';
+  const products = spec.pairwise ? `; then the pairwise products of the inputs clamped to ±${spec.pairwise.bound} (a public constant)` : '';
+  if (spec.kind !== 'fixed') return `fitted on the training data without DP noise: NOT covered by the privacy guarantee${products}`;
   return spec.basis === 'bounds'
-    ? 'data-independent: each input mapped from its declared public bounds (records.bounds, column ranges), no statistics of the data'
-    : "data-independent: standardised with analytic moments of the simulator's published parameters, no statistics of the data";
+    ? `data-independent: each input mapped from its declared public bounds (records.bounds, column ranges), no statistics of the data${products}`
+    : `data-independent: standardised with analytic moments of the simulator's published parameters, no statistics of the data${products}`;
 }
 
 /** The transform as a preprocessing step of the privacy report. */
@@ -305,10 +341,16 @@ export function parseTransformSpec(value: unknown, set: FeatureSet = HANDBOOK_FE
       );
     }
   }
+  if (spec.pairwise !== undefined && (typeof spec.pairwise !== 'object' || spec.pairwise?.bound !== PAIRWISE_BOUND)) {
+    throw new InvalidInputError(
+      `transform spec: pairwise = ${JSON.stringify(spec.pairwise)}: it must be absent or { "bound": ${PAIRWISE_BOUND} } (PAIRWISE_BOUND)`,
+    );
+  }
   return {
     format: TRANSFORM_FORMAT,
     kind: spec.kind,
     ...(spec.kind === 'fixed' ? { basis: set.moments } : {}),
     features: spec.features.map(({ feature, log1p, center, scale }) => ({ feature, log1p, center, scale })),
+    ...(spec.pairwise ? { pairwise: { bound: PAIRWISE_BOUND } } : {}),
   };
 }

@@ -17,25 +17,45 @@ export interface TimeSpec {
 const MIN_SECONDS = 0;
 const MAX_SECONDS = 253_402_300_799;
 
-const LOCAL = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})$/;
 const ISO = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
 const EPOCH = /^-?\d+(\.\d+)?$/;
+
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+const isLeapYear = (year: number) => year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
 
 /** Milliseconds of a wall-clock reading taken as UTC, or NaN when the fields are not a real date and time. */
 function wallClockMs(year: number, month: number, day: number, hour: number, minute: number, second: number): number {
   if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return Number.NaN;
-  const ms = Date.UTC(year, month - 1, day, hour, minute, second);
-  // Date.UTC rolls 2018-02-30 over to March; a real calendar date survives the round trip.
-  const back = new Date(ms);
-  if (back.getUTCFullYear() !== year || back.getUTCMonth() !== month - 1 || back.getUTCDate() !== day) return Number.NaN;
-  return ms;
+  // Date.UTC would roll 2018-02-30 over to March, and read years 0–99 as 1900–1999: neither is the date written.
+  if (!(year >= 100 && day <= (month === 2 && isLeapYear(year) ? 29 : MONTH_DAYS[month - 1]))) return Number.NaN;
+  return Date.UTC(year, month - 1, day, hour, minute, second);
 }
 
-/** Seconds since the epoch of 'YYYY-MM-DD HH:MM:SS' read as UTC, or NaN. */
+/** The number written by `count` decimal digits from `at`, or NaN when one is not a digit. */
+function digitsAt(text: string, at: number, count: number): number {
+  let value = 0;
+  for (let i = at; i < at + count; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (!(digit >= 0 && digit <= 9)) return Number.NaN;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+/** Seconds since the epoch of 'YYYY-MM-DD HH:MM:SS' (or with a T) read as UTC, or NaN; by character, as ingest reads millions. */
 export function parseUtcDatetime(text: string): number {
-  const m = LOCAL.exec(text);
-  if (!m) return Number.NaN;
-  return wallClockMs(+m[1], +m[2], +m[3], +m[4], +m[5], +m[6]) / 1000;
+  if (
+    text.length !== 19 ||
+    text[4] !== '-' ||
+    text[7] !== '-' ||
+    (text[10] !== ' ' && text[10] !== 'T') ||
+    text[13] !== ':' ||
+    text[16] !== ':'
+  )
+    return Number.NaN;
+  // A field that is not digits is NaN, and so is the whole.
+  const [year, month, day] = [digitsAt(text, 0, 4), digitsAt(text, 5, 2), digitsAt(text, 8, 2)];
+  return wallClockMs(year, month, day, digitsAt(text, 11, 2), digitsAt(text, 14, 2), digitsAt(text, 17, 2)) / 1000;
 }
 
 /** The zone's offset from UTC (ms) at an instant, cached per quarter hour (zones change offset on those). */

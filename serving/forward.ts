@@ -4,7 +4,7 @@
 // faster per row, so batches above JS_MAX_ROWS still go to loaded.predict, as does a model of any other shape.
 import type { LoadedModel } from '../ml/bundle';
 import { tf } from '../ml/tensorflow';
-import { applyTransform } from '../ml/transforms';
+import { applyTransform, transformWidth } from '../ml/transforms';
 
 /** Measured on the 15-32-16-1 MLP: native TensorFlow's fixed ~0.5 ms per call pays off beyond ~250 rows. */
 const JS_MAX_ROWS = 256;
@@ -30,7 +30,7 @@ const ACTIVATIONS = new Set(['relu', 'sigmoid', 'linear']);
 function denseLayers(loaded: LoadedModel): DenseLayer[] | undefined {
   if (!loaded.model) return undefined;
   const layers: DenseLayer[] = [];
-  let width = loaded.features.names.length;
+  let width = transformWidth(loaded.transform);
   for (const layer of loaded.model.layers) {
     if (layer.getClassName() === 'InputLayer') continue;
     const config = layer.getConfig();

@@ -1,6 +1,6 @@
 // Detached service processes tracked by pid files. A service is stopped only through its own pid
 // file, and only when the pid still runs the command we started (never by process name).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -40,12 +40,14 @@ function commandLine(pid: number): string | undefined {
 }
 
 /** State and process group of a pid from /proc/<pid>/stat ("pid (comm) state ppid pgrp ..."). */
-function procStat(pid: number): { state: string; pgrp: number } | undefined {
+function procStat(pid: number): { state: string; pgrp: number; cpuTicks: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The comm may hold spaces and parentheses: parse from the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { state: fields[0], pgrp: Number(fields[2]) };
+    // utime, stime, and cutime, cstime: the children it has waited for (a worker's training jobs).
+    const cpuTicks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    return { state: fields[0], pgrp: Number(fields[2]), cpuTicks };
   } catch {
     return undefined;
   }
@@ -65,6 +67,14 @@ export function groupMembers(pgid: number): number[] {
       const stat = procStat(pid);
       return stat !== undefined && stat.pgrp === pgid && stat.state !== 'Z';
     });
+}
+
+let clockTicks: number | undefined;
+
+/** CPU seconds (user + system, with their waited-for children's) the live processes have used so far. */
+export function cpuSeconds(pids: readonly number[]): number {
+  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  return pids.reduce((sum, pid) => sum + (procStat(pid)?.cpuTicks ?? 0), 0) / clockTicks;
 }
 
 /** The live pid recorded in the pid file, if it still runs the executable we started. */

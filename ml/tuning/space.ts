@@ -24,7 +24,7 @@ export const TUNABLE_KEYS = [
 ] as const;
 export type TunableKey = (typeof TUNABLE_KEYS)[number];
 
-/** The DP-SGD trainer's keys (logistic and mlp); the EBM's are its own `ebm.*` settings (ml/ebm/family.ts). */
+/** The DP-SGD trainer's keys (logistic, quadratic and mlp); the EBM's are its own `ebm.*` settings (ml/ebm/family.ts). */
 const SGD_KEYS: readonly TunableKey[] = [
   'learningRate',
   'epochs',
@@ -39,6 +39,7 @@ const SGD_KEYS: readonly TunableKey[] = [
 /** Which keys change a family's training: the others are ignored by it, so a per-family search leaves them out. */
 export const FAMILY_KEYS: Readonly<Record<ModelFamily, readonly TunableKey[]>> = {
   logistic: SGD_KEYS,
+  quadratic: SGD_KEYS,
   mlp: [...SGD_KEYS, 'hidden'],
   ebm: ['ebm.rounds', 'ebm.learningRate', 'ebm.bins', 'ebm.maxLeaves'],
 };

@@ -9,7 +9,7 @@ import { InvalidInputError } from '../errors';
 import type { FeatureSet } from '../feature-set';
 import { computeFeatures, FEATURE_COUNT, FEATURE_NAMES, type FeatureName, WINDOW_DAYS } from '../features';
 import type { ReferenceFeature, ReferenceStatistics } from './reference';
-import { QUANTILES } from './stats';
+import { binCounts, QUANTILES } from './stats';
 
 /** Bins of a log-scaled feature (amounts, counts) between its public bounds. */
 export const PUBLIC_LOG_BINS = 20;
@@ -122,18 +122,37 @@ export function publicReferenceStatistics(
   split: string,
 ): PublicReference {
   const width = set.names.length;
-  if (!(Number.isSafeInteger(rows) && rows >= 1)) throw new InvalidInputError(`rows = ${rows}: the reference needs at least one row`);
+  assertRows(rows);
   if (x.length !== rows * width)
     throw new InvalidInputError(`x has ${x.length} values: it must hold rows × ${width} inputs = ${rows * width}`);
-  const features = publicBins(set).map((bins, j) => {
-    const counts = new Array<number>(bins.cuts.length + 1).fill(0);
+  const bins = publicBins(set);
+  const counts = bins.map((b, j) => {
+    const counts = new Array<number>(b.cuts.length + 1).fill(0);
     for (let r = 0; r < rows; r++) {
       const value = x[r * width + j];
-      if (!Number.isFinite(value)) throw new InvalidInputError(`x[${r}][${bins.feature}] = ${value}: features must be finite`);
-      counts[binOf(bins.cuts, value)]++;
+      if (!Number.isFinite(value)) throw new InvalidInputError(`x[${r}][${b.feature}] = ${value}: features must be finite`);
+      counts[binOf(b.cuts, value)]++;
     }
-    return fromCounts(bins, counts, rows);
+    return counts;
   });
+  return publicReferenceOfCounts(bins, counts, rows, split);
+}
+
+function assertRows(rows: number): void {
+  if (!(Number.isSafeInteger(rows) && rows >= 1)) throw new InvalidInputError(`rows = ${rows}: the reference needs at least one row`);
+}
+
+/** A feature's values counted in its public bins, from the values sorted ascending (as validation sorts them). */
+export function sortedBinCounts(sorted: Float64Array, bins: PublicBins): number[] {
+  for (const end of [sorted[0], sorted[sorted.length - 1]])
+    if (!Number.isFinite(end)) throw new InvalidInputError(`${bins.feature} holds ${end}: features must be finite`);
+  return binCounts(sorted, bins.cuts);
+}
+
+/** The public-bin reference of `rows` rows from each feature's counts in its public bins (publicBins order). */
+export function publicReferenceOfCounts(bins: PublicBins[], counts: number[][], rows: number, split: string): PublicReference {
+  assertRows(rows);
+  const features = bins.map((b, j) => fromCounts(b, counts[j], rows));
   return { kind: 'fraudops.validation.reference', version: 1, basis: 'public-bins', split, rows, labels: 'required', features };
 }
 

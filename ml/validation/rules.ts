@@ -3,6 +3,7 @@
 import type { SnapshotColumns } from '../../dataset/snapshot';
 import { type FieldProblem, numericId, type RecordContract, type RecordDeclaration, type Scalar, type TxRecord } from '../../records';
 import type { DuplicateIds, FutureTimestamps, RowExample, RuleViolation } from './report';
+import { sortValues } from './stats';
 
 const MAX_EXAMPLES = 5;
 const MAX_TEXT = 40;
@@ -76,49 +77,79 @@ function rawPersonalColumns(declaration: RecordDeclaration): Set<string> {
   return new Set(declaration.pseudonymize.map((role) => column[role]));
 }
 
-/** Gathers the valid rows as columns and counts every broken rule, by declared field, with examples. */
-export function checkRows(rows: Iterable<ReadRow>, declaration: RecordDeclaration): CheckedRecords {
-  const valid = {
-    row: [] as number[],
-    line: [] as number[],
-    id: [] as string[],
-    timestamp: [] as number[],
-    timeValue: [] as Array<string | number>,
-    customer: [] as string[],
-    terminal: [] as string[],
-    amount: [] as number[],
-    fraud: [] as number[],
-  };
-  const amounts: number[] = [];
-  const violations = new Map<string, RuleViolation>();
-  const personal = rawPersonalColumns(declaration);
-  const shown = (values: unknown, field: string) => {
-    const value = fieldOf(values, field);
-    return value !== undefined && personal.has(field) ? NOT_SHOWN : value;
-  };
-  let total = 0;
-  let bad = 0;
-  for (const input of rows) {
-    const row = total++;
-    const tx = input.record;
-    if (tx) {
-      amounts.push(tx.amount);
-      valid.row.push(row);
-      valid.line.push(input.line ?? 0);
-      valid.id.push(tx.id);
-      valid.timestamp.push(tx.time);
-      valid.timeValue.push(tx.timeValue);
-      valid.customer.push(tx.customer);
-      valid.terminal.push(tx.terminal);
-      valid.amount.push(tx.amount);
-      valid.fraud.push(tx.label ?? 0);
-      continue;
-    }
-    bad++;
-    const values = input.values;
+/** `column` moved into storage for `capacity` values. */
+function grown<T extends Float64Array | Int32Array | Uint8Array>(column: T, capacity: number): T {
+  const larger = new (column.constructor as new (length: number) => T)(capacity);
+  larger.set(column);
+  return larger;
+}
+
+/** Gathers rows as the contract read them: the valid ones as columns, every broken rule by declared field with examples. */
+class RowCheck {
+  private capacity: number;
+  private count = 0;
+  private readonly valid: Omit<ValidRows, 'count'>;
+  /** The finite raw amounts of the rows that fail the contract. */
+  private readonly brokenAmounts: number[] = [];
+  private readonly violations = new Map<string, RuleViolation>();
+  private readonly personal: Set<string>;
+  private total = 0;
+  private bad = 0;
+
+  /** `capacity`: the valid rows expected (storage grows past it; the text columns grow as arrays do). */
+  constructor(
+    private readonly declaration: RecordDeclaration,
+    capacity = 1024,
+  ) {
+    this.personal = rawPersonalColumns(declaration);
+    this.capacity = capacity;
+    this.valid = {
+      row: new Int32Array(capacity),
+      line: new Int32Array(capacity),
+      id: new Array<string>(capacity),
+      timestamp: new Float64Array(capacity),
+      timeValue: new Array<string | number>(capacity),
+      customer: new Array<string>(capacity),
+      terminal: new Array<string>(capacity),
+      amount: new Float64Array(capacity),
+      fraud: new Uint8Array(capacity),
+    };
+  }
+
+  /** A row the contract read: the next row of the input. */
+  record(tx: TxRecord, line = 0): void {
+    const { valid } = this;
+    const k = this.count++;
+    if (k === this.capacity) this.grow();
+    valid.row[k] = this.total++;
+    valid.line[k] = line;
+    valid.id[k] = tx.id;
+    valid.timestamp[k] = tx.time;
+    valid.timeValue[k] = tx.timeValue;
+    valid.customer[k] = tx.customer;
+    valid.terminal[k] = tx.terminal;
+    valid.amount[k] = tx.amount;
+    valid.fraud[k] = tx.label ?? 0;
+  }
+
+  private grow(): void {
+    const { valid } = this;
+    this.capacity = Math.max(1024, 2 * this.capacity);
+    valid.row = grown(valid.row, this.capacity);
+    valid.line = grown(valid.line, this.capacity);
+    valid.timestamp = grown(valid.timestamp, this.capacity);
+    valid.amount = grown(valid.amount, this.capacity);
+    valid.fraud = grown(valid.fraud, this.capacity);
+  }
+
+  /** A row the contract refused, with its values as given: the next row of the input. */
+  broken(problems: readonly FieldProblem[], values: unknown, line?: number): void {
+    const { declaration, personal, violations } = this;
+    const row = this.total++;
+    this.bad++;
     const amount = rawNumber(fieldOf(values, declaration.amount));
-    if (Number.isFinite(amount)) amounts.push(amount);
-    for (const { field, rule } of input.problems) {
+    if (Number.isFinite(amount)) this.brokenAmounts.push(amount);
+    for (const { field, rule } of problems) {
       const key = `${field}\u0000${rule}`;
       let violation = violations.get(key);
       if (!violation) {
@@ -128,38 +159,61 @@ export function checkRows(rows: Iterable<ReadRow>, declaration: RecordDeclaratio
       violation.rows++;
       if (violation.examples.length < MAX_EXAMPLES) {
         const id = personal.has(declaration.id) ? undefined : fieldOf(values, declaration.id);
-        violation.examples.push(example(row, input.line, id, shown(values, field)));
+        const value = fieldOf(values, field);
+        violation.examples.push(example(row, line, id, value !== undefined && personal.has(field) ? NOT_SHOWN : value));
       }
     }
   }
-  return {
-    total,
-    bad,
-    rules: [...violations.values()].sort((a, b) => b.rows - a.rows),
-    valid: {
-      count: valid.row.length,
-      row: Int32Array.from(valid.row),
-      line: Int32Array.from(valid.line),
-      id: valid.id,
-      timestamp: Float64Array.from(valid.timestamp),
-      timeValue: valid.timeValue,
-      customer: valid.customer,
-      terminal: valid.terminal,
-      amount: Float64Array.from(valid.amount),
-      fraud: Uint8Array.from(valid.fraud),
-    },
-    amount: { values: Float64Array.from(amounts), missing: total - amounts.length },
-  };
+
+  result(): CheckedRecords {
+    const { valid, total, brokenAmounts, count } = this;
+    for (const strings of [valid.id, valid.timeValue, valid.customer, valid.terminal]) strings.length = count;
+    const amounts = new Float64Array(count + brokenAmounts.length);
+    amounts.set(valid.amount.subarray(0, count));
+    amounts.set(brokenAmounts, count);
+    return {
+      total,
+      bad: this.bad,
+      rules: [...this.violations.values()].sort((a, b) => b.rows - a.rows),
+      valid: {
+        ...valid,
+        count,
+        row: valid.row.subarray(0, count),
+        line: valid.line.subarray(0, count),
+        timestamp: valid.timestamp.subarray(0, count),
+        amount: valid.amount.subarray(0, count),
+        fraud: valid.fraud.subarray(0, count),
+      },
+      // Rows in any order: the statistics sort them.
+      amount: { values: amounts, missing: total - amounts.length },
+    };
+  }
+}
+
+/** Gathers the valid rows as columns and counts every broken rule, by declared field, with examples. */
+export function checkRows(rows: Iterable<ReadRow>, declaration: RecordDeclaration): CheckedRecords {
+  const check = new RowCheck(declaration);
+  for (const input of rows) {
+    if (input.record) check.record(input.record, input.line);
+    else check.broken(input.problems, input.values, input.line);
+  }
+  return check.result();
 }
 
 /**
- * The labelled rows of a snapshot's columns, each read again by the contract as the messages it came in (transaction
- * and label, as validateRecords reads a record), so ranges or labels declared since are checked too. One message object
- * is refilled per row; a row that fails keeps a copy of it for the examples.
+ * checkRows over the labelled rows of a snapshot's columns, each read again by the contract as the messages it came in
+ * (transaction and label, as validateRecords reads a record), so ranges or labels declared since are checked too. One
+ * message object is refilled per row; a row that fails keeps a copy of it for the examples.
  */
-export function* readLabelledColumns(c: SnapshotColumns, contract: RecordContract): Generator<ReadRow> {
+export function checkLabelledColumns(c: SnapshotColumns, contract: RecordContract): CheckedRecords {
   const d = contract.declaration;
+  let labelled = 0;
+  for (let i = 0; i < c.rows; i++) if (c.fraud[i] >= 0) labelled++;
+  const check = new RowCheck(d, labelled);
   const message: Record<string, Scalar> = {};
+  const options = { labels: 'required', admitted: true } as const;
+  const extras = d.columns.map((column) => ({ name: column.name, values: c.extras[column.name] }));
+  const labelExtras = d.labelColumns.map((name) => ({ name, values: c.extras[name] }));
   for (let i = 0; i < c.rows; i++) {
     if (c.fraud[i] < 0) continue;
     message[d.id] = c.transactionId[i];
@@ -167,16 +221,18 @@ export function* readLabelledColumns(c: SnapshotColumns, contract: RecordContrac
     message[d.customer] = c.customerId[i];
     message[d.terminal] = c.terminalId[i];
     message[d.amount] = c.amount[i];
-    for (const column of d.columns) message[column.name] = c.extras[column.name]?.[i] ?? null;
+    for (let e = 0; e < extras.length; e++) message[extras[e].name] = extras[e].values?.[i] ?? null;
     message[d.label] = c.fraud[i];
-    for (const name of d.labelColumns) {
-      const value = c.extras[name]?.[i];
-      if (value === undefined) delete message[name];
-      else message[name] = value;
+    for (let e = 0; e < labelExtras.length; e++) {
+      const value = labelExtras[e].values?.[i];
+      if (value === undefined) delete message[labelExtras[e].name];
+      else message[labelExtras[e].name] = value;
     }
-    const read = contract.readTransaction(message, { labels: 'required', admitted: true });
-    yield read.value ? { record: read.value } : { problems: read.problems, values: { ...message } };
+    const read = contract.readTransaction(message, options);
+    if (read.value) check.record(read.value);
+    else check.broken(read.problems, { ...message });
   }
+  return check.result();
 }
 
 /** Canonical whole-number ids (the handbook's) as their values, or undefined when any id is another string. */
@@ -212,7 +268,7 @@ function repeatsOf<T>(sorted: ArrayLike<T>, show: (value: T) => string): { ids: 
  */
 export function findDuplicateIds(valid: ValidRows): DuplicateIds {
   const numbers = numericIds(valid.id);
-  const { ids, rows, repeated } = numbers ? repeatsOf(numbers.sort(), String) : repeatsOf(valid.id.slice().sort(), (id) => id);
+  const { ids, rows, repeated } = numbers ? repeatsOf(sortValues(numbers), String) : repeatsOf(valid.id.slice().sort(), (id) => id);
   const examples = repeated.map((id) => ({ id, rows: [] as number[] }));
   if (examples.length) {
     const byId = new Map(examples.map((e) => [e.id, e.rows]));

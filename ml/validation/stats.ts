@@ -1,5 +1,6 @@
 // Statistics of one numeric column. Everything is read off the sorted values: quantiles by index, and any bin
-// count by binary search (O(bins · log n)), so the only O(n log n) step per column is the sort itself.
+// count by binary search (O(bins · log n)), so the only step over every value is the sort itself: a counting sort
+// for small whole numbers, else a radix sort of the values' bits (about half the native sort's time on a million).
 
 /** Quantiles shown in reports (linear interpolation between order statistics, numpy's default). */
 export const QUANTILES = { p01: 0.01, p05: 0.05, p25: 0.25, p50: 0.5, p75: 0.75, p95: 0.95, p99: 0.99 } as const;
@@ -58,8 +59,95 @@ export interface ColumnStatistics {
   summary?: Summary;
 }
 
-/** Sorts finite values ascending in place (counting sort for small-range integers, else the native sort) and returns them. */
-export function sortValues(values: Float64Array): Float64Array {
+/** Below this many values the native sort is as fast as a radix sort's passes. */
+const RADIX_SORT_MIN = 4096;
+/** Bits per radix digit: 4 passes over a double's 64 bits, 65536 buckets each. */
+const DIGIT_BITS = 16;
+const DIGITS = 64 / DIGIT_BITS;
+const BUCKETS = 1 << DIGIT_BITS;
+
+/**
+ * Sorts finite values ascending in place by their IEEE-754 bits, in the order Float64Array.prototype.sort gives (−0
+ * before +0, equal values alike to the bit): least significant digit first, over keys that order as the numbers do
+ * (a non-negative value's bits with the sign bit set, a negative value's bits inverted). A digit all values share is
+ * skipped. `scratch` (at least n values, apart from `values`) is used instead of new storage.
+ */
+function radixSort(values: Float64Array, scratch?: Float64Array): Float64Array {
+  const n = values.length;
+  let from: Uint32Array = new Uint32Array(values.buffer, values.byteOffset, 2 * n);
+  const own = from;
+  let to: Uint32Array =
+    scratch && scratch.length >= n ? new Uint32Array(scratch.buffer, scratch.byteOffset, 2 * n) : new Uint32Array(2 * n);
+  // Keys in place of the bits (words: low, high; little-endian, as on every platform Node runs on).
+  for (let i = 0; i < 2 * n; i += 2) {
+    if (from[i + 1] & 0x80000000) {
+      from[i] = ~from[i];
+      from[i + 1] = ~from[i + 1];
+    } else from[i + 1] |= 0x80000000;
+  }
+  const counts = new Int32Array(DIGITS * BUCKETS);
+  for (let i = 0; i < 2 * n; i += 2) {
+    counts[from[i] & 0xffff]++;
+    counts[BUCKETS + (from[i] >>> 16)]++;
+    counts[2 * BUCKETS + (from[i + 1] & 0xffff)]++;
+    counts[3 * BUCKETS + (from[i + 1] >>> 16)]++;
+  }
+  for (let digit = 0; digit < DIGITS; digit++) {
+    const base = digit * BUCKETS;
+    if (counts.subarray(base, base + BUCKETS).includes(n)) continue;
+    for (let b = 0, at = 0; b < BUCKETS; b++) {
+      const count = counts[base + b];
+      counts[base + b] = at;
+      at += count;
+    }
+    const word = digit >> 1;
+    const shift = (digit & 1) * DIGIT_BITS;
+    for (let i = 0; i < 2 * n; i += 2) {
+      const at = 2 * counts[base + ((from[i + word] >>> shift) & 0xffff)]++;
+      to[at] = from[i];
+      to[at + 1] = from[i + 1];
+    }
+    [from, to] = [to, from];
+  }
+  for (let i = 0; i < 2 * n; i += 2) {
+    if (from[i + 1] & 0x80000000) from[i + 1] &= 0x7fffffff;
+    else {
+      from[i] = ~from[i];
+      from[i + 1] = ~from[i + 1];
+    }
+  }
+  if (from !== own) own.set(from);
+  return values;
+}
+
+/**
+ * The values sorted when at least half are the minimum (a terminal's fraud share is mostly 0): only the others are
+ * radix-sorted, after the run of minimums. Undefined when fewer are, or when both zeros occur (−0 sorts before +0).
+ */
+function sortAboveMinimum(values: Float64Array, min: number, scratch?: Float64Array): Float64Array | undefined {
+  let others = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v !== min) values[others++] = v;
+    else if (!Object.is(v, min)) {
+      values.fill(min, others, i); // the values moved ahead of where they were left minimums behind
+      return undefined;
+    }
+  }
+  if (2 * others > values.length) {
+    values.fill(min, others);
+    return undefined;
+  }
+  radixSort(values.subarray(0, others), scratch);
+  values.copyWithin(values.length - others, 0, others);
+  return values.fill(min, 0, values.length - others);
+}
+
+/**
+ * Sorts finite values ascending in place (counting sort for small-range integers, else a radix sort) and returns them.
+ * `scratch`: storage for at least as many values that the radix sort may use instead of allocating its own.
+ */
+export function sortValues(values: Float64Array, scratch?: Float64Array): Float64Array {
   const n = values.length;
   if (n < 2) return values;
   let min = values[0];
@@ -71,7 +159,10 @@ export function sortValues(values: Float64Array): Float64Array {
     else if (v > max) max = v;
     if (integer && Math.floor(v) !== v) integer = false;
   }
-  if (!integer || max - min > COUNTING_SORT_RANGE) return values.sort();
+  if (!integer || max - min > COUNTING_SORT_RANGE) {
+    if (n < RADIX_SORT_MIN) return values.sort();
+    return sortAboveMinimum(values, min, scratch) ?? radixSort(values, scratch);
+  }
   const counts = new Int32Array(max - min + 1);
   for (let i = 0; i < n; i++) counts[values[i] - min]++;
   let at = 0;
@@ -183,8 +274,8 @@ export function summarize(sorted: Float64Array): Summary {
   };
 }
 
-/** Statistics of a column given its finite values (sorted in place) and the number of absent or non-numeric ones. */
-export function columnStatistics(values: Float64Array, missing: number): ColumnStatistics {
+/** Statistics of a column given its finite values (sorted in place) and the number of absent or non-numeric ones; `scratch` as for sortValues. */
+export function columnStatistics(values: Float64Array, missing: number, scratch?: Float64Array): ColumnStatistics {
   if (values.length === 0) return { count: 0, missing };
-  return { count: values.length, missing, summary: summarize(sortValues(values)) };
+  return { count: values.length, missing, summary: summarize(sortValues(values, scratch)) };
 }

@@ -17,9 +17,18 @@ import type { LabelRule, RecordContract, RecordDeclaration, TxRecord } from '../
 import { InvalidInputError } from '../errors';
 import { computeColumnFeatures, DEFAULT_LABEL_DELAY_DAYS, FEATURE_COUNT, FEATURE_NAMES } from '../features';
 import { columnDrift, type DriftScores, type DriftThresholds, exceeded } from './drift';
+import { type PublicReference, publicBins, publicReferenceOfCounts, sortedBinCounts } from './public-reference';
 import type { ReferenceStatistics } from './reference';
 import type { FeatureReport, RowExample, ValidationConfig, ValidationReport } from './report';
-import { checkRows, findDuplicateIds, findFutureTimestamps, type ReadRow, readLabelledColumns, type ValidRows } from './rules';
+import {
+  type CheckedRecords,
+  checkLabelledColumns,
+  checkRows,
+  findDuplicateIds,
+  findFutureTimestamps,
+  type ReadRow,
+  type ValidRows,
+} from './rules';
 import { columnStatistics } from './stats';
 
 export interface ValidationOptions {
@@ -91,16 +100,36 @@ function featureMatrix(valid: ValidRows, order: Int32Array | undefined, labelDel
   );
 }
 
+/** Feature columns copied out of the matrix per pass over it (one column a pass read all of it 15 times). */
+const COLUMN_GROUP = 5;
+
+/** Columns `from` … `from + columns.length − 1` of a feature matrix (n × FEATURE_COUNT, row-major) copied into `columns`, in one pass. */
+function copyColumns(matrix: Float64Array, from: number, columns: Float64Array[]): Float64Array[] {
+  const rows = matrix.length / FEATURE_COUNT;
+  for (let i = 0, at = from; i < rows; i++, at += FEATURE_COUNT) for (let c = 0; c < columns.length; c++) columns[c][i] = matrix[at + c];
+  return columns;
+}
+
 /** Statistics, drift and verdict of each feature column of a feature matrix (n × FEATURE_COUNT, row-major). */
 export function featureReports(
   matrix: Float64Array,
-  options: { labels: LabelRule; reference?: ReferenceStatistics; drift: DriftThresholds },
+  options: {
+    labels: LabelRule;
+    reference?: ReferenceStatistics;
+    drift: DriftThresholds;
+    /** Given each column's values once sorted, before they are dropped (one sort serves other counts too). */
+    sorted?: (feature: number, values: Float64Array) => void;
+  },
 ): FeatureReport[] {
+  // One group of columns at a time, each group in the storage of the one before: a column is done with once reported.
   const rows = matrix.length / FEATURE_COUNT;
+  const storage = Array.from({ length: COLUMN_GROUP }, () => new Float64Array(rows));
+  const scratch = new Float64Array(rows); // the sorts' own
   return FEATURE_NAMES.map((name, j) => {
-    const column = new Float64Array(rows);
-    for (let i = 0; i < rows; i++) column[i] = matrix[i * FEATURE_COUNT + j];
-    const stats = columnStatistics(column, 0); // sorts `column`
+    if (j % COLUMN_GROUP === 0) copyColumns(matrix, j, storage.slice(0, Math.min(COLUMN_GROUP, FEATURE_COUNT - j)));
+    const column = storage[j % COLUMN_GROUP];
+    const stats = columnStatistics(column, 0, scratch); // sorts `column`
+    options.sorted?.(j, column);
     const checked = options.labels === 'required' || !isLabelDependent(name);
     const constant = stats.count >= 2 && stats.summary?.min === stats.summary?.max;
     const reference = options.reference?.features.find((f) => f.name === name);
@@ -249,31 +278,42 @@ export function validateRecords(records: Iterable<TxRecord>, options: Validation
 /**
  * Validates a snapshot's labelled rows (what the pipeline's validation step reads) as validateRecords validates them as
  * records, straight from the columns. Also returns the features it computed: the valid rows' 15 features in time order
- * (rows × FEATURE_COUNT, row-major), for the public reference of the same rows (no second feature pass).
+ * (rows × FEATURE_COUNT, row-major); and with `referenceSplit` (what the rows are), their public reference
+ * (public-reference.ts, as publicReferenceStatistics of those features) counted off the columns validation sorts anyway.
  */
 export function validateLabelledColumns(
   columns: SnapshotColumns,
-  options: Omit<ValidationOptions, 'labels'>,
-): { report: ValidationReport; features: Float64Array } {
-  return buildReport(readLabelledColumns(columns, options.contract), { ...options, labels: 'required', fields: options.fields ?? [] });
+  options: Omit<ValidationOptions, 'labels'> & { referenceSplit?: string },
+): { report: ValidationReport; features: Float64Array; publicReference?: PublicReference } {
+  const checked = checkLabelledColumns(columns, options.contract);
+  const rows = checked.valid.count;
+  const split = options.referenceSplit;
+  const bins = split !== undefined && rows > 0 ? publicBins(options.contract.declaration) : undefined;
+  const counts: number[][] = [];
+  const sorted = bins && ((j: number, values: Float64Array) => counts.push(sortedBinCounts(values, bins[j])));
+  const built = buildReport(checked, { ...options, labels: 'required', fields: options.fields ?? [] }, sorted);
+  return bins && split !== undefined ? { ...built, publicReference: publicReferenceOfCounts(bins, counts, rows, split) } : built;
 }
 
 /** Validates rows already read by the contract (e.g. records/csv.ts `csvRecords`) and builds the report. */
 export function validateRows(rows: Iterable<ReadRow>, options: ValidationOptions): ValidationReport {
-  return buildReport(rows, options).report;
+  return buildReport(checkRows(rows, options.contract.declaration), options).report;
 }
 
-function buildReport(rows: Iterable<ReadRow>, options: ValidationOptions): { report: ValidationReport; features: Float64Array } {
+function buildReport(
+  checked: CheckedRecords,
+  options: ValidationOptions,
+  sorted?: (feature: number, values: Float64Array) => void,
+): { report: ValidationReport; features: Float64Array } {
   const { now, thresholds, labels, reference, contract } = options;
   const declaration = contract.declaration;
   if (!Number.isFinite(now)) throw new InvalidInputError(`now must be a finite number of seconds since the epoch, got ${now}`);
-  const checked = checkRows(rows, declaration);
   const { valid } = checked;
   const duplicates = findDuplicateIds(valid);
   const future = findFutureTimestamps(valid, now + thresholds.maxFutureSeconds);
   const order = timeOrder(valid);
   const matrix = featureMatrix(valid, order, options.labelDelayDays ?? DEFAULT_LABEL_DELAY_DAYS);
-  const features = featureReports(matrix, { labels, reference, drift: thresholds.drift });
+  const features = featureReports(matrix, { labels, reference, drift: thresholds.drift, sorted });
 
   const findings = [
     ...rowFindings(checked, duplicates, future, thresholds, declaration),

@@ -16,8 +16,9 @@ import { HANDBOOK_FEATURE_SET } from '../../ml/feature-set';
 import { FEATURE_COUNT } from '../../ml/features';
 import { buildPrivacyReport, renderPrivacyReport } from '../../ml/privacy';
 import { selectBackend, tf } from '../../ml/tensorflow';
-import { applyTransform, fitTransform, fixedTransform, transformStep } from '../../ml/transforms';
+import { applyTransform, fitTransform, fixedTransform, PAIRWISE_BOUND, transformStep } from '../../ml/transforms';
 import { publicReferenceStatistics } from '../../ml/validation/public-reference';
+import { scorerFor } from '../../serving/forward';
 import { testFeatureRows, testMlp, testPrivacySpent } from '../api-model';
 
 /** The MLP computed directly in float64 from its weights (relu … sigmoid), independently of TensorFlow.js. */
@@ -111,6 +112,30 @@ describe('model bundle', () => {
       assert.equal(loaded.privacyMarkdown, renderPrivacyReport(p.privacy));
       assert.deepEqual(loaded.predict(new Float64Array(0), 0), new Float32Array(0));
       assert.throws(() => loaded.predict(new Float64Array(FEATURE_COUNT - 1), 1), InvalidInputError);
+    } finally {
+      loaded.dispose();
+    }
+  });
+
+  it('a quadratic model takes the inputs and their pairwise products: packed, loaded and served alike', async () => {
+    const transform = fitTransform('fixed', new Float64Array(0), 0, HANDBOOK_FEATURE_SET, { pairwise: true });
+    const width = FEATURE_COUNT + (FEATURE_COUNT * (FEATURE_COUNT + 1)) / 2;
+    await assert.rejects(packBundle(parts({ transform, model: testMlp(7, [], FEATURE_COUNT) })), /model\.inputs = 15: .* 135 inputs/);
+    const model = testMlp(7, [], width);
+    const loaded = await loadBundle(await packBundle(parts({ transform, model })));
+    try {
+      const rows = 40;
+      const x = testFeatureRows(rows, 8);
+      const inputs = applyTransform(transform, x, rows);
+      const expected = Array.from({ length: rows }, (_, r) => {
+        let z = model.layers[0].bias[0];
+        for (let j = 0; j < width; j++) z += inputs[r * width + j] * model.layers[0].weights[j];
+        return 1 / (1 + Math.exp(-z));
+      });
+      for (const scores of [loaded.predict(x, rows), scorerFor(loaded)(x, rows)]) {
+        assert.ok(Math.max(...Array.from(scores, (s, i) => Math.abs(s - expected[i]))) <= 1e-6);
+      }
+      assert.deepEqual(loaded.transform.pairwise, { bound: PAIRWISE_BOUND });
     } finally {
       loaded.dispose();
     }

@@ -20,14 +20,15 @@ import {
 import { backward, forward, initialParameters, layerShapes, outputDelta, uploadLayers } from '../../ml/dpsgd/mlp';
 import { applyUpdate, correctedSecondMoment, initialOptimizerState } from '../../ml/dpsgd/optimizer';
 import { InvalidInputError } from '../../ml/errors';
-import { checkOptions, type ExperimentOptions, trainerOptionsFor } from '../../ml/experiment';
+import { balanceTraining, checkOptions, type ExperimentOptions, trainerOptionsFor } from '../../ml/experiment';
 import { HANDBOOK_FEATURE_SET } from '../../ml/feature-set';
+import { FEATURE_COUNT } from '../../ml/features';
 import { rocAuc } from '../../ml/metrics';
 import { buildPrivacyReport, renderPrivacyReport } from '../../ml/privacy';
 import { HANDBOOK_PROTOCOL } from '../../ml/protocol';
 import { Rng } from '../../ml/random';
 import { selectBackend, tf } from '../../ml/tensorflow';
-import { applyTransform, fixedTransform, transformStep } from '../../ml/transforms';
+import { applyTransform, fixedTransform, transformStep, transformWidth } from '../../ml/transforms';
 import { mlpScorer } from '../../serving/forward';
 import { pipelineSettings } from '../../temporal/pipeline';
 import { testFeatureRows, testPrivacySpent } from '../api-model';
@@ -97,9 +98,30 @@ describe('logistic family', () => {
     assert.equal(o.averaging, 'ema');
     assert.equal(o.emaDecay, 0.9);
     assert.equal((o.privacy as { clipping?: string }).clipping, 'automatic');
+    assert.deepEqual(trainerOptionsFor({ ...base, family: 'quadratic' }, 10, 990).hidden, []);
+    assert.throws(
+      () => trainerOptionsFor({ ...base, family: 'ebm' }, 10, 990),
+      /family = "ebm": the DP-SGD trainer trains the logistic, quadratic, mlp/,
+    );
     assert.deepEqual(trainerOptionsFor({ ...base, family: 'mlp' }, 10, 990).hidden, [64, 32]);
     assert.deepEqual(trainerOptionsFor({ ...base, family: undefined }, 10, 990).hidden, [64, 32], 'mlp by default');
     assert.equal(trainerOptionsFor({ ...base, emaDecay: 0.9 }, 10, 990).emaDecay, undefined, 'emaDecay only with averaging ema');
+  });
+
+  it('quadratic: the training examples are the inputs and their pairwise products, said in the privacy report', () => {
+    const rows = 50;
+    const train = { rows, x: testFeatureRows(rows, 5), y: Uint8Array.from({ length: rows }, (_, i) => (i % 10 === 0 ? 1 : 0)) };
+    const balanced = balanceTraining(
+      { ...train, card: Int32Array.from({ length: rows }, (_, i) => i % 7), cards: 7 },
+      { ...base, family: 'quadratic' },
+    );
+    const width = FEATURE_COUNT + (FEATURE_COUNT * (FEATURE_COUNT + 1)) / 2;
+    assert.equal(transformWidth(balanced.transform), width);
+    assert.equal(balanced.x.length, rows * width);
+    assert.match(balanced.preprocessing[0].description, /pairwise products/);
+    assert.equal(balanced.preprocessing[0].treatment, 'data-independent');
+    const linear = balanceTraining({ ...train, card: new Int32Array(rows), cards: 1 }, base);
+    assert.equal(linear.x.length, rows * FEATURE_COUNT);
   });
 
   it('the pipeline trains the configured family and tricks (pipeline.training)', () => {
@@ -129,6 +151,7 @@ describe('logistic family', () => {
       ['averaging', { averaging: 'polyak' }],
       ['clipping', { clipping: 'soft' }],
       ['emaDecay', { averaging: 'ema', emaDecay: 1 }],
+      ['balance', { family: 'quadratic', dp: false, balance: 'smote' }],
     ] as const) {
       assert.throws(
         () => checkOptions({ ...base, protocol, ...(bad as object) } as ExperimentOptions),

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  calendarFeatures,
+  computeColumnFeatures,
   computeFeatures,
   DAY_SECONDS,
   FEATURE_COUNT,
@@ -81,6 +83,45 @@ describe('features', () => {
 
   it('batch features equal the handbook definitions computed directly', () => {
     assertClose(computeFeatures(txs), bruteForce(txs), 'batch vs brute force');
+  });
+
+  it('batch equals the streaming state bit for bit (each label given at once), with tied times and any delay', () => {
+    const tied = txs.map((tx) => ({ ...tx, timestamp: tx.timestamp - (tx.timestamp % 3600) }));
+    for (const delayDays of [0, 1, 7]) {
+      const state = new FeatureState(delayDays);
+      const streamed = new Float64Array(tied.length * FEATURE_COUNT);
+      tied.forEach((tx, i) => {
+        state.observe(tx, streamed, i * FEATURE_COUNT);
+        state.label(tx.transactionId, tx.fraud);
+      });
+      assert.deepEqual(computeFeatures(tied, delayDays), streamed, `delay ${delayDays} days`);
+    }
+  });
+
+  it('batch over columns takes the rows in the given order, and -1 (no label yet) as genuine', () => {
+    const reversed = txs.map((_, i) => txs.length - 1 - i);
+    const columns = {
+      transactionId: reversed.map((i) => txs[i].transactionId),
+      timestamp: reversed.map((i) => txs[i].timestamp),
+      customerId: reversed.map((i) => txs[i].customerId),
+      terminalId: reversed.map((i) => txs[i].terminalId),
+      amount: reversed.map((i) => txs[i].amount),
+      fraud: reversed.map((i) => (txs[i].fraud === 1 ? 1 : -1)),
+    };
+    assert.deepEqual(computeColumnFeatures(columns, txs.length, 7, reversed), computeFeatures(txs));
+  });
+
+  it('calendar features are what a Date gives, at day and hour edges, before 1970 and beyond the dates a Date holds', () => {
+    const edges = [0, -1, -0.0001, 6 * 3600 - 0.001, 7 * 3600 - 0.0001, 7 * 3600, 86_400 - 1e-7, 1_525_132_800, -86_400 * 3 - 0.5];
+    const random = Array.from({ length: 2000 }, (_, i) => ((i * 7919) % 4001) * 1e6 - 2e9 + (i % 7) / 3);
+    const beyond = [8.64e12, 8.64e12 + 0.001, -8.64e12 - 0.001, 1e300];
+    for (const t of [...edges, ...random, ...beyond]) {
+      const out = new Float64Array(3);
+      calendarFeatures(t, out, 0);
+      const date = new Date(t * 1000);
+      const expected = [date.getUTCDay() === 0 || date.getUTCDay() === 6 ? 1 : 0, date.getUTCHours() <= 6 ? 1 : 0];
+      assert.deepEqual([out[1], out[2]], expected, `t = ${t}`);
+    }
   });
 
   it('streaming with labels arriving up to 7 days late equals batch', () => {

@@ -9,9 +9,11 @@ import {
   fitTransform,
   fixedFeatureMoments,
   fixedTransform,
+  PAIRWISE_BOUND,
   parseTransformSpec,
   SIMULATOR_PARAMETERS,
   transformStep,
+  transformWidth,
 } from '../../ml/transforms';
 import { featureInputOf } from '../../serving/online-features';
 import { simulate } from '../../simulator';
@@ -195,5 +197,41 @@ describe('applyTransform and the JSON spec', () => {
     x[FEATURE_COUNT + 6] = 1;
     x[2 * FEATURE_COUNT + 1] = Number.POSITIVE_INFINITY;
     assert.throws(() => applyTransform(spec, x, 3), /row 2, TX_DURING_WEEKEND = Infinity/);
+  });
+});
+
+describe('pairwise products (family quadratic)', () => {
+  it('follows the inputs with u_i·u_j for i ≤ j of the inputs clamped to ±PAIRWISE_BOUND over it', () => {
+    const spec = fitTransform('fixed', new Float64Array(0), 0, undefined, { pairwise: true });
+    const d = FEATURE_COUNT;
+    assert.equal(transformWidth(spec), d + (d * (d + 1)) / 2);
+    const rows = 7;
+    const x = randomRows(rows, 11);
+    const plain = applyTransform(fixedTransform(), x, rows);
+    const wide = applyTransform(spec, x, rows);
+    const width = transformWidth(spec);
+    assert.equal(wide.length, rows * width);
+    const u = (r: number, j: number) => Math.max(-PAIRWISE_BOUND, Math.min(PAIRWISE_BOUND, plain[r * d + j])) / PAIRWISE_BOUND;
+    let clamped = 0;
+    for (let r = 0; r < rows; r++) {
+      assert.deepEqual(wide.subarray(r * width, r * width + d), plain.subarray(r * d, (r + 1) * d));
+      let k = r * width + d;
+      for (let i = 0; i < d; i++) {
+        if (Math.abs(plain[r * d + i]) > PAIRWISE_BOUND) clamped++;
+        for (let j = i; j < d; j++) assert.ok(Math.abs(wide[k++] - u(r, i) * u(r, j)) < 1e-6, `row ${r}, product ${i}·${j}`);
+      }
+    }
+    assert.ok(clamped > 0, 'some inputs exceed the bound, so the clamp is exercised');
+    assert.match(describeTransform(spec), /pairwise products of the inputs clamped to ±2 \(a public constant\)/);
+  });
+
+  it('reads back only the documented bound', () => {
+    const spec = fitTransform('fixed', new Float64Array(0), 0, undefined, { pairwise: true });
+    assert.deepEqual(parseTransformSpec(JSON.parse(JSON.stringify(spec))), spec);
+    assert.equal(parseTransformSpec(JSON.parse(JSON.stringify(fixedTransform()))).pairwise, undefined);
+    assert.throws(
+      () => parseTransformSpec({ ...spec, pairwise: { bound: 3 } }),
+      /pairwise = {"bound":3}: it must be absent or \{ "bound": 2 \}/,
+    );
   });
 });

@@ -279,18 +279,21 @@ describe('validateLabelledColumns: the labelled rows of a snapshot, straight fro
     assert.deepEqual(report, expected);
     assert.equal(report.rows.bad, 2);
     assert.equal(report.duplicates.rows, 2);
+    const { features, publicReference } = validateLabelledColumns(columns, { ...options, referenceSplit: 'valid rows' });
+    const set = { names: [...FEATURE_NAMES], bounds: HANDBOOK_DECLARATION.bounds };
+    assert.deepEqual(publicReference, publicReferenceStatistics(features, report.rows.valid, set, 'valid rows'));
   });
 
   it('returns the features of the valid rows: the public reference of a clean snapshot is the one of its records', () => {
     const cleanColumns = columnsFromRecords(records, HANDBOOK_DECLARATION);
-    const { report, features } = validateLabelledColumns(cleanColumns, options);
+    const { report, features, publicReference } = validateLabelledColumns(cleanColumns, { ...options, referenceSplit: 'rows' });
     assert.equal(report.status, 'pass', report.failures.join('\n'));
     assert.equal(features.length, records.length * FEATURE_COUNT);
     const set = { names: [...FEATURE_NAMES], bounds: HANDBOOK_DECLARATION.bounds };
-    assert.deepEqual(
-      publicReferenceStatistics(features, records.length, set, 'rows'),
-      publicReferenceOfRecords([...labelledRecords(cleanColumns)], HANDBOOK_DECLARATION.bounds, 7, 'rows'),
-    );
+    const ofRecords = publicReferenceOfRecords([...labelledRecords(cleanColumns)], HANDBOOK_DECLARATION.bounds, 7, 'rows');
+    assert.deepEqual(publicReferenceStatistics(features, records.length, set, 'rows'), ofRecords);
+    assert.deepEqual(publicReference, ofRecords, 'the public reference counted off the sorted columns is the same');
+    assert.equal(validateLabelledColumns(columns, options).publicReference, undefined, 'only when asked for');
   });
 });
 
@@ -463,6 +466,33 @@ describe('column statistics', () => {
     const rng = new Rng([3]);
     const values = Float64Array.from({ length: 10_000 }, () => rng.uniformInt(50) - 20);
     assert.deepEqual(sortValues(values.slice()), values.slice().sort());
+  });
+
+  it('sorts any other finite values by their bits exactly as the native sort does (signs, zeros, ties, wide ranges)', () => {
+    const rng = new Rng([4]);
+    const special = [0, -0, 5e-324, -5e-324, Number.MAX_VALUE, -Number.MAX_VALUE, 1, -1, 0.1, -0.1];
+    const mixed = Float64Array.from({ length: 20_000 }, (_, i) =>
+      i < special.length ? special[i] : i % 3 === 0 ? Math.round(rng.normal() * 1e4) / 100 : rng.normal() * 10 ** rng.uniformInt(30),
+    );
+    const wideIntegers = Float64Array.from({ length: 20_000 }, () => rng.uniformInt(1 << 30) * (rng.uniform() < 0.5 ? -1 : 1));
+    // Mostly the minimum (a fraud share mostly 0), with both zeros, and a negative minimum on exactly half.
+    const mostly = (min: number, share: number, other = () => rng.uniform()) =>
+      Float64Array.from({ length: 20_000 }, (_, i) => (i % 1000 < share * 1000 ? min : other()));
+    const mixedZeros = mostly(0, 0.9);
+    mixedZeros[5_000] = -0; // after some values moved ahead
+    const cases = [mixed, wideIntegers, mixed.subarray(5, 9_000), mostly(0, 0.9), mixedZeros, mostly(-3.5, 0.5, () => rng.normal())];
+    for (const values of cases) {
+      const expected = values.slice().sort();
+      // A view at an offset into a larger buffer too, sorted in place (what a column of a wider table is).
+      const inBuffer = new Float64Array(values.length + 7);
+      inBuffer.set(values, 5);
+      const view = inBuffer.subarray(5, 5 + values.length);
+      for (const sorted of [sortValues(values.slice()), sortValues(values.slice(), new Float64Array(values.length)), sortValues(view)])
+        assert.ok(
+          sorted.every((v, i) => Object.is(v, expected[i])),
+          'same values in the same order',
+        );
+    }
   });
 });
 
