@@ -411,31 +411,16 @@ export function calendarFeatures(timestamp: number, out: Float64Array, offset: n
 
 /** Throws InvalidInputError naming the field when a transaction cannot have features (non-finite field, negative amount). */
 export function validateFeatureInput(tx: FeatureInput): void {
-  for (const field of ['timestamp', 'amount'] as const) {
-    if (!Number.isFinite(tx[field]))
-      throw new InvalidInputError(`transaction ${tx.transactionId}: ${field} must be a finite number, got ${tx[field]}`);
-  }
-  for (const field of ['transactionId', 'customerId', 'terminalId'] as const) {
-    if (typeof tx[field] !== 'string' || tx[field] === '')
-      throw new InvalidInputError(`transaction ${tx.transactionId}: ${field} must be a non-empty string`);
-  }
-  if (tx.amount < 0) throw new InvalidInputError(`transaction ${tx.transactionId}: amount must be >= 0, got ${tx.amount}`);
+  // Field by field, without a loop over field names: batch mode checks a million rows.
+  if (!Number.isFinite(tx.timestamp)) throw invalidInput(tx, `timestamp must be a finite number, got ${tx.timestamp}`);
+  if (!Number.isFinite(tx.amount)) throw invalidInput(tx, `amount must be a finite number, got ${tx.amount}`);
+  if (typeof tx.transactionId !== 'string' || tx.transactionId === '') throw invalidInput(tx, 'transactionId must be a non-empty string');
+  if (typeof tx.customerId !== 'string' || tx.customerId === '') throw invalidInput(tx, 'customerId must be a non-empty string');
+  if (typeof tx.terminalId !== 'string' || tx.terminalId === '') throw invalidInput(tx, 'terminalId must be a non-empty string');
+  if (tx.amount < 0) throw invalidInput(tx, `amount must be >= 0, got ${tx.amount}`);
 }
 
-/** validateFeatureInput's rules as one test, without building a message (batch mode checks a million rows). */
-function isFeatureInput(tx: FeatureInput): boolean {
-  return (
-    Number.isFinite(tx.timestamp) &&
-    Number.isFinite(tx.amount) &&
-    tx.amount >= 0 &&
-    typeof tx.transactionId === 'string' &&
-    tx.transactionId !== '' &&
-    typeof tx.customerId === 'string' &&
-    tx.customerId !== '' &&
-    typeof tx.terminalId === 'string' &&
-    tx.terminalId !== ''
-  );
-}
+const invalidInput = (tx: FeatureInput, rule: string) => new InvalidInputError(`transaction ${tx.transactionId}: ${rule}`);
 
 /**
  * Batch mode: features of a time-sorted set of labelled transactions, row-major (n × FEATURE_COUNT).
@@ -597,7 +582,7 @@ function batchFeatures(count: number, labelDelayDays: number, row: (i: number) =
   let lastTimestamp = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < count; i += 1) {
     const tx = row(i);
-    if (!isFeatureInput(tx)) validateFeatureInput(tx);
+    validateFeatureInput(tx);
     if (tx.timestamp < lastTimestamp) throw outOfOrder(tx, lastTimestamp);
     lastTimestamp = tx.timestamp;
     time[i] = tx.timestamp;
