@@ -4,12 +4,14 @@
 // entry with its full planned mechanism (a run that fails later still counts), mirrored into its MLflow run.
 // recordPrivacyOutcome later says how the attempt ended (display only: every entry counts). DP-SGD plans Poisson-
 // sampled steps; a DP-EBM plans its histogram releases as Gaussian steps at sampling rate 1 (ml/ebm/accounting.ts).
+// reserveTuningPrivacy does the same for a search on private data: its whole (ε, δ) (ml/tuning/private-search.ts) over
+// the days its trials read, before any trial runs, and then draws the secret number of trials.
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ledgerEntryKey, ledgerPrefix, readLedger, writeLedgerEntry } from '../clients/privacy-ledger-store';
 import { plannedMechanism } from '../ml/dpsgd/plan';
 import { plannedEbmMechanism } from '../ml/ebm';
 import { InvalidInputError } from '../ml/errors';
-import { ebmOptionsFor } from '../ml/experiment';
+import { type ExperimentOptions, ebmOptionsFor } from '../ml/experiment';
 import {
   type BudgetCheck,
   checkBudget,
@@ -20,12 +22,17 @@ import {
   type LedgerOutcome,
   scheduledNoiseMultiplier,
 } from '../ml/privacy/ledger';
+import { drawTrialCount, secureUniform, trialCountDistribution } from '../ml/tuning/accounting';
+import { hitsNoiseSigma, hitsSensitivity } from '../ml/tuning/private-score';
+import { type ScoreNoise, searchPrivacy, type TrialMechanism, trialMechanisms } from '../ml/tuning/private-search';
+import type { SearchSpace } from '../ml/tuning/space';
 import type { PrivacySettings, TrainingSettings } from '../workflows/settings';
 import type { TrainingSetRef } from './balance';
 import type { ActivityDeps } from './deps';
 import type { SplitRef } from './features';
 import { pipelineRun } from './pipeline-run';
 import { trainerOptionsOf } from './train';
+import type { PrivateTuningDataRef, PrivateTuningSettings } from './tuning';
 
 export interface ReservePrivacyInput {
   datasetSha256: string;
@@ -44,6 +51,29 @@ export interface PrivacyReservation {
   /** The worst composed ε with this run's entry (its days, or the card period); null when unbounded. */
   lifetimeEpsilon: number | null;
   /** Where it was reached, as the report says it: 'event day 2018-04-23' or 'any card over 2017-04-25..2018-04-25'. */
+  worstOn: string;
+}
+
+export interface ReserveTuningPrivacyInput {
+  parentRunId: string;
+  data: PrivateTuningDataRef;
+  space: SearchSpace;
+  /** The pipeline's training options at the tuning ε (what every candidate overrides). */
+  options: Omit<ExperimentOptions, 'protocol'>;
+  /** The mean number of trials (tuning.trials). */
+  meanTrials: number;
+  settings: PrivateTuningSettings;
+}
+
+export interface TuningReservation {
+  /** The secret number of trials, drawn after the entry was written. */
+  trials: number;
+  mechanisms: TrialMechanism[];
+  score: ScoreNoise;
+  epsilon: number;
+  delta: number;
+  entryKey: string;
+  lifetimeEpsilon: number | null;
   worstOn: string;
 }
 
@@ -130,47 +160,120 @@ export function createPrivacyLedgerActivities(deps: ActivityDeps) {
     await deps.mlflow.uploadArtifact(run.info, 'privacy/ledger-entry.json', JSON.stringify(entry, null, 2));
   }
 
+  /**
+   * Writes this attempt's entry unless it would take a day (or the card period) past the budget: then a
+   * non-retryable PrivacyBudgetExceeded, and nothing is written. `mechanism` makes the entry; on a retry the entry
+   * written before is kept as it is. A non-private run is the operator's explicit choice: recorded, never refused.
+   */
+  async function admit(
+    privacy: PrivacySettings,
+    days: LedgerEntry['days'],
+    delta: number,
+    mechanism: (existing: LedgerEntry | undefined) => LedgerMechanism,
+  ): Promise<{ key: string; entry: LedgerEntry; check: BudgetCheck; retried: boolean }> {
+    const { workflowId, runId } = currentRun();
+    const key = ledgerEntryKey(prefix, workflowId, runId);
+    const budget = budgetOf(privacy);
+    const ledger = (await readLedger(deps.s3, bucket, prefix)).map((item) => item.entry);
+    const existing = ledger.find((entry) => entry.runId === runId);
+    const entry: LedgerEntry = {
+      runId,
+      workflowId,
+      unit: privacy.unit,
+      days,
+      recordedAt: existing?.recordedAt ?? new Date().toISOString(),
+      outcome: 'training',
+      delta,
+      mechanism: mechanism(existing),
+    };
+    const check = checkBudget(ledger, entry, budget, new Date());
+    if (!existing && check.exceeded.length && entry.mechanism.kind !== 'non-private') {
+      const scope = privacy.unit === 'card' ? `per card over ${privacy.lifetimePeriodDays} days` : 'per event day';
+      throw ApplicationFailure.create({
+        type: PRIVACY_BUDGET_EXCEEDED,
+        nonRetryable: true,
+        message:
+          `privacy budget exceeded: this run would take ${describeExceeded(check.exceeded)} past privacy.lifetimeEpsilon ` +
+          `${privacy.lifetimeEpsilon} (${scope}, δ ${privacy.delta}); nothing was trained and the champion keeps serving ` +
+          '(see `fraudops privacy ledger`)',
+        details: [{ exceeded: check.exceeded.map((e) => ('day' in e ? e.day : e.period)), budget }],
+      });
+    }
+    await writeLedgerEntry(deps.s3, bucket, key, entry);
+    return { key, entry, check, retried: existing !== undefined };
+  }
+
   return {
     async reservePrivacy(input: ReservePrivacyInput): Promise<PrivacyReservation> {
-      const { workflowId, runId } = currentRun();
-      const key = ledgerEntryKey(prefix, workflowId, runId);
       const { privacy } = input;
-      const budget = budgetOf(privacy);
-      const ledger = (await readLedger(deps.s3, bucket, prefix)).map((item) => item.entry);
-      const existing = ledger.find((entry) => entry.runId === runId);
-
+      let bound: PrivacyReservation['bound'] = null;
       // A retry: the entry written before is what the training must use.
-      const { mechanism, bound } = existing ? { mechanism: existing.mechanism, bound: null } : scheduledMechanism(input);
-      const entry: LedgerEntry = {
-        runId,
-        workflowId,
-        unit: privacy.unit,
-        days: { first: input.split.periods.train.from, last: input.split.periods.train.to },
-        recordedAt: existing?.recordedAt ?? new Date().toISOString(),
-        outcome: 'training',
-        delta: privacy.delta,
-        mechanism,
-      };
-      const check = checkBudget(ledger, entry, budget, new Date());
-      // A non-private run is the operator's explicit choice (pipeline.training.dp false): recorded, never refused.
-      if (!existing && check.exceeded.length && mechanism.kind !== 'non-private') {
-        const scope = privacy.unit === 'card' ? `per card over ${privacy.lifetimePeriodDays} days` : 'per event day';
-        throw ApplicationFailure.create({
-          type: PRIVACY_BUDGET_EXCEEDED,
-          nonRetryable: true,
-          message:
-            `privacy budget exceeded: this run would take ${describeExceeded(check.exceeded)} past privacy.lifetimeEpsilon ` +
-            `${privacy.lifetimeEpsilon} (${scope}, δ ${privacy.delta}); nothing was trained and the champion keeps serving ` +
-            '(see `fraudops privacy ledger`)',
-          details: [{ exceeded: check.exceeded.map((e) => ('day' in e ? e.day : e.period)), budget }],
-        });
-      }
-      await writeLedgerEntry(deps.s3, bucket, key, entry);
+      const { key, entry, check } = await admit(
+        privacy,
+        { first: input.split.periods.train.from, last: input.split.periods.train.to },
+        privacy.delta,
+        (existing) => {
+          if (existing) return existing.mechanism;
+          const scheduled = scheduledMechanism(input);
+          bound = scheduled.bound;
+          return scheduled.mechanism;
+        },
+      );
+      const { mechanism } = entry;
       await mirror(entry, input.datasetSha256, check.worst.epsilon);
       deps.log.info({ key, mechanism, lifetimeEpsilon: check.worst.epsilon, on: where(check.worst) }, 'privacy reserved in the ledger');
       return {
         noiseMultiplier: mechanism.kind === 'poisson-gaussian' ? mechanism.noiseMultiplier : null,
         bound,
+        entryKey: key,
+        lifetimeEpsilon: check.worst.epsilon,
+        worstOn: where(check.worst),
+      };
+    },
+
+    /**
+     * A private search's privacy, charged before any trial: every trial mechanism its space allows (σ at the tuning
+     * ε), the score's noise, the law of the number of trials; the entry covers every day a trial reads (validation
+     * through training). Only then is the number of trials drawn, from the CSPRNG (a retry draws afresh: the number
+     * of a failed attempt was never used).
+     */
+    async reserveTuningPrivacy(input: ReserveTuningPrivacyInput): Promise<TuningReservation> {
+      const { data, settings } = input;
+      const { privacy } = settings;
+      const mechanisms = trialMechanisms(input.space, input.options, data.counts);
+      const sensitivity = hitsSensitivity(privacy.unit, data.validationDays);
+      const score = { sensitivity, sigma: hitsNoiseSigma(settings.scoreNoiseMultiplier, sensitivity) };
+      const distribution = trialCountDistribution(settings.trialCount, input.meanTrials);
+      const search = searchPrivacy(mechanisms, score, distribution, settings.delta);
+      const { key, entry, check } = await admit(
+        privacy,
+        { first: data.periods.validation.from, last: data.periods.train.to },
+        settings.delta,
+        (existing) => existing?.mechanism ?? search.ledger,
+      );
+      const epsilon = entry.mechanism.kind === 'approximate-dp' ? entry.mechanism.epsilon : search.epsilon;
+      await deps.mlflow.logBatch(input.parentRunId, {
+        params: {
+          privacy_epsilon: epsilon,
+          privacy_delta: settings.delta,
+          privacy_trial_count: `${settings.trialCount}, mean ${input.meanTrials} (the number drawn is kept secret)`,
+          privacy_trial_mechanisms: JSON.stringify(mechanisms).slice(0, 6000),
+          privacy_score_noise: JSON.stringify({ ...score, k: settings.k, days: data.validationDays }),
+          ledger_entry: key,
+          ledger_days: `${entry.days.first}..${entry.days.last}`,
+        },
+        tags: { 'privacy_ledger.lifetime_epsilon': String(check.worst.epsilon ?? 'unbounded') },
+      });
+      deps.log.info(
+        { key, epsilon, lifetimeEpsilon: check.worst.epsilon, on: where(check.worst) },
+        'tuning privacy reserved in the ledger',
+      );
+      return {
+        trials: drawTrialCount(distribution, secureUniform),
+        mechanisms,
+        score,
+        epsilon,
+        delta: settings.delta,
         entryKey: key,
         lifetimeEpsilon: check.worst.epsilon,
         worstOn: where(check.worst),

@@ -1,18 +1,25 @@
-// One tuning trial in a child process (activities/tuning.ts forks it per attempt): reads the public tuning data of
-// each seed (simulated once per worker, then from ml/tuning/data-cache.ts's disk cache), trains the candidate with
-// runExperimentOnSplits on the worker's TensorFlow backend, and scores it on the validation rows. Talks to the activity
-// over IPC (TuningJobMessage) and exits when that channel closes, so a killed worker leaves no orphan trial.
+// One tuning trial in a child process (activities/tuning.ts forks it per attempt). Public data: the tuning data of
+// each seed (simulated once per worker, then from ml/tuning/data-cache.ts's disk cache), scored by validation AP.
+// Private data: the search's split from S3, trained with the noise the ledger reserved, scored by the noisy card
+// precision (ml/tuning/private-score.ts); its exact metrics never leave this process. Trains with
+// runExperimentOnSplits on the worker's TensorFlow backend. Talks to the activity over IPC (TuningJobMessage) and
+// exits when that channel closes, so a killed worker leaves no orphan trial.
 import { loadConfig } from '../config';
-import { type ExperimentOptions, runExperimentOnSplits } from '../ml/experiment';
+import { InvalidInputError } from '../ml/errors';
+import { type ExperimentOptions, runExperimentOnSplits, type SplitFeatures } from '../ml/experiment';
 import type { ProtocolOptions } from '../ml/protocol';
 import { selectBackend } from '../ml/tensorflow';
 import { cachedTuningSplits } from '../ml/tuning/data-cache';
-import type { PublicDataSpec } from '../ml/tuning/public-data';
+import { dailyCardHits, noisyCardPrecision } from '../ml/tuning/private-score';
+import { reservedNoise, trialPlan } from '../ml/tuning/private-search';
+import { createActivityDeps } from './deps';
+import { loadSplit } from './features';
+import type { PublicTuningData, TrialData } from './tuning';
 
 export interface TuningJob {
   options: Omit<ExperimentOptions, 'protocol'>;
   shape: Omit<ProtocolOptions, 'trainStart'>;
-  data: Omit<PublicDataSpec, 'seed'> & { seeds: number[] };
+  data: TrialData;
   device: 'gpu' | 'cpu';
 }
 
@@ -23,8 +30,10 @@ export interface ValidationScores {
 }
 
 export interface TuningJobOutcome {
-  /** Means over the seeds. */
-  validation: ValidationScores;
+  /** What the search ranks by: the mean validation AP (public), or the noisy card precision (private). */
+  objective: number;
+  /** Exact means over the seeds: public data only. */
+  validation: ValidationScores | null;
   perSeed: Array<ValidationScores & { seed: number; rows: number; frauds: number; dataFromCache: boolean }>;
   /** ε of one training run at δ (null without DP). */
   epsilon: number | null;
@@ -32,31 +41,30 @@ export interface TuningJobOutcome {
 }
 
 export type TuningJobMessage =
-  | { type: 'progress'; seed: number; stage: 'simulate' | 'train'; epoch?: number; totalSteps?: number; step?: number }
+  | { type: 'progress'; seed: number | null; stage: 'simulate' | 'load' | 'train'; epoch?: number; totalSteps?: number; step?: number }
   | { type: 'done'; outcome: TuningJobOutcome }
   | { type: 'failed'; name: string; message: string };
 
 const send = (message: TuningJobMessage) => process.send?.(message);
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 
-async function runJob(job: TuningJob): Promise<TuningJobOutcome> {
-  const config = loadConfig();
-  const backend = await selectBackend(job.device === 'gpu' ? 'gpu' : config.tensorflow.backend, () => undefined);
+/** Trains on the splits (validation rows in the test slot), sending progress at most once a second. */
+function trainOn(splits: SplitFeatures, job: TuningJob, seed: number | null, options: TuningJob['options'] = job.options) {
+  let last = 0;
+  return runExperimentOnSplits(splits, { ...options, protocol: { ...job.shape, trainStart: splits.periods.train.from } }, (p) => {
+    if (performance.now() - last < 1000) return;
+    last = performance.now();
+    send({ type: 'progress', seed, stage: 'train', epoch: p.epoch, step: p.step, totalSteps: p.totalSteps });
+  });
+}
+
+async function runPublicJob(job: TuningJob, data: PublicTuningData): Promise<Omit<TuningJobOutcome, 'backend'>> {
   const perSeed: TuningJobOutcome['perSeed'] = [];
   let epsilon: number | null = null;
-  for (const seed of job.data.seeds) {
+  for (const seed of data.seeds) {
     send({ type: 'progress', seed, stage: 'simulate' });
-    const { splits, hit } = cachedTuningSplits({ ...job.data, seed }, job.shape);
-    let last = 0;
-    const result = await runExperimentOnSplits(
-      splits,
-      { ...job.options, protocol: { ...job.shape, trainStart: splits.periods.train.from } },
-      (p) => {
-        if (performance.now() - last < 1000) return;
-        last = performance.now();
-        send({ type: 'progress', seed, stage: 'train', epoch: p.epoch, step: p.step, totalSteps: p.totalSteps });
-      },
-    );
+    const { splits, hit } = cachedTuningSplits({ ...data, seed }, job.shape);
+    const result = await trainOn(splits, job, seed);
     // result.test holds the validation rows (tuningSplits): the public test period is never scored.
     const { averagePrecision, aucRoc, cardPrecisionAt100, rows, frauds } = result.test;
     perSeed.push({ seed, averagePrecision, aucRoc, cardPrecisionAt100, rows, frauds, dataFromCache: hit });
@@ -67,7 +75,28 @@ async function runJob(job: TuningJob): Promise<TuningJobOutcome> {
     aucRoc: mean(perSeed.map((s) => s.aucRoc)),
     cardPrecisionAt100: mean(perSeed.map((s) => s.cardPrecisionAt100)),
   };
-  return { validation, perSeed, epsilon, backend };
+  return { objective: validation.averagePrecision, validation, perSeed, epsilon };
+}
+
+async function runPrivateJob(job: TuningJob, data: Extract<TrialData, { source: 'private' }>): Promise<Omit<TuningJobOutcome, 'backend'>> {
+  send({ type: 'progress', seed: null, stage: 'load' });
+  const splits = await loadSplit(createActivityDeps(loadConfig(), 'tuning-job'), data.key);
+  const positives = splits.train.y.reduce((sum, y) => sum + y, 0);
+  if (splits.train.rows !== data.counts.rows || positives !== data.counts.positives || splits.train.cards !== data.counts.cards) {
+    throw new InvalidInputError(`split ${data.key}: its counts differ from those the search reserved its privacy for`);
+  }
+  const noiseMultiplier = reservedNoise(data.mechanisms, trialPlan(job.options, data.counts));
+  const result = await trainOn(splits, job, null, { ...job.options, noiseMultiplier });
+  const rows = { score: result.testScores.scores, card: splits.test.customerId, day: splits.test.day, label: splits.test.y };
+  const objective = noisyCardPrecision(dailyCardHits(rows, data.score.k), data.score.k, data.score.days, data.score.sigma);
+  return { objective, validation: null, perSeed: [], epsilon: result.privacy.perRun?.epsilon ?? null };
+}
+
+async function runJob(job: TuningJob): Promise<TuningJobOutcome> {
+  const config = loadConfig();
+  const backend = await selectBackend(job.device === 'gpu' ? 'gpu' : config.tensorflow.backend, () => undefined);
+  const outcome = job.data.source === 'public' ? await runPublicJob(job, job.data) : await runPrivateJob(job, job.data);
+  return { ...outcome, backend };
 }
 
 if (require.main === module) {

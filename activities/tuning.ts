@@ -1,16 +1,26 @@
 // The tuning search's activities (workflows/tuning.ts): the MLflow parent run, one trial per candidate (a child
 // process per attempt, activities/tuning-job.ts, heartbeating its progress; a child MLflow run tagged
 // mlflow.parentRunId), and the search's end (best config, trials table and comparison plot on the parent run).
-// Trials train on public simulated data only: the parent run records that the search cost no privacy.
+// On public simulated data the search costs no privacy. On private data (the pipeline's window, prepareTuningData)
+// each trial trains with the noise the ledger reserved (reserveTuningPrivacy) and reports only its noisy score.
 import { fork } from 'node:child_process';
 import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Run } from '../clients/mlflow';
-import type { ExperimentOptions } from '../ml/experiment';
+import type { ExperimentOptions, SplitFeatures } from '../ml/experiment';
+import { featureSetOf } from '../ml/feature-set';
 import { renderChartSvg } from '../ml/plots';
 import type { ProtocolOptions } from '../ml/protocol';
+import type { TrialCountKind } from '../ml/tuning/accounting';
+import type { PrivateDataCounts, TrialMechanism } from '../ml/tuning/private-search';
+import { tuningSplits } from '../ml/tuning/public-data';
 import { type Candidate, candidateOptions, describeCandidate, type SearchSpace } from '../ml/tuning/space';
-import type { ActivityDeps } from './deps';
+import { resolveDeclaration } from '../records';
+import type { PrivacySettings } from '../workflows/settings';
+import { datasetColumns } from './dataset-columns';
+import { type ActivityDeps, putRunObject, runKey } from './deps';
+import { encodeSplit } from './features';
+import type { DatasetRef } from './ingest';
 import type { TuningJob, TuningJobMessage, TuningJobOutcome } from './tuning-job';
 
 /** The MLflow tags that tie a search's runs together (and find them again on a retry). */
@@ -25,12 +35,50 @@ export const TUNING_TAGS = {
 export const BEST_CONFIG_ARTIFACT = 'best-config.json';
 export const tuningExperiment = (modelName: string) => `${modelName}-tuning`;
 
-export interface TuningData {
+export interface PublicTuningData {
   source: 'public';
   seeds: number[];
   customers: number;
   days: number;
 }
+export type TuningData = PublicTuningData | { source: 'private' };
+
+/** A search on private data: its privacy settings (config.yaml tuning.private, with the pipeline's privacy). */
+export interface PrivateTuningSettings {
+  trialCount: TrialCountKind;
+  scoreNoiseMultiplier: number;
+  k: number;
+  /** The search's δ (below privacy.delta). */
+  delta: number;
+  privacy: PrivacySettings;
+}
+
+/** The pipeline's window prepared for a private search: its split in S3 and the public numbers of its plan. */
+export interface PrivateTuningDataRef {
+  key: string;
+  datasetSha256: string;
+  periods: SplitFeatures['periods'];
+  counts: PrivateDataCounts;
+  validationDays: number;
+}
+
+/** What one trial reads: public simulations, or the private split with the noise its search reserved. */
+export type TrialData =
+  | PublicTuningData
+  | {
+      source: 'private';
+      key: string;
+      unit: PrivacySettings['unit'];
+      counts: PrivateDataCounts;
+      mechanisms: TrialMechanism[];
+      score: { k: number; days: number; sigma: number };
+    };
+
+/** What a search ranks its trials by. */
+export const OBJECTIVES = {
+  public: 'validation average precision (mean over the public seeds)',
+  private: 'noisy daily card precision@k on the validation days (discrete Gaussian noise)',
+} as const;
 
 export interface TuningRunInput {
   method: 'random';
@@ -38,6 +86,8 @@ export interface TuningRunInput {
   concurrency: number;
   space: SearchSpace;
   data: TuningData;
+  /** Present when data.source is private. */
+  private?: PrivateTuningSettings;
   /** The pipeline's training options every candidate overrides (DP at the tuning ε). */
   options: Omit<ExperimentOptions, 'protocol'>;
   shape: Omit<ProtocolOptions, 'trainStart'>;
@@ -49,14 +99,14 @@ export interface TrialInput {
   candidate: Candidate;
   options: TuningRunInput['options'];
   shape: TuningRunInput['shape'];
-  data: TuningData;
+  data: TrialData;
 }
 
 export interface TrialHeartbeat {
   /** The worker's device label, as in TrialResult. */
   device: string;
   seed: number | null;
-  stage: 'starting' | 'simulate' | 'train';
+  stage: 'starting' | 'simulate' | 'load' | 'train';
   step: number;
   totalSteps: number;
 }
@@ -78,6 +128,9 @@ export interface BestConfig {
   trial: number;
   /** The hyper-parameters the pipeline trains with. */
   hyperParameters: Candidate;
+  /** What the search ranked by (OBJECTIVES) and the best trial's value of it. */
+  objective: { name: string; value: number };
+  /** Exact validation metrics: public data only (a private search releases only its noisy score). */
   validation: TrialResult['validation'];
   epsilonPerTrial: number | null;
 }
@@ -150,9 +203,13 @@ export function createTuningActivities(deps: ActivityDeps, worker: TuningWorker 
       const id = await experimentId();
       const existing = await findRun(`tags.\`${TUNING_TAGS.workflowId}\` = '${workflowId}' and tags.\`${TUNING_TAGS.role}\` = 'parent'`);
       if (existing) return { runId: existing.info.run_id, experimentId: id };
+      const { data } = input;
       const privacy =
-        `tuned on public simulated data only (simulator seeds ${input.data.seeds.join(', ')}, never an evaluation seed): ` +
-        'the search reads no private record and costs no privacy; no privacy ledger entry';
+        data.source === 'public'
+          ? `tuned on public simulated data only (simulator seeds ${data.seeds.join(', ')}, never an evaluation seed): ` +
+            'the search reads no private record and costs no privacy; no privacy ledger entry'
+          : "tuned on the pipeline's private records: a random number of DP trials, only the best released " +
+            '(Papernot & Steinke 2022); its (ε, δ) is charged to the privacy ledger (params privacy_epsilon, ledger_entry)';
       const run = await mlflow.createRun(id, {
         runName: `tuning ${workflowId}`,
         tags: { [TUNING_TAGS.workflowId]: workflowId, [TUNING_TAGS.role]: 'parent', [TUNING_TAGS.privacy]: privacy },
@@ -163,22 +220,41 @@ export function createTuningActivities(deps: ActivityDeps, worker: TuningWorker 
           trials: input.trials,
           concurrency: input.concurrency,
           search_space: json(input.space).slice(0, 6000),
-          data_source: input.data.source,
-          data_seeds: json(input.data.seeds),
-          data_customers: input.data.customers,
-          data_days: input.data.days,
-          objective: 'validation average precision (mean over the seeds)',
+          data_source: data.source,
+          ...(data.source === 'public'
+            ? { data_seeds: json(data.seeds), data_customers: data.customers, data_days: data.days, privacy_cost: 0 }
+            : {}),
+          objective: OBJECTIVES[data.source],
           dp: input.options.dp,
           privacy_unit: input.options.privacyUnit ?? 'transaction',
           epsilon_per_trial: input.options.targetEpsilon,
           delta: input.options.delta,
-          privacy_cost: 0,
         },
       });
       return { runId: run.info.run_id, experimentId: id };
     },
 
-    /** One candidate trained and scored on the public data's validation rows; its child run holds params and metrics. */
+    /**
+     * A private search's data: the pipeline's window (a validated snapshot), split to the protocol shape with the
+     * validation rows in the test slot (tuningSplits), in S3 under the search's run.
+     */
+    async prepareTuningData(input: { dataset: DatasetRef; shape: TuningRunInput['shape'] }): Promise<PrivateTuningDataRef> {
+      const declaration = resolveDeclaration(config.records);
+      const columns = await datasetColumns(deps, input.dataset, declaration);
+      const splits = tuningSplits(columns, input.shape, featureSetOf(declaration));
+      const key = runKey('tuning/split.bin');
+      await putRunObject(deps, key, encodeSplit(splits));
+      const positives = splits.train.y.reduce((sum, y) => sum + y, 0);
+      return {
+        key,
+        datasetSha256: input.dataset.sha256,
+        periods: splits.periods,
+        counts: { rows: splits.train.rows, positives, cards: splits.train.cards },
+        validationDays: input.shape.validationDays,
+      };
+    },
+
+    /** One candidate trained and scored on the validation rows (public or private); its child run holds params and metrics. */
     async runTuningTrial(input: TrialInput): Promise<TrialResult> {
       const context = Context.current();
       const started = performance.now();
@@ -207,17 +283,23 @@ export function createTuningActivities(deps: ActivityDeps, worker: TuningWorker 
           attempt: context.info.attempt,
           seconds: (performance.now() - started) / 1000,
         };
+        const { validation } = outcome;
         await mlflow.logBatch(run.info.run_id, {
           params: {
             ...Object.fromEntries(Object.entries(input.candidate).map(([key, value]) => [key, json(value)])),
             trial: input.index,
-            data_seeds: json(input.data.seeds),
+            ...(input.data.source === 'public' ? { data_seeds: json(input.data.seeds) } : { data: 'private' }),
             backend,
           },
           metrics: {
-            validation_average_precision: outcome.validation.averagePrecision,
-            validation_roc_auc: outcome.validation.aucRoc,
-            validation_card_precision_at_100: outcome.validation.cardPrecisionAt100,
+            objective: outcome.objective,
+            ...(validation
+              ? {
+                  validation_average_precision: validation.averagePrecision,
+                  validation_roc_auc: validation.aucRoc,
+                  validation_card_precision_at_100: validation.cardPrecisionAt100,
+                }
+              : {}),
             ...(outcome.epsilon === null ? {} : { epsilon: outcome.epsilon }),
             attempt: result.attempt,
             seconds: result.seconds,
@@ -236,10 +318,15 @@ export function createTuningActivities(deps: ActivityDeps, worker: TuningWorker 
       }
     },
 
-    /** The best trial (highest mean validation AP) on the parent run: params best.*, best-config.json, trials, plot. */
-    async finishTuningRun(input: { parentRunId: string; trials: TrialResult[]; failed: number }): Promise<TuningOutcome> {
+    /** The best trial (highest objective) on the parent run: params best.*, best-config.json, trials, plot. */
+    async finishTuningRun(input: {
+      parentRunId: string;
+      source: TuningData['source'];
+      trials: TrialResult[];
+      failed: number;
+    }): Promise<TuningOutcome> {
       const parent = await mlflow.getRun(input.parentRunId);
-      const ranked = [...input.trials].sort((a, b) => b.validation.averagePrecision - a.validation.averagePrecision);
+      const ranked = [...input.trials].sort((a, b) => b.objective - a.objective);
       const [top] = ranked;
       const best: BestConfig | null = top
         ? {
@@ -247,20 +334,23 @@ export function createTuningActivities(deps: ActivityDeps, worker: TuningWorker 
             trialRunId: top.runId,
             trial: top.index,
             hyperParameters: top.candidate,
+            objective: { name: OBJECTIVES[input.source], value: top.objective },
             validation: top.validation,
             epsilonPerTrial: top.epsilon,
           }
         : null;
+      const validation = best?.validation;
       await mlflow.logBatch(input.parentRunId, {
         params: best ? Object.fromEntries(Object.entries(best.hyperParameters).map(([key, value]) => [`best.${key}`, json(value)])) : {},
         metrics: {
           trials_done: input.trials.length,
           trials_failed: input.failed,
-          ...(best
+          ...(best ? { best_objective: best.objective.value } : {}),
+          ...(validation
             ? {
-                best_validation_average_precision: best.validation.averagePrecision,
-                best_validation_roc_auc: best.validation.aucRoc,
-                best_validation_card_precision_at_100: best.validation.cardPrecisionAt100,
+                best_validation_average_precision: validation.averagePrecision,
+                best_validation_roc_auc: validation.aucRoc,
+                best_validation_card_precision_at_100: validation.cardPrecisionAt100,
               }
             : {}),
         },
@@ -269,7 +359,7 @@ export function createTuningActivities(deps: ActivityDeps, worker: TuningWorker 
       await mlflow.uploadArtifact(parent.info, 'trials.json', json(ranked));
       if (best) {
         await mlflow.uploadArtifact(parent.info, BEST_CONFIG_ARTIFACT, JSON.stringify(best, null, 2));
-        await mlflow.uploadArtifact(parent.info, 'comparison.svg', comparisonSvg(ranked));
+        await mlflow.uploadArtifact(parent.info, 'comparison.svg', comparisonSvg(ranked, OBJECTIVES[input.source]));
       }
       await mlflow.finishRun(input.parentRunId, best ? 'FINISHED' : 'FAILED');
       return { best, trials: input.trials.length, failed: input.failed };
@@ -277,20 +367,26 @@ export function createTuningActivities(deps: ActivityDeps, worker: TuningWorker 
   };
 }
 
-/** The trials ranked by validation AP, with their AUC and card precision@100: one line per metric. */
-export function comparisonSvg(ranked: TrialResult[]): string {
+/** The trials ranked by the objective; on public data also their AUC and card precision@100: one line per metric. */
+export function comparisonSvg(ranked: TrialResult[], objective: string): string {
   const x = ranked.map((_, rank) => rank + 1);
-  const metric = (pick: (t: TrialResult) => number) => ranked.map(pick);
+  const exact = ranked.every((t) => t.validation !== null);
+  const metric = (pick: (v: NonNullable<TrialResult['validation']>) => number) =>
+    ranked.map((t) => pick(t.validation as NonNullable<TrialResult['validation']>));
   return renderChartSvg({
-    title: 'Tuning trials ranked by validation AP',
+    title: 'Tuning trials ranked by their objective',
     xLabel: 'rank (1 = best)',
-    yLabel: 'validation metric (mean over the public seeds)',
+    yLabel: objective,
     xDomain: [1, Math.max(2, ranked.length)],
     yDomain: [0, 1],
     series: [
-      { label: 'average precision', x, y: metric((t) => t.validation.averagePrecision) },
-      { label: 'ROC AUC', x, y: metric((t) => t.validation.aucRoc), dashed: true },
-      { label: 'card precision@100', x, y: metric((t) => t.validation.cardPrecisionAt100), dashed: true },
+      { label: 'objective', x, y: ranked.map((t) => t.objective) },
+      ...(exact
+        ? [
+            { label: 'ROC AUC', x, y: metric((v) => v.aucRoc), dashed: true },
+            { label: 'card precision@100', x, y: metric((v) => v.cardPrecisionAt100), dashed: true },
+          ]
+        : []),
     ],
   });
 }

@@ -57,6 +57,8 @@ function describeMechanism(m: LedgerMechanism): string {
       return m.parts.map(describeMechanism).join(' + ');
     case 'non-private':
       return 'non-private (ε unbounded)';
+    case 'approximate-dp':
+      return `(ε ${m.epsilon.toFixed(4)}, δ ${m.delta})-DP release (a tuning search on private data)`;
   }
 }
 

@@ -5,6 +5,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { connectTemporal } from '../clients/temporal';
 import { loadConfig } from '../config';
 import { MODEL_FAMILIES, type ModelFamily } from '../ml/experiment';
+import { checkPrivateSpace } from '../ml/tuning/private-search';
 import { describeCandidate, familySpace } from '../ml/tuning/space';
 import { TuningError } from '../temporal/tuned-config';
 import { startTuning, tuningInput } from '../temporal/tuning';
@@ -27,8 +28,13 @@ async function follow(client: Client, workflowId: string): Promise<void> {
   for (;;) {
     const status: TuningStatus | undefined = await handle.query(tuningStatus).catch(() => undefined);
     if (status) {
-      const best = status.best ? `, best validation AP ${status.best.averagePrecision.toFixed(4)} (trial ${status.best.index})` : '';
-      const line = `tuning ${workflowId}: ${status.stage}, ${status.done}/${status.trials} trials done, ${status.failed} failed, ${status.running.length} running${best}`;
+      // A private search keeps its number of trials to itself: only what is done is shown.
+      const privateSearch = status.source === 'private';
+      const objective = privateSearch ? 'noisy card precision' : 'validation AP';
+      const best = status.best ? `, best ${objective} ${status.best.objective.toFixed(4)} (trial ${status.best.index})` : '';
+      const done = privateSearch ? `${status.done}` : `${status.done}/${status.trials}`;
+      const charged = status.privacy ? `, ε ${status.privacy.epsilon.toFixed(3)} charged to the ledger` : '';
+      const line = `tuning ${workflowId}: ${status.stage}, ${done} trials done, ${status.failed} failed, ${status.running.length} running${best}${charged}`;
       if (line !== last) console.error(line);
       last = line;
     }
@@ -43,11 +49,14 @@ export function registerTuneCommands(program: Command): void {
     .description(
       'Hyper-parameter search over tuning.space (config.yaml): random search, each trial an activity on the GPU or CPU pool that ' +
         'trains a candidate with DP at the tuning ε on public simulated data (seeds tuning.data.seeds, never the evaluation ' +
-        "data's) and scores it on that data's validation days. Public data: the search costs no privacy. Results: an MLflow " +
+        "data's) and scores it on that data's validation days. Public data: the search costs no privacy. With " +
+        "tuning.data.source private, the trials read the pipeline's own window instead: the search's (ε, δ) is charged to the " +
+        'privacy ledger first (refused past the budget), the number of trials is random (mean tuning.trials, drawn in secret), ' +
+        'trials are ranked by a noisy card precision and only the best is released (Papernot & Steinke 2022). Results: an MLflow ' +
         'parent run with a child run per trial and a comparison plot. Prints the workflow id; with --wait, follows the search ' +
         'and ends with the best config and its MLflow run id (for pipeline.training.fromTuning or `pipeline run --tuning`).',
     )
-    .option('--trials <n>', 'number of candidates (default tuning.trials)', numberIn(1, 1000, true))
+    .option('--trials <n>', 'number of candidates (default tuning.trials; a private search: their mean)', numberIn(1, 1000, true))
     .option('--concurrency <n>', 'trials at once over both pools (default tuning.concurrency)', numberIn(1, 256, true))
     .option(
       '--family <family>',
@@ -60,6 +69,7 @@ export function registerTuneCommands(program: Command): void {
       const config = loadConfig();
       const input = tuningInput(config, { trials: options.trials, concurrency: options.concurrency });
       if (options.family) input.space = familySpace(input.space, options.family);
+      if (input.data.source === 'private') checkPrivateSpace(input.space, input.options);
       const client = await connectTemporal(config);
       const { workflowId } = await startTuning(client, config, input);
       console.error(
@@ -84,8 +94,10 @@ export function registerTuneCommands(program: Command): void {
         const v = result.best.validation;
         console.log(`best config: ${describeCandidate(result.best.hyperParameters)}`);
         console.log(
-          `validation AP ${v.averagePrecision.toFixed(4)}, AUC ${v.aucRoc.toFixed(4)}, CP@100 ${v.cardPrecisionAt100.toFixed(4)} ` +
-            `(trial ${result.best.trial} of ${result.trials} done, ${result.failed} failed)`,
+          v
+            ? `validation AP ${v.averagePrecision.toFixed(4)}, AUC ${v.aucRoc.toFixed(4)}, CP@100 ${v.cardPrecisionAt100.toFixed(4)} ` +
+                `(trial ${result.best.trial} of ${result.trials} done, ${result.failed} failed)`
+            : `${result.best.objective.name}: ${result.best.objective.value.toFixed(4)} (the search released only this trial)`,
         );
         console.log(`MLflow run id: ${result.parentRunId}   (pipeline.training.fromTuning: ${result.parentRunId})`);
       }

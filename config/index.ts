@@ -169,6 +169,13 @@ const settingsSchema = z.strictObject({
     maximumAttempts: z.number().int().min(1).max(20),
     /** ε of each trial's DP training; default privacy.targetEpsilon. */
     epsilon: z.number().positive().optional(),
+    /** data.source private: the search's own privacy (Papernot & Steinke; ml/tuning/private-search.ts). */
+    private: z.strictObject({
+      trialCount: z.enum(['poisson', 'geometric', 'logarithmic']),
+      scoreNoiseMultiplier: z.number().positive().max(1000),
+      k: z.number().int().min(1).max(100_000),
+      delta: z.number().positive().max(0.1),
+    }),
     data: z.strictObject({
       source: z.enum(['public', 'private']),
       seeds: z

@@ -43,7 +43,7 @@ export const MODEL_FAMILIES = ['logistic', 'quadratic', 'mlp', 'ebm'] as const;
 export type ModelFamily = (typeof MODEL_FAMILIES)[number];
 
 /** The families the DP-SGD trainer trains (the EBM has its own, ml/ebm/). */
-const DP_SGD_FAMILIES: readonly ModelFamily[] = ['logistic', 'quadratic', 'mlp'];
+export const DP_SGD_FAMILIES: readonly ModelFamily[] = ['logistic', 'quadratic', 'mlp'];
 
 /** The hidden layers a family trains: only the MLP has any (logistic and quadratic are one output unit). */
 export const hiddenLayersOf = (family: ModelFamily | undefined, hidden: readonly number[]): number[] =>
@@ -77,6 +77,8 @@ export interface ExperimentOptions {
   targetEpsilon: number;
   delta: number;
   accountant: Accountant;
+  /** DP-SGD: a noise multiplier reserved beforehand (a private search's trial), used instead of calibrating to targetEpsilon. */
+  noiseMultiplier?: number;
   clipNorm: number;
   /** Poisson sampling rate per step (DP); for stratified sampling, the expected batch share stays the same. */
   samplingRate: number;
@@ -419,7 +421,7 @@ function dpOptionsFor(options: Omit<ExperimentOptions, 'protocol'>, rows: number
     clipNorm,
     ...(options.clipping === 'automatic' ? { clipping: 'automatic' as const } : {}),
     delta,
-    targetEpsilon,
+    ...(options.noiseMultiplier === undefined ? { targetEpsilon } : { noiseMultiplier: options.noiseMultiplier }),
     accountant,
   };
   if (options.balance !== 'stratified') return { ...common, samplingRate };

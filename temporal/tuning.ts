@@ -8,21 +8,22 @@ import { TuningError } from './tuned-config';
 
 export const TUNING_WORKFLOW = 'tuningSearch';
 
-export const PRIVATE_TUNING_REFUSAL =
-  'tuning on private data: not available yet (tuning.data.source: private). The accounting of a random number of trials ' +
-  '(Papernot & Steinke 2022, ml/tuning/accounting.ts) exists, but the search does not yet train on a dataset snapshot nor ' +
-  'charge the privacy ledger; tune on public simulated data (tuning.data.source: public), which costs no privacy';
-
 export function tuningInput(config: Config, overrides: { trials?: number; concurrency?: number } = {}): TuningSearchInput {
   const { tuning } = config;
-  if (tuning.data.source !== 'public') throw new TuningError(PRIVATE_TUNING_REFUSAL);
-  const { training } = pipelineSettings(config);
+  const settings = pipelineSettings(config);
+  if (tuning.data.source === 'private' && !(tuning.private.delta < settings.privacy.delta)) {
+    throw new TuningError(
+      `tuning.private.delta = ${tuning.private.delta}: must be below privacy.delta (${settings.privacy.delta}), within which the ledger composes it`,
+    );
+  }
+  const { training } = settings;
   return {
     method: tuning.method,
     trials: overrides.trials ?? tuning.trials,
     concurrency: overrides.concurrency ?? tuning.concurrency,
     space: tuning.space,
-    data: { ...tuning.data, source: 'public' },
+    data: tuning.data.source === 'public' ? { ...tuning.data, source: 'public' } : { source: 'private' },
+    ...(tuning.data.source === 'private' ? { private: { ...tuning.private, privacy: settings.privacy } } : {}),
     options: { ...training.options, targetEpsilon: tuning.epsilon ?? config.privacy.targetEpsilon },
     shape: training.protocol,
     taskQueues: { cpu: config.pipeline.taskQueues.cpu, gpu: config.pipeline.taskQueues.gpu },
@@ -40,7 +41,10 @@ export async function startTuning(client: Client, config: Config, input: TuningS
     taskQueue: config.pipeline.taskQueues.workflow,
     workflowId,
     args: [input],
-    staticSummary: `tuning: ${input.trials} trials, ${input.concurrency} at once, on public simulated data`,
+    staticSummary:
+      input.data.source === 'public'
+        ? `tuning: ${input.trials} trials, ${input.concurrency} at once, on public simulated data`
+        : `tuning on private data: a random number of trials (mean ${input.trials}), ${input.concurrency} at once, charged to the privacy ledger`,
   });
   return { workflowId };
 }

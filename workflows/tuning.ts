@@ -1,11 +1,16 @@
-// tuningSearch: a random search over `tuning.space` on public simulated data. Candidates are drawn in the workflow
+// tuningSearch: a random search over `tuning.space` on public simulated data, or on the pipeline's private records
+// (data.source private: the window is snapshot and validated as the pipeline does, its privacy charged to the ledger
+// before any trial, and the number of trials drawn in secret by that activity). Candidates are drawn in the workflow
 // (ml/tuning/space.ts, seeded from the workflow id: a replay and a rerun with the same id draw the same ones) and
 // run as runTuningTrial activities, at most `concurrency` at once: up to `gpuSlots` on the GPU pool, the rest on
 // the CPU pool; a GPU trial no GPU worker starts within gpuScheduleToStart moves to the CPU pool, and later trials
 // stop trying the GPU. A trial whose worker dies is retried once its heartbeats stop; a trial that still fails is
-// recorded as failed and the search goes on. Progress: the tuningStatus query and the TuningTrialsDone / AveragePrecision search attributes.
+// recorded as failed and the search goes on. Progress: the tuningStatus query and the TuningTrialsDone / AveragePrecision
+// search attributes (AveragePrecision: public searches only; a private one ranks by its noisy score).
 import {
+  ActivityFailure,
   type ActivityOptions,
+  ApplicationFailure,
   defineQuery,
   log,
   proxyActivities,
@@ -14,7 +19,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { TrialResult, TuningOutcome, TuningRunInput } from '../activities/tuning';
+import type { TrialData, TrialResult, TuningOutcome, TuningRunInput } from '../activities/tuning';
 import { type Candidate, sampleCandidates, textSeed } from '../ml/tuning/space';
 import { isScheduleToStartTimeout } from './gpu-fallback';
 import { PIPELINE_KEYS, TUNING_KEYS } from './search-attributes';
@@ -31,18 +36,23 @@ export interface TuningSearchInput extends TuningRunInput {
 }
 
 export interface TuningStatus {
-  stage: 'starting' | 'searching' | 'finishing' | 'done';
+  stage: 'starting' | 'data' | 'privacy' | 'searching' | 'finishing' | 'done';
+  source: TuningRunInput['data']['source'];
+  /** The number of trials: for a private search, known from the privacy stage on (and not to be released). */
   trials: number;
   done: number;
   failed: number;
   running: Array<{ index: number; queue: string }>;
-  best: { index: number; averagePrecision: number; candidate: Candidate } | null;
+  /** objective: the trial's validation AP (public) or noisy card precision (private). */
+  best: { index: number; objective: number; candidate: Candidate } | null;
   parentRunId: string | null;
+  /** A private search's (ε, δ), charged to the ledger. */
+  privacy?: { epsilon: number; delta: number; entryKey: string };
 }
 
 export interface TuningSearchResult extends TuningOutcome {
   parentRunId: string;
-  results: Array<Pick<TrialResult, 'index' | 'candidate' | 'validation' | 'device' | 'attempt' | 'runId'>>;
+  results: Array<Pick<TrialResult, 'index' | 'candidate' | 'objective' | 'validation' | 'device' | 'attempt' | 'runId'>>;
 }
 
 export const tuningStatus = defineQuery<TuningStatus>('tuningStatus');
@@ -59,7 +69,16 @@ export async function tuningSearch(input: TuningSearchInput): Promise<TuningSear
     heartbeatTimeout: input.heartbeatTimeout,
     retry: { ...retry(input.maximumAttempts), nonRetryableErrorTypes: ['InvalidInputError'] },
   });
-  const status: TuningStatus = { stage: 'starting', trials: input.trials, done: 0, failed: 0, running: [], best: null, parentRunId: null };
+  const status: TuningStatus = {
+    stage: 'starting',
+    source: input.data.source,
+    trials: input.trials,
+    done: 0,
+    failed: 0,
+    running: [],
+    best: null,
+    parentRunId: null,
+  };
   setHandler(tuningStatus, () => status);
   upsert([
     { key: PIPELINE_KEYS.stage, value: 'tuning' },
@@ -68,14 +87,28 @@ export async function tuningSearch(input: TuningSearchInput): Promise<TuningSear
 
   const { runId: parentRunId } = await records.startTuningRun(input);
   status.parentRunId = parentRunId;
+  let prepared: { trials: number; data: TrialData } = { trials: input.trials, data: input.data as TrialData };
+  if (input.data.source === 'private') {
+    try {
+      prepared = await privateData(input, parentRunId, status);
+    } catch (err) {
+      // The search ends before any trial (a snapshot that fails validation, a budget that refuses it): its run too.
+      await records.finishTuningRun({ parentRunId, source: 'private', trials: [], failed: 0 });
+      upsert([{ key: PIPELINE_KEYS.stage, value: 'failed' }]);
+      const cause = err instanceof ActivityFailure ? err.cause : undefined;
+      throw cause instanceof ApplicationFailure && PERMANENT.includes(cause.type ?? '') ? cause : err;
+    }
+  }
+  const { trials: count, data } = prepared;
+  status.trials = count;
   status.stage = 'searching';
-  const candidates = sampleCandidates(input.space, input.trials, textSeed(workflowInfo().workflowId));
+  const candidates = sampleCandidates(input.space, count, textSeed(workflowInfo().workflowId));
   const results: TrialResult[] = [];
   let gpuInFlight = 0;
   let gpuAnswers = true;
 
   const runOn = (queue: string, index: number, options: ActivityOptions) => {
-    const args = { parentRunId, index, candidate: candidates[index], options: input.options, shape: input.shape, data: input.data };
+    const args = { parentRunId, index, candidate: candidates[index], options: input.options, shape: input.shape, data };
     const proxy = trials.runTuningTrial as unknown as { executeWithOptions(o: ActivityOptions, a: unknown[]): Promise<TrialResult> };
     return proxy.executeWithOptions({ ...options, taskQueue: queue, summary: `trial ${index}` }, [args]);
   };
@@ -103,11 +136,11 @@ export async function tuningSearch(input: TuningSearchInput): Promise<TuningSear
       }
       results.push(result);
       status.done++;
-      const ap = result.validation.averagePrecision;
-      if (!status.best || ap > status.best.averagePrecision) status.best = { index, averagePrecision: ap, candidate: result.candidate };
+      if (!status.best || result.objective > status.best.objective)
+        status.best = { index, objective: result.objective, candidate: result.candidate };
       upsert([
         { key: TUNING_KEYS.trialsDone, value: status.done },
-        { key: TUNING_KEYS.bestAveragePrecision, value: status.best.averagePrecision },
+        ...(result.validation ? [{ key: TUNING_KEYS.bestAveragePrecision, value: status.best.objective }] : []),
       ]);
     } catch (err) {
       status.failed++;
@@ -125,15 +158,16 @@ export async function tuningSearch(input: TuningSearchInput): Promise<TuningSear
   await Promise.all(Array.from({ length: Math.min(input.concurrency, candidates.length) }, lane));
 
   status.stage = 'finishing';
-  const outcome = await records.finishTuningRun({ parentRunId, trials: results, failed: status.failed });
+  const outcome = await records.finishTuningRun({ parentRunId, source: input.data.source, trials: results, failed: status.failed });
   status.stage = 'done';
   upsert([{ key: PIPELINE_KEYS.stage, value: outcome.best ? 'tuned' : 'failed' }]);
   return {
     ...outcome,
     parentRunId,
-    results: results.map(({ index, candidate, validation, device, attempt, runId }) => ({
+    results: results.map(({ index, candidate, objective, validation, device, attempt, runId }) => ({
       index,
       candidate,
+      objective,
       validation,
       device,
       attempt,
@@ -141,3 +175,55 @@ export async function tuningSearch(input: TuningSearchInput): Promise<TuningSear
     })),
   };
 }
+
+/**
+ * A private search's data and privacy: the pipeline's window snapshot and validated (its own activities), split for
+ * the trials, then the ledger entry and the secret number of trials (reserveTuningPrivacy).
+ */
+async function privateData(
+  input: TuningSearchInput,
+  parentRunId: string,
+  status: TuningStatus,
+): Promise<{ trials: number; data: TrialData }> {
+  const settings = input.private;
+  if (!settings)
+    throw ApplicationFailure.create({
+      type: 'InvalidInputError',
+      message: 'tuning.private: a private search needs its settings',
+      nonRetryable: true,
+    });
+  const steps = proxyActivities<Activities>({
+    taskQueue: input.taskQueues.cpu,
+    startToCloseTimeout: '30m',
+    heartbeatTimeout: '2m',
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 5, nonRetryableErrorTypes: PERMANENT },
+  });
+  status.stage = 'data';
+  const dataset = await steps.ingestDataset({});
+  await steps.validateSnapshot(dataset);
+  const prepared = await steps.prepareTuningData({ dataset, shape: input.shape });
+  status.stage = 'privacy';
+  const reservation = await steps.reserveTuningPrivacy({
+    parentRunId,
+    data: prepared,
+    space: input.space,
+    options: input.options,
+    meanTrials: input.trials,
+    settings,
+  });
+  status.privacy = { epsilon: reservation.epsilon, delta: reservation.delta, entryKey: reservation.entryKey };
+  return {
+    trials: reservation.trials,
+    data: {
+      source: 'private',
+      key: prepared.key,
+      unit: settings.privacy.unit,
+      counts: prepared.counts,
+      mechanisms: reservation.mechanisms,
+      score: { k: settings.k, days: prepared.validationDays, sigma: reservation.score.sigma },
+    },
+  };
+}
+
+/** Errors a retry cannot fix: bad input, a snapshot that fails validation, a search the budget refuses. */
+const PERMANENT = ['InvalidInputError', 'DataValidationError', 'EmptyLake', 'PrivacyBudgetExceeded'];

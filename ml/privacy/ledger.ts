@@ -2,12 +2,15 @@
 // that touched an event day (transaction unit) or, for the card unit, over every attempt of the rolling period (each
 // run trains on every card it has). Heterogeneous mechanisms compose by convolving their PLDs on one grid, add and
 // remove adjacency separately, and ε is the worse of the two: what dp-accounting's PLDAccountant does for the same
-// events (tools/reference/privacy_ledger.py recomposes a ledger with it).
+// events (tools/reference/privacy_ledger.py recomposes a ledger with it). The mechanisms: DP-SGD's Poisson-subsampled
+// Gaussian steps, a Gaussian release (a DP count, a DP-EBM histogram), an (ε, δ)-DP release by its dominating PLD (a
+// private tuning search), a composition of these, and non-private training (unbounded).
 import { InvalidInputError } from '../errors';
 import { type Accountant, epsilon } from './accountant';
 import { noiseMultiplierFor } from './calibrate';
 import {
   type Adjacency,
+  approximateDpPld,
   composePlds,
   connectDotsPld,
   DEFAULT_VALUE_DISCRETIZATION_INTERVAL,
@@ -27,6 +30,11 @@ export type LedgerMechanism =
   | { kind: 'poisson-gaussian'; samplingRate: number; noiseMultiplier: number; steps: number }
   /** One Gaussian release of a query with this L2 sensitivity (e.g. a DP count). */
   | { kind: 'gaussian'; sensitivity: number; sigma: number }
+  /**
+   * An (ε, δ)-DP release accounted by its worst-case (dominating) PLD: e.g. a private tuning search, whose privacy
+   * comes from RDP (Papernot–Steinke, ml/tuning/accounting.ts) converted to (ε, δ).
+   */
+  | { kind: 'approximate-dp'; epsilon: number; delta: number }
   /** Several mechanisms run on the same data (e.g. a DP count, then DP-SGD). */
   | { kind: 'composition'; parts: LedgerMechanism[] }
   /** Training without DP: unbounded ε on every day it touched (recorded so the ledger never claims otherwise). */
@@ -121,6 +129,10 @@ function checkMechanism(m: LedgerMechanism, at: string, fail: (field: string, ru
       positive('sensitivity', m.sensitivity);
       positive('sigma', m.sigma);
       return;
+    case 'approximate-dp':
+      if (typeof m.epsilon !== 'number' || !(m.epsilon >= 0) || !Number.isFinite(m.epsilon)) fail(`${at}.epsilon`, 'a finite number >= 0');
+      if (typeof m.delta !== 'number' || !(m.delta >= 0 && m.delta < 1)) fail(`${at}.delta`, 'in [0, 1)');
+      return;
     case 'composition':
       if (!Array.isArray(m.parts) || m.parts.length === 0) fail(`${at}.parts`, 'a non-empty list');
       for (const [i, part] of m.parts.entries()) checkMechanism(part, `${at}.parts[${i}]`, fail);
@@ -128,7 +140,7 @@ function checkMechanism(m: LedgerMechanism, at: string, fail: (field: string, ru
     case 'non-private':
       return;
     default:
-      fail(`${at}.kind`, 'poisson-gaussian, gaussian, composition or non-private');
+      fail(`${at}.kind`, 'poisson-gaussian, gaussian, approximate-dp, composition or non-private');
   }
 }
 
@@ -149,6 +161,10 @@ function mechanismPld(m: LedgerMechanism, interval: number): PldPair {
       return gaussianPair(m.samplingRate, m.noiseMultiplier, m.steps, interval);
     case 'gaussian':
       return gaussianPair(1, m.sigma / m.sensitivity, 1, interval);
+    case 'approximate-dp': {
+      const pld = approximateDpPld(m.epsilon, m.delta, interval);
+      return { remove: pld, add: pld };
+    }
     case 'composition':
       return m.parts.map((part) => mechanismPld(part, interval)).reduce(composePair);
     case 'non-private':

@@ -210,6 +210,25 @@ export function pldEpsilon(params: PldEpsilonParams): { epsilon: number } {
   return { epsilon };
 }
 
+/**
+ * The worst-case (dominating) PLD of an (ε, δ)-DP mechanism, as dp-accounting's from_privacy_parameters (its Sec. 3.5
+ * of the supplement): +∞ with mass δ, ε with (1 − δ)/(1 + e^−ε), −ε with (1 − δ)/(1 + e^ε), each loss rounded up to
+ * the grid (pessimistic). The same for add and remove adjacency.
+ */
+export function approximateDpPld(epsilon: number, delta: number, interval: number): DiscretePld {
+  const upper = Math.ceil(epsilon / interval);
+  const lower = Math.ceil(-epsilon / interval);
+  if (upper - lower + 1 > MAX_GRID)
+    throw new InvalidInputError(
+      `epsilon = ${epsilon}: its PLD at interval ${interval} needs ${upper - lower + 1} points (limit ${MAX_GRID})`,
+    );
+  const probs = new Float64Array(upper - lower + 1);
+  probs[upper - lower] = (1 - delta) / (1 + Math.exp(-epsilon));
+  // At ε = 0 both losses fall in one bucket.
+  probs[0] += (1 - delta) / (1 + Math.exp(epsilon));
+  return { interval, lowerIndex: lower, probs, infinityMass: delta };
+}
+
 /** The PLD of two independent mechanisms run one after the other: the convolution of their losses (same grid). */
 export function composePlds(a: DiscretePld, b: DiscretePld): DiscretePld {
   if (!isClose(a.interval, b.interval))

@@ -4,6 +4,7 @@
 import { HANDBOOK_DEFAULTS, simulate } from '../../simulator';
 import { InvalidInputError } from '../errors';
 import { type SplitFeatures, splitFeatures } from '../experiment';
+import { type FeatureSet, HANDBOOK_FEATURE_SET } from '../feature-set';
 import { DAY_SECONDS } from '../features';
 import { dayStart, type LabelledTransactions, latestProtocol, type ProtocolOptions, protocolSplit } from '../protocol';
 
@@ -39,13 +40,17 @@ export function simulatedTransactions(spec: PublicDataSpec): LabelledTransaction
 }
 
 /**
- * The splits a trial trains and scores on: the pipeline's protocol shape placed at the end of the simulation, with
+ * The splits a trial trains and scores on (public simulations here; a private search passes the pipeline's window): the pipeline's protocol shape placed at the end of the simulation, with
  * the VALIDATION rows (card and day included) in the place of the test rows, so runExperimentOnSplits' ranking
  * metrics (AP, AUC, card precision@100) are validation metrics. The test period is never read.
  */
-export function tuningSplits(data: LabelledTransactions, shape: Omit<ProtocolOptions, 'trainStart'>): SplitFeatures {
+export function tuningSplits(
+  data: Parameters<typeof splitFeatures>[0],
+  shape: Omit<ProtocolOptions, 'trainStart'>,
+  features: FeatureSet = HANDBOOK_FEATURE_SET,
+): SplitFeatures {
   const protocol = latestProtocol(data, shape);
-  const splits = splitFeatures(data, protocol);
+  const splits = splitFeatures(data, protocol, features);
   const rows = protocolSplit(data, protocol).validation;
   const validationStart = dayStart(protocol.trainStart) - protocol.validationDays * DAY_SECONDS;
   return {

@@ -2,7 +2,9 @@
 // days ending on the same day) each write an entry before training; `fraudops privacy ledger --json` composes them
 // per event day (checked against dp-accounting with tools/reference/privacy_ledger.py when a Python with
 // dp_accounting is at $FRAUDOPS_DPACC_PYTHON, default /tmp/venv-dpacc/bin/python); a fourth run under a budget the
-// ledger nearly spent is refused before training with the days named, and nothing is trained or registered.
+// ledger nearly spent is refused before training with the days named, and nothing is trained or registered. Then a
+// tuning search on the same private records: its Papernot–Steinke (ε, δ) is one more entry, written before its
+// trials; it releases only its best trial's noisy score; a second search past the budget is refused the same way.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -15,8 +17,10 @@ import { connectTemporal } from '../../clients/temporal';
 import { projectRoot } from '../../config';
 import { composeDays, type LedgerReport } from '../../ml/privacy/ledger';
 import { startPipeline } from '../../temporal/pipeline';
+import { startTuning, tuningInput } from '../../temporal/tuning';
 import { pipelineStatus } from '../../workflows/messages';
 import type { PipelineResult } from '../../workflows/training-pipeline';
+import type { TuningSearchResult } from '../../workflows/tuning';
 import { createPipelineEnv, type PipelineEnv } from './pipeline-env';
 
 const PYTHON = process.env.FRAUDOPS_DPACC_PYTHON ?? '/tmp/venv-dpacc/bin/python';
@@ -34,6 +38,14 @@ describe('lifetime privacy ledger across pipeline runs (real stack)', () => {
       s.pipeline.approval.timeout = '1s'; // nobody decides: each candidate expires at once (expired runs count too)
       // RDP calibrates σ in milliseconds; the ledger composes by PLD whatever the accountant.
       Object.assign(s.privacy, { accountant: 'rdp', targetEpsilon: 1, lifetimeEpsilon: 10 });
+      s.tuning = {
+        ...s.tuning,
+        trials: 2, // the mean of a random number of trials
+        concurrency: 2,
+        epsilon: 0.5,
+        data: { ...s.tuning.data, source: 'private' },
+        space: { family: ['logistic'], learningRate: [0.5, 1], epochs: [2], samplingRate: [0.1] },
+      };
     });
     const produced = await env.cli(['produce', '--simulate', '--customers', '200', '--terminals', '400', '--days', '40']);
     assert.equal(produced.code, 0, produced.stderr);
@@ -132,5 +144,58 @@ describe('lifetime privacy ledger across pipeline runs (real stack)', () => {
     assert.equal(after.entries.length, 3, 'a refused run writes no entry');
     const mlflow = MlflowClient.fromConfig(env.config);
     assert.equal((await mlflow.searchModelVersions(`name='${env.config.registry.modelName}'`)).length, 3, 'nothing registered');
+  });
+
+  it('charges a search on private data before its trials, releases only its best, and refuses one past the budget', async (t) => {
+    const tune = await env.cli(['tune', '--wait', '--json']);
+    assert.equal(tune.code, 0, tune.stderr);
+    const result = JSON.parse(tune.stdout) as TuningSearchResult & { workflowId: string };
+    assert.ok(result.best, tune.stderr);
+    assert.equal(result.best.validation, null, 'no exact validation metric leaves a trial');
+    assert.match(result.best.objective.name, /noisy daily card precision/);
+    assert.equal(result.results.length + result.failed, result.trials);
+    assert.ok(result.results.every((r) => r.validation === null));
+    assert.doesNotMatch(tune.stderr, /\d+\/\d+ trials done/, 'the progress keeps the number of trials to itself');
+    assert.match(tune.stderr, /ε \d\.\d{3} charged to the ledger/);
+    t.diagnostic(`${result.trials} trials; best noisy score ${result.best.objective.value.toFixed(4)}`);
+
+    const ledgerNow = JSON.parse((await env.cli(['privacy', 'ledger', '--json'])).stdout) as LedgerReport;
+    assert.equal(ledgerNow.entries.length, 4);
+    const entry = ledgerNow.entries.find((e) => e.workflowId === result.workflowId);
+    assert.ok(entry && entry.mechanism.kind === 'approximate-dp', JSON.stringify(ledgerNow.entries));
+    assert.equal(entry.delta, env.config.tuning.private.delta);
+    assert.ok(entry.mechanism.epsilon > 0.5, 'the search costs more than one trial');
+    // Its days (validation through training) are composed with the pipeline runs that trained on them.
+    const last = ledgerNow.days.find((d) => d.day === entry.days.last);
+    assert.ok(
+      last?.runs.includes(entry.runId) && (last.epsilon as number) > (ledger.days.find((d) => d.day === entry.days.last)?.epsilon ?? 0),
+    );
+
+    const mlflow = MlflowClient.fromConfig(env.config);
+    const parent = await mlflow.getRun(result.parentRunId);
+    const param = (key: string) => parent.data.params?.find((p) => p.key === key)?.value;
+    assert.equal(Number(param('privacy_epsilon')), entry.mechanism.epsilon);
+    assert.equal(param('ledger_days'), `${entry.days.first}..${entry.days.last}`);
+    assert.equal(param('privacy_cost'), undefined);
+    const children = await mlflow.searchRuns([parent.info.experiment_id], `tags.mlflow.parentRunId = '${result.parentRunId}'`);
+    assert.equal(children.length, result.trials);
+    for (const child of children) {
+      const metrics = (child.data.metrics ?? []).map((m) => m.key);
+      assert.ok(metrics.includes('objective') && !metrics.includes('validation_average_precision'), metrics.join());
+    }
+
+    // Past the budget: refused before any trial, nothing written.
+    const budget = Number(((ledgerNow.worst?.epsilon as number) + 0.01).toFixed(3));
+    const config = { ...env.config, privacy: { ...env.config.privacy, lifetimeEpsilon: budget } };
+    const { workflowId } = await startTuning(client, config, tuningInput(config));
+    await assert.rejects(client.workflow.getHandle(workflowId).result(), (err: unknown) => {
+      assert.ok(err instanceof WorkflowFailedError);
+      const cause = err.cause instanceof ApplicationFailure ? err.cause : (err.cause?.cause as ApplicationFailure);
+      assert.equal(cause?.type, 'PrivacyBudgetExceeded', String(err.cause));
+      assert.match(cause.message, new RegExp(`past privacy\\.lifetimeEpsilon ${budget}`));
+      return true;
+    });
+    const afterRefusal = JSON.parse((await env.cli(['privacy', 'ledger', '--json'])).stdout) as LedgerReport;
+    assert.equal(afterRefusal.entries.length, 4, 'a refused search writes no entry');
   });
 });

@@ -91,7 +91,7 @@ describe('fraudops tune on the real stack (both pools, a worker killed mid-trial
       result.results.some((r) => r.device === 'cpu'),
       'the CPU pool ran trials too',
     );
-    assert.match(done.stderr, /tuning tuning-.*: searching, \d\/3 trials done/);
+    assert.match(done.stderr, /tuning tuning-.*: searching, \d\/3 trials done.*best validation AP/);
     assert.equal(readdirSync(cacheDir as string).length, 1, 'one seed of public data, built once and cached');
 
     // MLflow: the parent run, its three child runs, the best config, the plot, and no privacy cost.
@@ -113,7 +113,8 @@ describe('fraudops tune on the real stack (both pools, a worker killed mid-trial
 
     const { searchAttributes } = await client.workflow.getHandle(workflowId).describe();
     assert.deepEqual(searchAttributes.TuningTrialsDone, [3]);
-    assert.deepEqual(searchAttributes.AveragePrecision, [best.validation.averagePrecision]);
+    assert.deepEqual(searchAttributes.AveragePrecision, [best.validation?.averagePrecision]);
+    assert.equal(best.objective.value, best.validation?.averagePrecision, 'a public search ranks by validation AP');
     assert.deepEqual(searchAttributes.Stage, ['tuned']);
 
     // fromTuning: by run id and as latest, the pipeline's training options take the best hyper-parameters.

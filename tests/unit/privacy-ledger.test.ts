@@ -1,4 +1,5 @@
-// The lifetime privacy ledger's math: per-day PLD composition of heterogeneous entries against dp-accounting 0.6
+// The lifetime privacy ledger's math: per-day PLD composition of heterogeneous entries (DP-SGD, Gaussian releases,
+// an (ε, δ)-DP tuning search) against dp-accounting 0.6
 // (fixture tests/fixtures/privacy/ledger-reference.json, from tools/reference/privacy_ledger.py on the same entries),
 // the budget check (days named, retries replace their entry, the card unit's rolling period), the schedule's noise,
 // and the config's privacy block.
@@ -20,7 +21,7 @@ import {
   ledgerReport,
   scheduledNoiseMultiplier,
 } from '../../ml/privacy/ledger';
-import { composePlds, connectDotsPld, epsilonForDelta, selfCompose } from '../../ml/privacy/pld';
+import { approximateDpPld, composePlds, connectDotsPld, epsilonForDelta, selfCompose } from '../../ml/privacy/pld';
 
 interface Fixture {
   budget: LedgerBudget;
@@ -49,7 +50,8 @@ const dpSgd = (
 });
 
 describe('privacy ledger', () => {
-  it('composes each event day like dp-accounting’s PLDAccountant (3 overlapping, heterogeneous entries)', () => {
+  it('composes each event day like dp-accounting’s PLDAccountant (5 heterogeneous entries, DP-SGD with an (ε, δ)-DP search)', () => {
+    assert.ok(fixture.entries.some((e) => e.mechanism.kind === 'approximate-dp'));
     const report = ledgerReport(fixture.entries, fixture.budget, new Date(fixture.now));
     assert.deepEqual(
       report.days.map((d) => [d.day, d.runs]),
@@ -71,6 +73,28 @@ describe('privacy ledger', () => {
     const twice = composePlds(selfCompose(step, 30), selfCompose(step, 20));
     const direct = pldEpsilon({ samplingRate: 0.1, noiseMultiplier: 1.5, steps: 50, delta: DELTA }).epsilon;
     assert.ok(Math.abs(epsilonForDelta(twice, DELTA) - direct) < 1e-6, `${epsilonForDelta(twice, DELTA)} vs ${direct}`);
+  });
+
+  it('an (ε, δ)-DP entry is its dominating PLD: ±ε rounded up to the grid, +∞ with mass δ, for add and remove', () => {
+    const [epsilon, delta, interval] = [0.8, 1e-7, 1e-4];
+    const pld = approximateDpPld(epsilon, delta, interval);
+    assert.equal(pld.lowerIndex, Math.ceil(-epsilon / interval));
+    assert.equal(pld.lowerIndex + pld.probs.length - 1, Math.ceil(epsilon / interval));
+    assert.equal(pld.probs[0], (1 - delta) / (1 + Math.exp(epsilon)));
+    assert.equal(pld.probs[pld.probs.length - 1], (1 - delta) / (1 + Math.exp(-epsilon)));
+    assert.equal(pld.infinityMass, delta);
+    // Alone, at its own δ, it gives back its ε (up to the grid).
+    assert.ok(Math.abs(epsilonForDelta(pld, delta) - epsilon) <= interval);
+    // At ε = 0 both losses fall in one bucket; a smaller ε than the step still has two (rounded up to 0 and Δ).
+    const zero = approximateDpPld(0, 0, interval);
+    assert.ok(zero.lowerIndex === 0 && zero.probs.length === 1 && zero.probs[0] === 1);
+    assert.equal(approximateDpPld(interval / 3, 0, interval).probs.length, 2);
+    assert.throws(() => approximateDpPld(1e4, delta, interval), /epsilon = 10000: its PLD at interval 0\.0001 needs/);
+    const entry = {
+      ...dpSgd('s', '2024-01-01', '2024-01-01', '2024-01-01T00:00:00Z'),
+      mechanism: { kind: 'approximate-dp' as const, epsilon, delta },
+    };
+    assert.ok(Math.abs((new LedgerComposer(delta).epsilon([entry]) as number) - epsilon) <= interval);
   });
 
   it('an unbounded (non-private) entry makes its days unbounded, the others untouched', () => {
@@ -151,6 +175,18 @@ describe('privacy ledger', () => {
       /mechanism\.samplingRate must be in \(0, 1\]/,
     );
     assert.throws(() => checkEntry({ ...entry, mechanism: { kind: 'laplace' } as never }), /mechanism\.kind must be/);
+    const search = (epsilon: number, delta: number): LedgerEntry => ({ ...entry, mechanism: { kind: 'approximate-dp', epsilon, delta } });
+    checkEntry(search(0, 0));
+    assert.throws(
+      () => checkEntry(search(Number.POSITIVE_INFINITY, 1e-7)),
+      /ledger entry a: mechanism\.epsilon must be a finite number >= 0/,
+    );
+    assert.throws(() => checkEntry(search(-1, 1e-7)), /mechanism\.epsilon must be a finite number >= 0/);
+    assert.throws(() => checkEntry(search(1, 1)), /mechanism\.delta must be in \[0, 1\)/);
+    assert.throws(
+      () => checkEntry({ ...entry, mechanism: { kind: 'composition', parts: [{ kind: 'approximate-dp', epsilon: 1, delta: -1 }] } }),
+      /mechanism\.parts\[0\]\.delta must be in \[0, 1\)/,
+    );
   });
 });
 

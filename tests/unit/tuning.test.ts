@@ -1,5 +1,5 @@
-// The tuning search's pure parts: the search-space sampler, the Papernot–Steinke accounting of a random number of
-// trials, the tuning block of config.yaml, and the public tuning data's splits (validation rows in the test slot).
+// The tuning search's pure parts: the search-space sampler, the tuning block of config.yaml, and the public tuning
+// data's splits (validation rows in the test slot). The accounting of a private search: tuning-accounting.test.ts.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,11 +8,10 @@ import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { parseConfig, projectRoot } from '../../config';
 import { HANDBOOK_PROTOCOL, protocolSplit } from '../../ml/protocol';
-import { expectedTrials, randomTrialsEpsilon, randomTrialsRdp } from '../../ml/tuning/accounting';
 import { cachedTuningSplits, publicDataKey } from '../../ml/tuning/data-cache';
 import { EVALUATION_SEED, simulatedTransactions, tuningSplits } from '../../ml/tuning/public-data';
 import { candidateOptions, describeCandidate, familySpace, type SearchSpace, sampleCandidates, textSeed } from '../../ml/tuning/space';
-import { PRIVATE_TUNING_REFUSAL, tuningInput } from '../../temporal/tuning';
+import { tuningInput } from '../../temporal/tuning';
 
 const SPACE: SearchSpace = {
   family: ['logistic', 'mlp'],
@@ -109,71 +108,18 @@ describe('public tuning data cache', () => {
   });
 });
 
-describe('Papernot–Steinke accounting (random number of trials)', () => {
-  // One Gaussian mechanism without subsampling: RDP λ/(2σ²), so Theorem 2's minimum over λ̂ has a closed form.
-  const sigma = 5;
-  const gaussian = (order: number) => order / (2 * sigma * sigma);
-  const orders = Array.from({ length: 20000 }, (_, i) => 1.01 + i * 0.01);
-
-  it('E[K] of the truncated negative binomial and of the logarithmic distribution (η = 0)', () => {
-    assert.ok(Math.abs(expectedTrials({ kind: 'truncated-negative-binomial', eta: 1, gamma: 0.1 }) - 10) < 1e-12); // geometric: 1/γ
-    const logarithmic = expectedTrials({ kind: 'truncated-negative-binomial', eta: 0, gamma: 0.1 });
-    assert.ok(Math.abs(logarithmic - 9 / Math.log(10)) < 1e-12);
-    assert.equal(expectedTrials({ kind: 'poisson', mu: 4 }), 4);
-  });
-
-  it('Theorem 2: ε′(λ) = ε(λ) + min_λ̂ (1+η)[(1 − 1/λ̂)ε(λ̂) + log(1/γ)/λ̂] + log E[K]/(λ − 1)', () => {
-    const eta = 1;
-    const gamma = 0.05;
-    const L = Math.log(1 / gamma);
-    // (1 − 1/λ̂)·λ̂/(2σ²) + L/λ̂ is least at λ̂ = σ√(2L), where it is √(2L)/σ − 1/(2σ²).
-    const best = (1 + eta) * (Math.sqrt(2 * L) / sigma - 1 / (2 * sigma * sigma));
-    const rdp = randomTrialsRdp(orders, orders.map(gaussian), { kind: 'truncated-negative-binomial', eta, gamma });
-    for (const k of [0, 99, 999, 5000]) {
-      const lambda = orders[k];
-      const expected = gaussian(lambda) + best + Math.log(1 / gamma) / (lambda - 1);
-      assert.ok(Math.abs(rdp[k] - expected) < 1e-6, `λ = ${lambda}: ${rdp[k]} vs ${expected}`);
-    }
-  });
-
-  it('Theorem 6 (Poisson): ε′ = ε + μδ̂ + log μ/(λ − 1), δ̂ at ε̂ = log(1 + 1/(λ − 1))', () => {
-    const few = [2, 4, 8, 16, 32, 64];
-    const rdp = randomTrialsRdp(few, few.map(gaussian), { kind: 'poisson', mu: 10 });
-    few.forEach((lambda, k) => {
-      const extra = rdp[k] - gaussian(lambda) - Math.log(10) / (lambda - 1);
-      assert.ok(extra >= 0 && extra <= 10, `μδ̂ at λ = ${lambda}: ${extra}`);
-    });
-  });
-
-  it('the search costs more with more expected trials', () => {
-    const few = randomTrialsEpsilon(gaussian, { kind: 'truncated-negative-binomial', eta: 1, gamma: 0.5 }, 1e-6);
-    const many = randomTrialsEpsilon(gaussian, { kind: 'truncated-negative-binomial', eta: 1, gamma: 0.05 }, 1e-6);
-    const poisson = randomTrialsEpsilon(gaussian, { kind: 'poisson', mu: 10 }, 1e-6);
-    assert.equal(few.expectedTrials, 2);
-    assert.ok(many.epsilon > few.epsilon && poisson.epsilon > few.epsilon);
-    assert.throws(() => randomTrialsEpsilon(gaussian, { kind: 'truncated-negative-binomial', eta: -2, gamma: 0.5 }, 1e-6), /eta = -2/);
-    assert.throws(() => randomTrialsEpsilon(gaussian, { kind: 'poisson', mu: 0 }, 1e-6), /mu = 0/);
-  });
-});
-
 describe('tuning config and public data', () => {
   const root = projectRoot();
   const settings = () => parse(readFileSync(path.join(root, 'config.yaml'), 'utf8'));
   const secrets = { S3_ACCESS_KEY: 'fraudops', S3_SECRET_KEY: 'a-long-secret', API_TOKEN: 'a-test-token-of-16+' };
 
-  it('refuses the evaluation seed, a bad log-uniform interval, and private data at start', () => {
+  it('refuses the evaluation seed and a bad log-uniform interval', () => {
     const raw = settings();
     raw.tuning.data.seeds = [7, EVALUATION_SEED];
     assert.throws(() => parseConfig(raw, secrets, root), /tuning\.data\.seeds = \[7,0\]: must not include 0, the evaluation data's seed/);
     const interval = settings();
     interval.tuning.space.learningRate = { 'log-uniform': [0.1, 0.01] };
     assert.throws(() => parseConfig(interval, secrets, root), /tuning\.space\.learningRate/);
-    const priv = settings();
-    priv.tuning.data.source = 'private';
-    assert.throws(
-      () => tuningInput(parseConfig(priv, secrets, root)),
-      (err: Error) => err.message === PRIVATE_TUNING_REFUSAL,
-    );
     const input = tuningInput(parseConfig(settings(), secrets, root), { trials: 3 });
     assert.equal(input.trials, 3);
     assert.equal(input.options.dp, true);

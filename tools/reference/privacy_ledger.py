@@ -5,7 +5,8 @@ first argument. Output (stdout, JSON): per event day the ε at the ledger's δ o
 day, composed by dp-accounting's PLDAccountant (add-or-remove-one, value_discretization_interval 1e-4), and for the
 card unit the same over the runs of the report's rolling period:
     {"unit", "delta", "days": [{"day", "epsilon", "runs"}], "period": {"epsilon", "runs"} | null}
-ε is null when unbounded (a non-private entry). Run in a venv with tools/reference/privacy_ledger-requirements.txt:
+ε is null when unbounded (a non-private entry). An approximate-dp entry ((ε, δ)-DP, e.g. a private tuning search) has no
+DpEvent: its worst-case PLD (from_privacy_parameters) is composed into the accountant's PLD directly. Run in a venv with tools/reference/privacy_ledger-requirements.txt:
     node bin/fraudops.cjs privacy ledger --json | /tmp/venv-dpacc/bin/python tools/reference/privacy_ledger.py
 """
 
@@ -15,7 +16,7 @@ import math
 import sys
 
 import dp_accounting as dpa
-from dp_accounting.pld import pld_privacy_accountant
+from dp_accounting.pld import common, pld_privacy_accountant, privacy_loss_distribution
 
 PLD_INTERVAL = 1e-4
 DEFAULT_DELTA = 1e-6
@@ -35,12 +36,26 @@ def dp_event(mechanism):
     raise ValueError(f"unknown mechanism kind {kind!r}")
 
 
+def compose(accountant, mechanism):
+    kind = mechanism["kind"]
+    if kind == "approximate-dp":
+        parameters = common.DifferentialPrivacyParameters(mechanism["epsilon"], mechanism["delta"])
+        pld = privacy_loss_distribution.from_privacy_parameters(parameters, PLD_INTERVAL)
+        # pylint: disable=protected-access
+        accountant._pld = accountant._pld.compose(pld)
+    elif kind == "composition":
+        for part in mechanism["parts"]:
+            compose(accountant, part)
+    else:
+        accountant.compose(dp_event(mechanism))
+
+
 def composed_epsilon(entries, delta):
     if not entries:
         return 0.0
     accountant = pld_privacy_accountant.PLDAccountant(value_discretization_interval=PLD_INTERVAL)
     for entry in entries:
-        accountant.compose(dp_event(entry["mechanism"]))
+        compose(accountant, entry["mechanism"])
     epsilon = float(accountant.get_epsilon(delta))
     return epsilon if math.isfinite(epsilon) else None
 

@@ -9,8 +9,15 @@ Per case (Poisson-subsampled Gaussian, add/remove-one neighbouring relation):
   * dp-accounting PLDAccountant (connect-the-dots, value_discretization_interval 1e-4): epsilon;
   * dp-accounting PLDAccountant at 1e-5 for a few T = 1e6 cases;
   * Opacus PRVAccountant: (lower, estimate, upper) epsilon with eps_error 1e-2.
-Plus noise-multiplier calibrations (dp-accounting calibrate_dp_mechanism) and scipy special-function values that the
-TypeScript numerics are checked against.
+Plus noise-multiplier calibrations (dp-accounting calibrate_dp_mechanism), scipy special-function values that the
+TypeScript numerics are checked against, and a tuning search's privacy (repeat_and_select): dp-accounting's
+RdpAccountant on RepeatAndSelectDpEvent(trial, mean, shape), the trial a ComposedDpEvent of a self-composed
+Poisson-subsampled Gaussian and a Gaussian (shape null stands for infinity, the Poisson distribution).
+
+Only that last section needs no Opacus (the full run needs torch, ~5.5 GB, and minutes): with --update FIXTURE the script
+recomputes it in a dp-accounting venv (tools/reference/privacy_ledger-requirements.txt) and prints FIXTURE with that
+section replaced, the rest byte for byte as it was:
+    python tools/reference/privacy_reference.py --update tests/fixtures/privacy/accounting-reference.json > out.json
 """
 
 import json
@@ -26,8 +33,6 @@ import numpy as np
 from dp_accounting import mechanism_calibration
 from dp_accounting.pld import pld_privacy_accountant
 from dp_accounting.rdp import rdp_privacy_accountant
-from opacus.accountants import PRVAccountant, RDPAccountant
-from opacus.accountants.analysis import rdp as opacus_rdp
 from scipy import special
 
 warnings.filterwarnings("ignore")
@@ -75,6 +80,15 @@ CALIBRATIONS = [
 ]
 
 
+# A tuning search: (q, sigma, T) of the trial's DP-SGD, composed with one Gaussian release of this sigma; the mean number
+# of trials and dp-accounting's shapes (inf: Poisson, 1: geometric, 0: logarithmic); epsilon at this delta.
+REPEAT_TRIALS = [(0.02, 1.1, 500), (1.0, 5.0, 1)]
+REPEAT_GAUSSIAN_SIGMA = 2.0
+REPEAT_MEAN = 12.0
+REPEAT_SHAPES = [math.inf, 1.0, 0.0]
+REPEAT_DELTA = 1e-7
+
+
 def event(q, sigma, steps):
     return dpa.SelfComposedDpEvent(dpa.PoissonSampledDpEvent(q, dpa.GaussianDpEvent(sigma)), steps)
 
@@ -98,6 +112,9 @@ def rdp_dp_accounting(q, sigma, steps, delta):
 
 
 def rdp_opacus(q, sigma, steps, delta):
+    from opacus.accountants import RDPAccountant  # pylint: disable=import-outside-toplevel
+    from opacus.accountants.analysis import rdp as opacus_rdp  # pylint: disable=import-outside-toplevel
+
     alphas = RDPAccountant.DEFAULT_ALPHAS
     rdp = opacus_rdp.compute_rdp(q=q, noise_multiplier=sigma, steps=steps, orders=alphas)
     eps, order = opacus_rdp.get_privacy_spent(orders=alphas, rdp=rdp, delta=delta)
@@ -118,6 +135,8 @@ def pld_dp_accounting(q, sigma, steps, delta, interval):
 
 
 def prv_opacus(q, sigma, steps, delta):
+    from opacus.accountants import PRVAccountant  # pylint: disable=import-outside-toplevel
+
     start = time.time()
     accountant = PRVAccountant()
     accountant.history = [(sigma, q, steps)]
@@ -145,6 +164,46 @@ def calibrate(accountant_factory, q, steps, delta, target, bracket):
     )
 
 
+def rdp_of(dp_event):
+    accountant = rdp_privacy_accountant.RdpAccountant()
+    accountant.compose(dp_event)
+    # pylint: disable=protected-access
+    return accountant, [finite(r) for r in accountant._rdp]
+
+
+def repeat_and_select():
+    cases = []
+    for q, sigma, steps in REPEAT_TRIALS:
+        trial = dpa.ComposedDpEvent([event(q, sigma, steps), dpa.GaussianDpEvent(REPEAT_GAUSSIAN_SIGMA)])
+        _, trial_rdp = rdp_of(trial)
+        for shape in REPEAT_SHAPES:
+            print(f"repeat-and-select q={q} sigma={sigma} T={steps} mean={REPEAT_MEAN} shape={shape}", file=sys.stderr)
+            accountant, rdp = rdp_of(dpa.dp_event.RepeatAndSelectDpEvent(trial, REPEAT_MEAN, shape))
+            eps, order = accountant.get_epsilon_and_optimal_order(REPEAT_DELTA)
+            # pylint: disable=protected-access
+            gamma = None if shape == math.inf else rdp_privacy_accountant._gamma_truncated_negative_binomial(shape, REPEAT_MEAN)
+            cases.append(
+                {
+                    "trial": {
+                        "sampling_rate": q,
+                        "noise_multiplier": sigma,
+                        "steps": steps,
+                        "gaussian_noise_multiplier": REPEAT_GAUSSIAN_SIGMA,
+                    },
+                    "mean": REPEAT_MEAN,
+                    "shape": None if shape == math.inf else shape,
+                    "gamma": gamma,
+                    "delta": REPEAT_DELTA,
+                    "orders": [float(o) for o in accountant._orders],
+                    "trial_rdp": trial_rdp,
+                    "rdp": rdp,
+                    "epsilon": float(eps),
+                    "optimal_order": float(order),
+                }
+            )
+    return cases
+
+
 def special_values():
     xs = [-40.0, -30.0, -20.0, -10.0, -6.0, -3.0, -1.5, -0.5, 0.0, 0.3, 1.0, 2.5, 5.0, 8.0, 12.0, 30.0]
     return {
@@ -156,7 +215,20 @@ def special_values():
     }
 
 
+def update(path):
+    with open(path, encoding="utf8") as fixture:
+        out = json.load(fixture)
+    if out["versions"]["dp-accounting"] != version("dp-accounting"):
+        sys.exit(f"{path} was made with dp-accounting {out['versions']['dp-accounting']}; this is {version('dp-accounting')}")
+    out["repeat_and_select"] = repeat_and_select()
+    json.dump(out, sys.stdout, indent=1)
+    sys.stdout.write("\n")
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--update":
+        update(sys.argv[2])
+        return
     cases = []
     for q, sigma, steps, delta in CASES:
         print(f"case q={q} sigma={sigma} T={steps} delta={delta}", file=sys.stderr)
@@ -205,6 +277,7 @@ def main():
         "cases": cases,
         "calibrations": calibrations,
         "special": special_values(),
+        "repeat_and_select": repeat_and_select(),
     }
     json.dump(out, sys.stdout, indent=1)
     sys.stdout.write("\n")
