@@ -24,8 +24,8 @@ import {
 } from '../ml/privacy/ledger';
 import { drawTrialCount, secureUniform, trialCountDistribution } from '../ml/tuning/accounting';
 import { hitsNoiseSigma, hitsSensitivity } from '../ml/tuning/private-score';
-import { type ScoreNoise, searchPrivacy, type TrialMechanism, trialMechanisms } from '../ml/tuning/private-search';
-import type { SearchSpace } from '../ml/tuning/space';
+import { type ScoreNoise, searchPrivacy, secretCandidates, type TrialMechanism, trialMechanisms } from '../ml/tuning/private-search';
+import type { Candidate, SearchSpace } from '../ml/tuning/space';
 import type { PrivacySettings, TrainingSettings } from '../workflows/settings';
 import type { TrainingSetRef } from './balance';
 import type { ActivityDeps } from './deps';
@@ -66,8 +66,8 @@ export interface ReserveTuningPrivacyInput {
 }
 
 export interface TuningReservation {
-  /** The secret number of trials, drawn after the entry was written. */
-  trials: number;
+  /** One per trial, drawn after the entry was written: their number is secret, each drawn from the CSPRNG. */
+  candidates: Candidate[];
   mechanisms: TrialMechanism[];
   score: ScoreNoise;
   epsilon: number;
@@ -123,12 +123,15 @@ export function scheduledMechanism(input: Pick<ReservePrivacyInput, 'settings' |
   // (at q = 1, PLD follows the Gaussian's own curve up to its pessimistic discretisation: the EBM's exact ε is at most
   // the target, and the ledger's PLD composition agrees with the reservation).
   const runsInReach = privacy.unit === 'card' ? privacy.lifetimePeriodDays : input.settings.protocol.trainDays;
+  // A share for tuning searches: the runs fit lifetimeEpsilon − share at δ/2 and the searches the share at δ/2, so
+  // together they fit the budget at δ by basic composition (the ledger then checks the exact PLD composition).
+  const share = privacy.tuningEpsilon ?? 0;
   const noise = scheduledNoiseMultiplier({
     samplingRate: planned.samplingRate,
     steps: planned.steps,
-    delta: privacy.delta,
+    delta: share > 0 ? privacy.delta / 2 : privacy.delta,
     targetEpsilon: privacy.targetEpsilon,
-    lifetimeEpsilon: privacy.lifetimeEpsilon,
+    lifetimeEpsilon: privacy.lifetimeEpsilon - share,
     runsInReach,
     accountant: privacy.accountant,
   });
@@ -160,66 +163,60 @@ export function createPrivacyLedgerActivities(deps: ActivityDeps) {
     await deps.mlflow.uploadArtifact(run.info, 'privacy/ledger-entry.json', JSON.stringify(entry, null, 2));
   }
 
-  /**
-   * Writes this attempt's entry unless it would take a day (or the card period) past the budget: then a
-   * non-retryable PrivacyBudgetExceeded, and nothing is written. `mechanism` makes the entry; on a retry the entry
-   * written before is kept as it is. A non-private run is the operator's explicit choice: recorded, never refused.
-   */
-  async function admit(
+  /** The ledger, this attempt's key, and the entry a retry of this attempt wrote before (if any). */
+  async function ownEntry(): Promise<{ key: string; ledger: LedgerEntry[]; existing: LedgerEntry | undefined }> {
+    const { workflowId, runId } = currentRun();
+    const ledger = (await readLedger(deps.s3, bucket, prefix)).map((item) => item.entry);
+    return { key: ledgerEntryKey(prefix, workflowId, runId), ledger, existing: ledger.find((entry) => entry.runId === runId) };
+  }
+
+  function newEntry(
     privacy: PrivacySettings,
     days: LedgerEntry['days'],
     delta: number,
-    mechanism: (existing: LedgerEntry | undefined) => LedgerMechanism,
-  ): Promise<{ key: string; entry: LedgerEntry; check: BudgetCheck; retried: boolean }> {
+    mechanism: LedgerMechanism,
+    existing?: LedgerEntry,
+  ) {
     const { workflowId, runId } = currentRun();
-    const key = ledgerEntryKey(prefix, workflowId, runId);
+    const recordedAt = existing?.recordedAt ?? new Date().toISOString();
+    return { runId, workflowId, unit: privacy.unit, days, recordedAt, outcome: 'training', delta, mechanism } satisfies LedgerEntry;
+  }
+
+  /** A non-retryable PrivacyBudgetExceeded naming what the attempt would take past which budget. */
+  function refuse(check: BudgetCheck, budget: LedgerBudget, what: string): never {
+    const scope = budget.unit === 'card' ? `per card over ${budget.periodDays} days` : 'per event day';
+    throw ApplicationFailure.create({
+      type: PRIVACY_BUDGET_EXCEEDED,
+      nonRetryable: true,
+      message:
+        `privacy budget exceeded: this run would take ${describeExceeded(check.exceeded)} past ${what} ${budget.epsilon} ` +
+        `(${scope}, δ ${budget.delta}); nothing was trained and the champion keeps serving (see \`fraudops privacy ledger\`)`,
+      details: [{ exceeded: check.exceeded.map((e) => ('day' in e ? e.day : e.period)), budget }],
+    });
+  }
+
+  /**
+   * Writes the entry unless a first attempt would take a day (or the card period) past the lifetime budget: then
+   * PrivacyBudgetExceeded and nothing is written. A retry's entry stands as written. A non-private run is the
+   * operator's explicit choice: recorded, never refused.
+   */
+  async function admit(key: string, ledger: LedgerEntry[], entry: LedgerEntry, privacy: PrivacySettings, retry: boolean) {
     const budget = budgetOf(privacy);
-    const ledger = (await readLedger(deps.s3, bucket, prefix)).map((item) => item.entry);
-    const existing = ledger.find((entry) => entry.runId === runId);
-    const entry: LedgerEntry = {
-      runId,
-      workflowId,
-      unit: privacy.unit,
-      days,
-      recordedAt: existing?.recordedAt ?? new Date().toISOString(),
-      outcome: 'training',
-      delta,
-      mechanism: mechanism(existing),
-    };
     const check = checkBudget(ledger, entry, budget, new Date());
-    if (!existing && check.exceeded.length && entry.mechanism.kind !== 'non-private') {
-      const scope = privacy.unit === 'card' ? `per card over ${privacy.lifetimePeriodDays} days` : 'per event day';
-      throw ApplicationFailure.create({
-        type: PRIVACY_BUDGET_EXCEEDED,
-        nonRetryable: true,
-        message:
-          `privacy budget exceeded: this run would take ${describeExceeded(check.exceeded)} past privacy.lifetimeEpsilon ` +
-          `${privacy.lifetimeEpsilon} (${scope}, δ ${privacy.delta}); nothing was trained and the champion keeps serving ` +
-          '(see `fraudops privacy ledger`)',
-        details: [{ exceeded: check.exceeded.map((e) => ('day' in e ? e.day : e.period)), budget }],
-      });
-    }
+    if (!retry && check.exceeded.length && entry.mechanism.kind !== 'non-private') refuse(check, budget, 'privacy.lifetimeEpsilon');
     await writeLedgerEntry(deps.s3, bucket, key, entry);
-    return { key, entry, check, retried: existing !== undefined };
+    return check;
   }
 
   return {
     async reservePrivacy(input: ReservePrivacyInput): Promise<PrivacyReservation> {
       const { privacy } = input;
-      let bound: PrivacyReservation['bound'] = null;
+      const { key, ledger, existing } = await ownEntry();
       // A retry: the entry written before is what the training must use.
-      const { key, entry, check } = await admit(
-        privacy,
-        { first: input.split.periods.train.from, last: input.split.periods.train.to },
-        privacy.delta,
-        (existing) => {
-          if (existing) return existing.mechanism;
-          const scheduled = scheduledMechanism(input);
-          bound = scheduled.bound;
-          return scheduled.mechanism;
-        },
-      );
-      const { mechanism } = entry;
+      const { mechanism, bound } = existing ? { mechanism: existing.mechanism, bound: null } : scheduledMechanism(input);
+      const days = { first: input.split.periods.train.from, last: input.split.periods.train.to };
+      const entry = newEntry(privacy, days, privacy.delta, mechanism, existing);
+      const check = await admit(key, ledger, entry, privacy, existing !== undefined);
       await mirror(entry, input.datasetSha256, check.worst.epsilon);
       deps.log.info({ key, mechanism, lifetimeEpsilon: check.worst.epsilon, on: where(check.worst) }, 'privacy reserved in the ledger');
       return {
@@ -234,8 +231,9 @@ export function createPrivacyLedgerActivities(deps: ActivityDeps) {
     /**
      * A private search's privacy, charged before any trial: every trial mechanism its space allows (σ at the tuning
      * ε), the score's noise, the law of the number of trials; the entry covers every day a trial reads (validation
-     * through training). Only then is the number of trials drawn, from the CSPRNG (a retry draws afresh: the number
-     * of a failed attempt was never used).
+     * through training). Refused past privacy.tuningEpsilon (the searches on a day together, at δ/2: the share the
+     * schedule leaves them) or past the lifetime budget. Only then are the number of trials and each trial's
+     * candidate drawn, from the CSPRNG (a retry draws afresh: what a failed attempt drew was never used).
      */
     async reserveTuningPrivacy(input: ReserveTuningPrivacyInput): Promise<TuningReservation> {
       const { data, settings } = input;
@@ -244,32 +242,38 @@ export function createPrivacyLedgerActivities(deps: ActivityDeps) {
       const sensitivity = hitsSensitivity(privacy.unit, data.validationDays);
       const score = { sensitivity, sigma: hitsNoiseSigma(settings.scoreNoiseMultiplier, sensitivity) };
       const distribution = trialCountDistribution(settings.trialCount, input.meanTrials);
-      const search = searchPrivacy(mechanisms, score, distribution, settings.delta);
-      const { key, entry, check } = await admit(
-        privacy,
-        { first: data.periods.validation.from, last: data.periods.train.to },
-        settings.delta,
-        (existing) => existing?.mechanism ?? search.ledger,
-      );
-      const epsilon = entry.mechanism.kind === 'approximate-dp' ? entry.mechanism.epsilon : search.epsilon;
+      const { key, ledger, existing } = await ownEntry();
+      const mechanism = existing?.mechanism ?? searchPrivacy(mechanisms, score, distribution, settings.delta).ledger;
+      const days = { first: data.periods.validation.from, last: data.periods.train.to };
+      const entry = newEntry(privacy, days, settings.delta, mechanism, existing);
+      if (!existing) {
+        const share = { ...budgetOf(privacy), epsilon: privacy.tuningEpsilon ?? 0, delta: privacy.delta / 2 };
+        const searches = ledger.filter((e) => e.mechanism.kind === 'approximate-dp');
+        const shared = checkBudget(searches, entry, share, new Date());
+        if (shared.exceeded.length) refuse(shared, share, 'privacy.tuningEpsilon');
+      }
+      const check = await admit(key, ledger, entry, privacy, existing !== undefined);
+      const epsilon = mechanism.kind === 'approximate-dp' ? mechanism.epsilon : Number.NaN;
       await deps.mlflow.logBatch(input.parentRunId, {
         params: {
           privacy_epsilon: epsilon,
           privacy_delta: settings.delta,
           privacy_trial_count: `${settings.trialCount}, mean ${input.meanTrials} (the number drawn is kept secret)`,
-          privacy_trial_mechanisms: JSON.stringify(mechanisms).slice(0, 6000),
           privacy_score_noise: JSON.stringify({ ...score, k: settings.k, days: data.validationDays }),
           ledger_entry: key,
           ledger_days: `${entry.days.first}..${entry.days.last}`,
         },
         tags: { 'privacy_ledger.lifetime_epsilon': String(check.worst.epsilon ?? 'unbounded') },
       });
+      const run = await deps.mlflow.getRun(input.parentRunId);
+      await deps.mlflow.uploadArtifact(run.info, 'privacy/trial-mechanisms.json', JSON.stringify({ mechanisms, score }, null, 2));
       deps.log.info(
         { key, epsilon, lifetimeEpsilon: check.worst.epsilon, on: where(check.worst) },
         'tuning privacy reserved in the ledger',
       );
+      const trials = drawTrialCount(distribution, secureUniform);
       return {
-        trials: drawTrialCount(distribution, secureUniform),
+        candidates: secretCandidates(input.space, trials),
         mechanisms,
         score,
         epsilon,
@@ -280,10 +284,13 @@ export function createPrivacyLedgerActivities(deps: ActivityDeps) {
       };
     },
 
-    /** How the attempt ended; a promotion marks the entries of earlier champions superseded. */
+    /**
+     * How the attempt ended; a promotion marks the entries of earlier champions superseded. A pipeline run's entry is
+     * mirrored to its MLflow run (datasetSha256); a tuning search's parent run holds its figures already.
+     */
     async recordPrivacyOutcome(input: {
       entryKey: string;
-      datasetSha256: string;
+      datasetSha256?: string;
       outcome: LedgerOutcome;
       modelVersion?: string;
     }): Promise<void> {
@@ -303,6 +310,7 @@ export function createPrivacyLedgerActivities(deps: ActivityDeps) {
           }
         }
       }
+      if (input.datasetSha256 === undefined) return;
       await mirror(entry, input.datasetSha256);
       if (input.outcome === 'failed') {
         const { run } = await pipelineRun(deps, entry.workflowId ?? entry.runId, input.datasetSha256);

@@ -4,7 +4,8 @@
 // precision (ml/tuning/private-score.ts); its exact metrics never leave this process. Trains with
 // runExperimentOnSplits on the worker's TensorFlow backend. Talks to the activity over IPC (TuningJobMessage) and
 // exits when that channel closes, so a killed worker leaves no orphan trial.
-import { loadConfig } from '../config';
+import { createS3, getObjectBuffer } from '../clients/s3';
+import { type Config, loadConfig } from '../config';
 import { InvalidInputError } from '../ml/errors';
 import { type ExperimentOptions, runExperimentOnSplits, type SplitFeatures } from '../ml/experiment';
 import type { ProtocolOptions } from '../ml/protocol';
@@ -12,8 +13,7 @@ import { selectBackend } from '../ml/tensorflow';
 import { cachedTuningSplits } from '../ml/tuning/data-cache';
 import { dailyCardHits, noisyCardPrecision } from '../ml/tuning/private-score';
 import { reservedNoise, trialPlan } from '../ml/tuning/private-search';
-import { createActivityDeps } from './deps';
-import { loadSplit } from './features';
+import { decodeSplit } from './features';
 import type { PublicTuningData, TrialData } from './tuning';
 
 export interface TuningJob {
@@ -78,11 +78,14 @@ async function runPublicJob(job: TuningJob, data: PublicTuningData): Promise<Omi
   return { objective: validation.averagePrecision, validation, perSeed, epsilon };
 }
 
-async function runPrivateJob(job: TuningJob, data: Extract<TrialData, { source: 'private' }>): Promise<Omit<TuningJobOutcome, 'backend'>> {
+async function runPrivateJob(
+  job: TuningJob,
+  data: Extract<TrialData, { source: 'private' }>,
+  config: Config,
+): Promise<Omit<TuningJobOutcome, 'backend'>> {
   send({ type: 'progress', seed: null, stage: 'load' });
-  const splits = await loadSplit(createActivityDeps(loadConfig(), 'tuning-job'), data.key);
-  const positives = splits.train.y.reduce((sum, y) => sum + y, 0);
-  if (splits.train.rows !== data.counts.rows || positives !== data.counts.positives || splits.train.cards !== data.counts.cards) {
+  const splits = decodeSplit(await getObjectBuffer(createS3(config), config.stack.s3.bucket, data.key));
+  if (splits.train.rows !== data.counts.rows || splits.train.cards !== data.counts.cards) {
     throw new InvalidInputError(`split ${data.key}: its counts differ from those the search reserved its privacy for`);
   }
   const noiseMultiplier = reservedNoise(data.mechanisms, trialPlan(job.options, data.counts));
@@ -95,7 +98,7 @@ async function runPrivateJob(job: TuningJob, data: Extract<TrialData, { source: 
 async function runJob(job: TuningJob): Promise<TuningJobOutcome> {
   const config = loadConfig();
   const backend = await selectBackend(job.device === 'gpu' ? 'gpu' : config.tensorflow.backend, () => undefined);
-  const outcome = job.data.source === 'public' ? await runPublicJob(job, job.data) : await runPrivateJob(job, job.data);
+  const outcome = job.data.source === 'public' ? await runPublicJob(job, job.data) : await runPrivateJob(job, job.data, config);
   return { ...outcome, backend };
 }
 

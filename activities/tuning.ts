@@ -13,15 +13,15 @@ import { renderChartSvg } from '../ml/plots';
 import type { ProtocolOptions } from '../ml/protocol';
 import type { TrialCountKind } from '../ml/tuning/accounting';
 import type { PrivateDataCounts, TrialMechanism } from '../ml/tuning/private-search';
-import { tuningSplits } from '../ml/tuning/public-data';
 import { type Candidate, candidateOptions, describeCandidate, type SearchSpace } from '../ml/tuning/space';
+import { tuningSplits } from '../ml/tuning/splits';
 import { resolveDeclaration } from '../records';
 import type { PrivacySettings } from '../workflows/settings';
 import { datasetColumns } from './dataset-columns';
 import { type ActivityDeps, putRunObject, runKey } from './deps';
 import { encodeSplit } from './features';
 import type { DatasetRef } from './ingest';
-import type { TuningJob, TuningJobMessage, TuningJobOutcome } from './tuning-job';
+import type { TuningJob, TuningJobMessage, TuningJobOutcome, ValidationScores } from './tuning-job';
 
 /** The MLflow tags that tie a search's runs together (and find them again on a retry). */
 export const TUNING_TAGS = {
@@ -68,7 +68,6 @@ export type TrialData =
   | {
       source: 'private';
       key: string;
-      unit: PrivacySettings['unit'];
       counts: PrivateDataCounts;
       mechanisms: TrialMechanism[];
       score: { k: number; days: number; sigma: number };
@@ -124,8 +123,9 @@ export interface TrialResult extends Omit<TuningJobOutcome, 'backend'> {
 export interface BestConfig {
   /** The parent run: what pipeline.training.fromTuning names. */
   tuningRunId: string;
-  trialRunId: string;
-  trial: number;
+  /** The best trial's run and index; null for a private search, which releases neither. */
+  trialRunId: string | null;
+  trial: number | null;
   /** The hyper-parameters the pipeline trains with. */
   hyperParameters: Candidate;
   /** What the search ranked by (OBJECTIVES) and the best trial's value of it. */
@@ -244,12 +244,11 @@ export function createTuningActivities(deps: ActivityDeps, worker: TuningWorker 
       const splits = tuningSplits(columns, input.shape, featureSetOf(declaration));
       const key = runKey('tuning/split.bin');
       await putRunObject(deps, key, encodeSplit(splits));
-      const positives = splits.train.y.reduce((sum, y) => sum + y, 0);
       return {
         key,
         datasetSha256: input.dataset.sha256,
         periods: splits.periods,
-        counts: { rows: splits.train.rows, positives, cards: splits.train.cards },
+        counts: { rows: splits.train.rows, cards: splits.train.cards },
         validationDays: input.shape.validationDays,
       };
     },
@@ -328,11 +327,14 @@ export function createTuningActivities(deps: ActivityDeps, worker: TuningWorker 
       const parent = await mlflow.getRun(input.parentRunId);
       const ranked = [...input.trials].sort((a, b) => b.objective - a.objective);
       const [top] = ranked;
+      // A private search releases the best trial's hyper-parameters and noisy score only: its index, the number of
+      // trials and the other trials' scores stay in the child runs (the operator's records, not the released result).
+      const released = input.source === 'public';
       const best: BestConfig | null = top
         ? {
             tuningRunId: input.parentRunId,
-            trialRunId: top.runId,
-            trial: top.index,
+            trialRunId: released ? top.runId : null,
+            trial: released ? top.index : null,
             hyperParameters: top.candidate,
             objective: { name: OBJECTIVES[input.source], value: top.objective },
             validation: top.validation,
@@ -343,8 +345,7 @@ export function createTuningActivities(deps: ActivityDeps, worker: TuningWorker 
       await mlflow.logBatch(input.parentRunId, {
         params: best ? Object.fromEntries(Object.entries(best.hyperParameters).map(([key, value]) => [`best.${key}`, json(value)])) : {},
         metrics: {
-          trials_done: input.trials.length,
-          trials_failed: input.failed,
+          ...(released ? { trials_done: input.trials.length, trials_failed: input.failed } : {}),
           ...(best ? { best_objective: best.objective.value } : {}),
           ...(validation
             ? {
@@ -354,39 +355,31 @@ export function createTuningActivities(deps: ActivityDeps, worker: TuningWorker 
               }
             : {}),
         },
-        tags: best ? { best_trial_run_id: best.trialRunId } : {},
+        tags: best?.trialRunId ? { best_trial_run_id: best.trialRunId } : {},
       });
-      await mlflow.uploadArtifact(parent.info, 'trials.json', json(ranked));
-      if (best) {
-        await mlflow.uploadArtifact(parent.info, BEST_CONFIG_ARTIFACT, JSON.stringify(best, null, 2));
-        await mlflow.uploadArtifact(parent.info, 'comparison.svg', comparisonSvg(ranked, OBJECTIVES[input.source]));
-      }
+      if (released) await mlflow.uploadArtifact(parent.info, 'trials.json', json(ranked));
+      if (best) await mlflow.uploadArtifact(parent.info, BEST_CONFIG_ARTIFACT, JSON.stringify(best, null, 2));
+      if (best && released) await mlflow.uploadArtifact(parent.info, 'comparison.svg', comparisonSvg(ranked));
       await mlflow.finishRun(input.parentRunId, best ? 'FINISHED' : 'FAILED');
       return { best, trials: input.trials.length, failed: input.failed };
     },
   };
 }
 
-/** The trials ranked by the objective; on public data also their AUC and card precision@100: one line per metric. */
-export function comparisonSvg(ranked: TrialResult[], objective: string): string {
+/** The trials of a public search ranked by validation AP, with their AUC and card precision@100: one line per metric. */
+export function comparisonSvg(ranked: TrialResult[]): string {
   const x = ranked.map((_, rank) => rank + 1);
-  const exact = ranked.every((t) => t.validation !== null);
-  const metric = (pick: (v: NonNullable<TrialResult['validation']>) => number) =>
-    ranked.map((t) => pick(t.validation as NonNullable<TrialResult['validation']>));
+  const metric = (pick: (v: ValidationScores) => number) => ranked.map((t) => (t.validation ? pick(t.validation) : Number.NaN));
   return renderChartSvg({
-    title: 'Tuning trials ranked by their objective',
+    title: 'Tuning trials ranked by validation AP',
     xLabel: 'rank (1 = best)',
-    yLabel: objective,
+    yLabel: 'validation metric (mean over the public seeds)',
     xDomain: [1, Math.max(2, ranked.length)],
     yDomain: [0, 1],
     series: [
-      { label: 'objective', x, y: ranked.map((t) => t.objective) },
-      ...(exact
-        ? [
-            { label: 'ROC AUC', x, y: metric((v) => v.aucRoc), dashed: true },
-            { label: 'card precision@100', x, y: metric((v) => v.cardPrecisionAt100), dashed: true },
-          ]
-        : []),
+      { label: 'average precision', x, y: ranked.map((t) => t.objective) },
+      { label: 'ROC AUC', x, y: metric((v) => v.aucRoc), dashed: true },
+      { label: 'card precision@100', x, y: metric((v) => v.cardPrecisionAt100), dashed: true },
     ],
   });
 }

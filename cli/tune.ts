@@ -28,13 +28,14 @@ async function follow(client: Client, workflowId: string): Promise<void> {
   for (;;) {
     const status: TuningStatus | undefined = await handle.query(tuningStatus).catch(() => undefined);
     if (status) {
-      // A private search keeps its number of trials to itself: only what is done is shown.
-      const privateSearch = status.source === 'private';
-      const objective = privateSearch ? 'noisy card precision' : 'validation AP';
-      const best = status.best ? `, best ${objective} ${status.best.objective.toFixed(4)} (trial ${status.best.index})` : '';
-      const done = privateSearch ? `${status.done}` : `${status.done}/${status.trials}`;
-      const charged = status.privacy ? `, ε ${status.privacy.epsilon.toFixed(3)} charged to the ledger` : '';
-      const line = `tuning ${workflowId}: ${status.stage}, ${done} trials done, ${status.failed} failed, ${status.running.length} running${best}${charged}`;
+      const line =
+        status.source === 'public'
+          ? `tuning ${workflowId}: ${status.stage}, ${status.done}/${status.trials} trials done, ${status.failed} failed, ` +
+            `${status.running.length} running` +
+            (status.best ? `, best validation AP ${status.best.objective.toFixed(4)} (trial ${status.best.index})` : '')
+          : // A private search releases its best trial only: no count of trials, no index, no score along the way.
+            `tuning ${workflowId}: ${status.stage}, ${status.running.length} running` +
+            (status.privacy ? `, ε ${status.privacy.epsilon.toFixed(3)} charged to the ledger` : '');
       if (line !== last) console.error(line);
       last = line;
     }
@@ -64,7 +65,7 @@ export function registerTuneCommands(program: Command): void {
       oneFamily,
     )
     .option('--wait', 'follow the search (progress on stderr) and print the best config when it ends')
-    .option('--json', 'with --wait: print the whole result (every trial) as JSON')
+    .option('--json', 'with --wait: print the whole result (every trial) as JSON; a private search: its best config only')
     .action(async (options: { trials?: number; concurrency?: number; family?: ModelFamily; wait?: boolean; json?: boolean }) => {
       const config = loadConfig();
       const input = tuningInput(config, { trials: options.trials, concurrency: options.concurrency });
@@ -72,8 +73,9 @@ export function registerTuneCommands(program: Command): void {
       if (input.data.source === 'private') checkPrivateSpace(input.space, input.options);
       const client = await connectTemporal(config);
       const { workflowId } = await startTuning(client, config, input);
+      const trials = input.data.source === 'public' ? `${input.trials} trials` : `a random number of trials (mean ${input.trials})`;
       console.error(
-        `started tuning ${workflowId}: ${input.trials} trials, ${input.concurrency} at once, space ${JSON.stringify(input.space)}\n` +
+        `started tuning ${workflowId}: ${trials}, ${input.concurrency} at once, space ${JSON.stringify(input.space)}\n` +
           `  Web UI: ${webUiUrl(config, workflowId)}`,
       );
       if (!options.wait) {
@@ -88,8 +90,9 @@ export function registerTuneCommands(program: Command): void {
         if (err instanceof WorkflowFailedError) throw new TuningError(`tuning ${workflowId} failed: ${err.cause?.message ?? err.message}`);
         throw err;
       }
+      const released = input.data.source === 'public' ? result : { parentRunId: result.parentRunId, best: result.best };
       if (options.json) {
-        console.log(JSON.stringify({ workflowId, ...result }, null, 2));
+        console.log(JSON.stringify({ workflowId, ...released }, null, 2));
       } else if (result.best) {
         const v = result.best.validation;
         console.log(`best config: ${describeCandidate(result.best.hyperParameters)}`);
@@ -100,6 +103,9 @@ export function registerTuneCommands(program: Command): void {
             : `${result.best.objective.name}: ${result.best.objective.value.toFixed(4)} (the search released only this trial)`,
         );
         console.log(`MLflow run id: ${result.parentRunId}   (pipeline.training.fromTuning: ${result.parentRunId})`);
+      }
+      if (!result.best && input.data.source === 'private') {
+        throw new TuningError(`tuning ${workflowId}: no trial ran to the end (or none was drawn), so nothing was released; see the Web UI`);
       }
       if (!result.best) throw new TuningError(`tuning ${workflowId}: every trial failed (${result.failed}); see the Web UI`);
     });

@@ -204,14 +204,21 @@ const settingsSchema = z.strictObject({
       'ebm.maxLeaves': z.union([choices(z.number().int().min(2).max(1024)), logUniform(1024)]).optional(),
     }),
   }),
-  privacy: z.strictObject({
-    unit: z.enum(['transaction', 'card']),
-    targetEpsilon: z.number().positive(),
-    delta: z.number().positive().max(0.1),
-    accountant: z.enum(['rdp', 'pld']),
-    lifetimeEpsilon: z.number().positive(),
-    lifetimePeriod: z.string().regex(/^[1-9]\d*d$/, 'a whole number of days (e.g. 365d)'),
-  }),
+  privacy: z
+    .strictObject({
+      unit: z.enum(['transaction', 'card']),
+      targetEpsilon: z.number().positive(),
+      delta: z.number().positive().max(0.1),
+      accountant: z.enum(['rdp', 'pld']),
+      lifetimeEpsilon: z.number().positive(),
+      lifetimePeriod: z.string().regex(/^[1-9]\d*d$/, 'a whole number of days (e.g. 365d)'),
+      /** Of lifetimeEpsilon, the share the schedule leaves to tuning searches on private data. */
+      tuningEpsilon: z.number().min(0),
+    })
+    .refine((p) => p.tuningEpsilon < p.lifetimeEpsilon, {
+      message: 'must be below privacy.lifetimeEpsilon (the rest is the pipeline runs’ budget)',
+      path: ['tuningEpsilon'],
+    }),
   serving: z.strictObject({
     port,
     maxBatchRows: z.number().int().min(1).max(100_000),

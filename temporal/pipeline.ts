@@ -76,6 +76,7 @@ export function pipelineSettings(config: Config, overrides: SettingsOverrides = 
       accountant: privacy.accountant,
       lifetimeEpsilon: privacy.lifetimeEpsilon,
       lifetimePeriodDays: lifetimePeriodDays(privacy),
+      tuningEpsilon: privacy.tuningEpsilon,
     },
     approval: {
       approvers: approval.approvers,

@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
+import { trialCountDistribution } from '../ml/tuning/accounting';
 import type { TuningSearchInput } from '../workflows/tuning';
 import { pipelineSettings } from './pipeline';
 import { TuningError } from './tuned-config';
@@ -11,11 +12,7 @@ export const TUNING_WORKFLOW = 'tuningSearch';
 export function tuningInput(config: Config, overrides: { trials?: number; concurrency?: number } = {}): TuningSearchInput {
   const { tuning } = config;
   const settings = pipelineSettings(config);
-  if (tuning.data.source === 'private' && !(tuning.private.delta < settings.privacy.delta)) {
-    throw new TuningError(
-      `tuning.private.delta = ${tuning.private.delta}: must be below privacy.delta (${settings.privacy.delta}), within which the ledger composes it`,
-    );
-  }
+  if (tuning.data.source === 'private') checkPrivateTuning(config, overrides.trials ?? tuning.trials);
   const { training } = settings;
   return {
     method: tuning.method,
@@ -33,6 +30,23 @@ export function tuningInput(config: Config, overrides: { trials?: number; concur
     maximumAttempts: tuning.maximumAttempts,
     searchAttributes: true,
   };
+}
+
+/** A search on private data needs a share of the budget, a δ within it, and a law its mean can take. */
+function checkPrivateTuning(config: Config, meanTrials: number): void {
+  const { privacy } = config;
+  if (!(privacy.tuningEpsilon > 0)) {
+    throw new TuningError(
+      `privacy.tuningEpsilon = ${privacy.tuningEpsilon}: the schedule leaves no budget to tuning on private data; give it a share ` +
+        '(README "Tuning on private data": bench/tuning-privacy.ts prints what a search costs)',
+    );
+  }
+  if (!(config.tuning.private.delta < privacy.delta / 2)) {
+    throw new TuningError(
+      `tuning.private.delta = ${config.tuning.private.delta}: must be below privacy.delta / 2 (${privacy.delta / 2}), the searches' share of δ`,
+    );
+  }
+  trialCountDistribution(config.tuning.private.trialCount, meanTrials);
 }
 
 export async function startTuning(client: Client, config: Config, input: TuningSearchInput): Promise<{ workflowId: string }> {

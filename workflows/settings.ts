@@ -38,6 +38,8 @@ export interface PrivacySettings {
   /** Budget per event day (transaction unit) or per card over lifetimePeriodDays (card unit). */
   lifetimeEpsilon: number;
   lifetimePeriodDays: number;
+  /** Of lifetimeEpsilon, what the schedule leaves to tuning searches on private data (0 or absent: none). */
+  tuningEpsilon?: number;
 }
 
 export interface PipelineSettings {

@@ -4,9 +4,7 @@
 // a run readable from the Web UI alone. Before training, the privacy ledger sets the run's noise and refuses a run that
 // would exceed the lifetime budget; the run's outcome is recorded there at the end, failures included.
 import {
-  ActivityFailure,
   type ActivityOptions,
-  ApplicationFailure,
   log,
   patched,
   proxyActivities,
@@ -19,6 +17,7 @@ import type { EvaluationRef } from '../activities/evaluate';
 import type { DatasetRef } from '../activities/ingest';
 import type { PrivacyReservation } from '../activities/privacy-ledger';
 import type { TrainResult } from '../activities/train';
+import { retryPolicy, unwrapPermanent } from './activity-failures';
 import { awaitPromotionDecision } from './approval';
 import { isScheduleToStartTimeout } from './gpu-fallback';
 import { type PipelineStatus, type PromotionOutcome, pipelineStatus } from './messages';
@@ -47,13 +46,7 @@ interface WithOptions {
 
 /** Errors a retry cannot fix: the run ends on them at once. */
 const PERMANENT = ['InvalidInputError', 'DataValidationError', 'BundleIntegrityError', 'RegistryError'];
-const retry = (maximumAttempts: number) => ({
-  initialInterval: '2s',
-  backoffCoefficient: 2,
-  maximumInterval: '1m',
-  maximumAttempts,
-  nonRetryableErrorTypes: PERMANENT,
-});
+const retry = (maximumAttempts: number) => retryPolicy(maximumAttempts, PERMANENT);
 
 /** Registry writes are small and idempotent: retry them longer. */
 const RECORDS: ActivityOptions = { startToCloseTimeout: '10m', retry: retry(10) };
@@ -89,15 +82,6 @@ function policyApproves(
     `${policy.minAveragePrecisionGain} (paired bootstrap over ${gain.resamples} resamples of the test cards, P(gain > 0) = ` +
     `${gain.probabilityPositive.toFixed(3)}); ${budget}`
   );
-}
-
-/** The activity's own failure when it is one a retry cannot fix (the run then fails with it, not a wrapper). */
-function unwrapPermanent(types: string[]) {
-  return (err: unknown): never => {
-    const cause = err instanceof ActivityFailure ? err.cause : undefined;
-    if (cause instanceof ApplicationFailure && types.includes(cause.type ?? '')) throw cause;
-    throw err;
-  };
 }
 
 export async function trainingPipeline(input: PipelineInput): Promise<PipelineResult> {

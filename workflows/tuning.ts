@@ -1,16 +1,16 @@
 // tuningSearch: a random search over `tuning.space` on public simulated data, or on the pipeline's private records
 // (data.source private: the window is snapshot and validated as the pipeline does, its privacy charged to the ledger
-// before any trial, and the number of trials drawn in secret by that activity). Candidates are drawn in the workflow
-// (ml/tuning/space.ts, seeded from the workflow id: a replay and a rerun with the same id draw the same ones) and
-// run as runTuningTrial activities, at most `concurrency` at once: up to `gpuSlots` on the GPU pool, the rest on
-// the CPU pool; a GPU trial no GPU worker starts within gpuScheduleToStart moves to the CPU pool, and later trials
-// stop trying the GPU. A trial whose worker dies is retried once its heartbeats stop; a trial that still fails is
-// recorded as failed and the search goes on. Progress: the tuningStatus query and the TuningTrialsDone / AveragePrecision
-// search attributes (AveragePrecision: public searches only; a private one ranks by its noisy score).
+// before any trial). Public candidates are drawn in the workflow (ml/tuning/space.ts, seeded from the workflow id: a
+// replay and a rerun with the same id draw the same ones); a private search's come from reserveTuningPrivacy, their
+// number and values drawn in secret. Trials run as runTuningTrial activities, at most `concurrency` at once: up to
+// `gpuSlots` on the GPU pool, the rest on the CPU pool; a GPU trial no GPU worker starts within gpuScheduleToStart
+// moves to the CPU pool, and later trials stop trying the GPU. A trial whose worker dies is retried once its
+// heartbeats stop; a trial that still fails is recorded as failed and the search goes on. Progress: the tuningStatus
+// query and the TuningTrialsDone / AveragePrecision search attributes (AveragePrecision: public searches only).
 import {
-  ActivityFailure,
   type ActivityOptions,
   ApplicationFailure,
+  CancellationScope,
   defineQuery,
   log,
   proxyActivities,
@@ -21,6 +21,7 @@ import {
 import type { Activities } from '../activities';
 import type { TrialData, TrialResult, TuningOutcome, TuningRunInput } from '../activities/tuning';
 import { type Candidate, sampleCandidates, textSeed } from '../ml/tuning/space';
+import { permanentCause, retryPolicy } from './activity-failures';
 import { isScheduleToStartTimeout } from './gpu-fallback';
 import { PIPELINE_KEYS, TUNING_KEYS } from './search-attributes';
 
@@ -61,13 +62,12 @@ export async function tuningSearch(input: TuningSearchInput): Promise<TuningSear
   const upsert: typeof upsertSearchAttributes = (attributes) => {
     if (input.searchAttributes) upsertSearchAttributes(attributes);
   };
-  const retry = (maximumAttempts: number) => ({ initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts });
-  const records = proxyActivities<Activities>({ taskQueue: input.taskQueues.cpu, startToCloseTimeout: '10m', retry: retry(10) });
+  const records = proxyActivities<Activities>({ taskQueue: input.taskQueues.cpu, startToCloseTimeout: '10m', retry: retryPolicy(10) });
   const trials = proxyActivities<Activities>({
     taskQueue: input.taskQueues.cpu,
     startToCloseTimeout: '6h',
     heartbeatTimeout: input.heartbeatTimeout,
-    retry: { ...retry(input.maximumAttempts), nonRetryableErrorTypes: ['InvalidInputError'] },
+    retry: retryPolicy(input.maximumAttempts, ['InvalidInputError']),
   });
   const status: TuningStatus = {
     stage: 'starting',
@@ -80,29 +80,33 @@ export async function tuningSearch(input: TuningSearchInput): Promise<TuningSear
     parentRunId: null,
   };
   setHandler(tuningStatus, () => status);
-  upsert([
-    { key: PIPELINE_KEYS.stage, value: 'tuning' },
-    { key: TUNING_KEYS.trialsDone, value: 0 },
-  ]);
+  // A private search shows no count of its trials (their number is part of its secret), and no AP.
+  const shown = input.data.source === 'public';
+  upsert([{ key: PIPELINE_KEYS.stage, value: 'tuning' }, ...(shown ? [{ key: TUNING_KEYS.trialsDone, value: 0 }] : [])]);
 
   const { runId: parentRunId } = await records.startTuningRun(input);
   status.parentRunId = parentRunId;
-  let prepared: { trials: number; data: TrialData } = { trials: input.trials, data: input.data as TrialData };
-  if (input.data.source === 'private') {
+  let search: { candidates: Candidate[]; data: TrialData };
+  if (input.data.source === 'public') {
+    search = { candidates: sampleCandidates(input.space, input.trials, textSeed(workflowInfo().workflowId)), data: input.data };
+  } else {
     try {
-      prepared = await privateData(input, parentRunId, status);
+      search = await privateData(input, parentRunId, status);
     } catch (err) {
-      // The search ends before any trial (a snapshot that fails validation, a budget that refuses it): its run too.
-      await records.finishTuningRun({ parentRunId, source: 'private', trials: [], failed: 0 });
+      // The search ends before any trial (a snapshot that fails validation, a budget that refuses it): its run too,
+      // even when cancelled; a failure to record that must not hide why the search ended.
+      await CancellationScope.nonCancellable(() =>
+        records.finishTuningRun({ parentRunId, source: 'private', trials: [], failed: 0 }).catch((finish) => {
+          log.warn('could not mark the tuning run failed', { error: String(finish) });
+        }),
+      );
       upsert([{ key: PIPELINE_KEYS.stage, value: 'failed' }]);
-      const cause = err instanceof ActivityFailure ? err.cause : undefined;
-      throw cause instanceof ApplicationFailure && PERMANENT.includes(cause.type ?? '') ? cause : err;
+      throw permanentCause(err, PRIVATE_DATA_PERMANENT);
     }
   }
-  const { trials: count, data } = prepared;
-  status.trials = count;
+  const { candidates, data } = search;
+  status.trials = candidates.length;
   status.stage = 'searching';
-  const candidates = sampleCandidates(input.space, count, textSeed(workflowInfo().workflowId));
   const results: TrialResult[] = [];
   let gpuInFlight = 0;
   let gpuAnswers = true;
@@ -138,10 +142,12 @@ export async function tuningSearch(input: TuningSearchInput): Promise<TuningSear
       status.done++;
       if (!status.best || result.objective > status.best.objective)
         status.best = { index, objective: result.objective, candidate: result.candidate };
-      upsert([
-        { key: TUNING_KEYS.trialsDone, value: status.done },
-        ...(result.validation ? [{ key: TUNING_KEYS.bestAveragePrecision, value: status.best.objective }] : []),
-      ]);
+      if (shown) {
+        upsert([
+          { key: TUNING_KEYS.trialsDone, value: status.done },
+          { key: TUNING_KEYS.bestAveragePrecision, value: status.best.objective },
+        ]);
+      }
     } catch (err) {
       status.failed++;
       log.warn('trial failed', { index, error: String(err) });
@@ -159,6 +165,9 @@ export async function tuningSearch(input: TuningSearchInput): Promise<TuningSear
 
   status.stage = 'finishing';
   const outcome = await records.finishTuningRun({ parentRunId, source: input.data.source, trials: results, failed: status.failed });
+  if (status.privacy) {
+    await records.recordPrivacyOutcome({ entryKey: status.privacy.entryKey, outcome: outcome.best ? 'tuned' : 'failed' });
+  }
   status.stage = 'done';
   upsert([{ key: PIPELINE_KEYS.stage, value: outcome.best ? 'tuned' : 'failed' }]);
   return {
@@ -176,30 +185,31 @@ export async function tuningSearch(input: TuningSearchInput): Promise<TuningSear
   };
 }
 
+/** Errors a retry of the private data steps cannot fix: bad input, a snapshot that fails validation, a refused budget. */
+const PRIVATE_DATA_PERMANENT = ['InvalidInputError', 'DataValidationError', 'EmptyLake', 'PrivacyBudgetExceeded'];
+
 /**
  * A private search's data and privacy: the pipeline's window snapshot and validated (its own activities), split for
- * the trials, then the ledger entry and the secret number of trials (reserveTuningPrivacy).
+ * the trials, then the ledger entry and the trials' candidates, their number secret (reserveTuningPrivacy).
  */
 async function privateData(
   input: TuningSearchInput,
   parentRunId: string,
   status: TuningStatus,
-): Promise<{ trials: number; data: TrialData }> {
+): Promise<{ candidates: Candidate[]; data: TrialData }> {
   const settings = input.private;
-  if (!settings)
+  if (!settings) {
     throw ApplicationFailure.create({
       type: 'InvalidInputError',
       message: 'tuning.private: a private search needs its settings',
       nonRetryable: true,
     });
-  const steps = proxyActivities<Activities>({
-    taskQueue: input.taskQueues.cpu,
-    startToCloseTimeout: '30m',
-    heartbeatTimeout: '2m',
-    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 5, nonRetryableErrorTypes: PERMANENT },
-  });
+  }
+  const options = { taskQueue: input.taskQueues.cpu, startToCloseTimeout: '30m', retry: retryPolicy(5, PRIVATE_DATA_PERMANENT) };
+  const ingest = proxyActivities<Activities>({ ...options, heartbeatTimeout: '2m' });
+  const steps = proxyActivities<Activities>(options);
   status.stage = 'data';
-  const dataset = await steps.ingestDataset({});
+  const dataset = await ingest.ingestDataset({});
   await steps.validateSnapshot(dataset);
   const prepared = await steps.prepareTuningData({ dataset, shape: input.shape });
   status.stage = 'privacy';
@@ -213,17 +223,13 @@ async function privateData(
   });
   status.privacy = { epsilon: reservation.epsilon, delta: reservation.delta, entryKey: reservation.entryKey };
   return {
-    trials: reservation.trials,
+    candidates: reservation.candidates,
     data: {
       source: 'private',
       key: prepared.key,
-      unit: settings.privacy.unit,
       counts: prepared.counts,
       mechanisms: reservation.mechanisms,
       score: { k: settings.k, days: prepared.validationDays, sigma: reservation.score.sigma },
     },
   };
 }
-
-/** Errors a retry cannot fix: bad input, a snapshot that fails validation, a search the budget refuses. */
-const PERMANENT = ['InvalidInputError', 'DataValidationError', 'EmptyLake', 'PrivacyBudgetExceeded'];

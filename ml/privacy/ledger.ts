@@ -40,8 +40,11 @@ export type LedgerMechanism =
   /** Training without DP: unbounded ε on every day it touched (recorded so the ledger never claims otherwise). */
   | { kind: 'non-private' };
 
-/** How an attempt ended; 'training' until it does. Display only: every entry counts, whatever its outcome. */
-export const LEDGER_OUTCOMES = ['training', 'promoted', 'rejected', 'expired', 'superseded', 'failed'] as const;
+/**
+ * How an attempt ended; 'training' until it does ('tuned': a search on private data that released its best trial).
+ * Display only: every entry counts, whatever its outcome.
+ */
+export const LEDGER_OUTCOMES = ['training', 'promoted', 'rejected', 'expired', 'superseded', 'failed', 'tuned'] as const;
 export type LedgerOutcome = (typeof LEDGER_OUTCOMES)[number];
 
 export interface LedgerEntry {

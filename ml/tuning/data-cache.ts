@@ -10,7 +10,8 @@ import path from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import type { SplitFeatures } from '../experiment';
 import type { ProtocolOptions } from '../protocol';
-import { type PublicDataSpec, simulatedTransactions, tuningSplits } from './public-data';
+import { type PublicDataSpec, simulatedTransactions } from './public-data';
+import { tuningSplits } from './splits';
 
 /** Bump when the entry's layout changes without a change in the hashed sources. */
 const FORMAT = 1;
@@ -23,7 +24,9 @@ const ML = path.join(__dirname, '..');
 /** Sources whose change changes the splits: the simulator, the feature builder and split, this data's own module. */
 function sourceFiles(): string[] {
   const simulator = path.join(ML, '..', 'simulator');
-  const own = ['experiment.ts', 'features.ts', 'feature-set.ts', 'protocol.ts', 'tuning/public-data.ts'].map((f) => path.join(ML, f));
+  const own = ['experiment.ts', 'features.ts', 'feature-set.ts', 'protocol.ts', 'tuning/public-data.ts', 'tuning/splits.ts'].map((f) =>
+    path.join(ML, f),
+  );
   const simulated = readdirSync(simulator)
     .filter((f) => f.endsWith('.ts'))
     .sort()

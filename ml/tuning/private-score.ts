@@ -42,9 +42,11 @@ export function dailyCardHits(rows: ScoredValidationRows, k: number): number {
 }
 
 /**
- * How far one privacy unit can move dailyCardHits. A transaction is one card on one day: the card's score and label
- * there change, so it enters or leaves that day's top k (pushing one card out or letting one in) or flips its own
- * label, never both ways at once: at most 1. A card changes one card on each of its days: at most the number of days.
+ * How far one privacy unit's own rows can move dailyCardHits, the features of every other row held fixed. A
+ * transaction is one card on one day: the card's score and label there change, so it enters or leaves that day's top
+ * k (pushing one card out or letting one in) or flips its own label, never both ways at once: at most 1. A card
+ * changes one card on each of its days: at most the number of days. Not covered (as for training: docs/privacy.md):
+ * a row also enters the window features of its card's later rows and of other cards' rows at its terminal.
  */
 export function hitsSensitivity(unit: PrivacyUnit, validationDays: number): number {
   if (!Number.isInteger(validationDays) || validationDays < 1) {

@@ -2,7 +2,9 @@
 // rows followed by the noisy validation score (private-score.ts); the search runs a random number K of trials, drawn
 // in secret, and releases only the best (Papernot & Steinke, ICLR 2022: accounting.ts). Their bound needs one RDP
 // curve that holds for every trial, so the keys that change a trial's mechanism must be lists of choices: the curve
-// is the pointwise maximum over every combination of them, each with σ calibrated to the tuning ε.
+// is the pointwise maximum over every combination of them, each with σ calibrated to the tuning ε. The bound also
+// assumes each trial draws its own candidate at random (secretCandidates) and that only the best trial's
+// hyper-parameters and score leave the search, not its index nor the number of trials.
 import type { PlannedMechanism } from '../dpsgd/plan';
 import { plannedMechanism } from '../dpsgd/plan';
 import { InvalidInputError } from '../errors';
@@ -10,8 +12,16 @@ import { DP_SGD_FAMILIES, type ExperimentOptions, trainerOptionsFor } from '../e
 import { noiseMultiplierFor } from '../privacy';
 import type { LedgerMechanism } from '../privacy/ledger';
 import { DEFAULT_RDP_ORDERS, subsampledGaussianRdp } from '../privacy/rdp';
-import { randomTrialsEpsilon, type TrialCountDistribution } from './accounting';
-import { type Candidate, candidateOptions, type SearchSpace, type TunableKey, type TunableValue } from './space';
+import { randomTrialsEpsilon, secureUniform, type TrialCountDistribution } from './accounting';
+import {
+  type Candidate,
+  candidateOptions,
+  type SearchSpace,
+  sampleCandidates,
+  type TunableKey,
+  type TunableValue,
+  type UniformSource,
+} from './space';
 
 /** The keys whose value changes what a DP-SGD trial's accountant composes (rate, steps, per-class rates). */
 export const MECHANISM_KEYS: readonly TunableKey[] = ['samplingRate', 'epochs', 'balance'];
@@ -22,9 +32,10 @@ export interface TrialMechanism {
   noiseMultiplier: number;
 }
 
+/** The training split's units: what a DP trial's plan reads (its class counts are not: under DP the class weight and
+ * the stratified rates come from the public fraud rate, and the normaliser is q·rows). */
 export interface PrivateDataCounts {
   rows: number;
-  positives: number;
   cards: number;
 }
 
@@ -32,7 +43,7 @@ type SearchOptions = Omit<ExperimentOptions, 'protocol'>;
 
 /** What a trial's accountant composes: its sampling rate and steps on data with these counts. */
 export function trialPlan(options: SearchOptions, counts: PrivateDataCounts): PlannedMechanism {
-  const plan = plannedMechanism(trainerOptionsFor(options, counts.positives, counts.rows - counts.positives), counts);
+  const plan = plannedMechanism(trainerOptionsFor(options, 0, counts.rows), { ...counts, positives: 0 });
   if (!plan) throw new InvalidInputError('pipeline.training.dp: a search on private data trains every trial with DP');
   return plan;
 }
@@ -77,7 +88,21 @@ export function checkPrivateSpace(space: SearchSpace, options: SearchOptions): v
     );
   }
   for (const key of MECHANISM_KEYS) choicesOf(space, key, options);
+  if ((options.privacyUnit ?? 'transaction') === 'card' && choicesOf(space, 'balance', options).includes('stratified')) {
+    throw new InvalidInputError(
+      'tuning.space.balance: stratified samples rows at per-class rates, which the card unit refuses (a card’s rate would depend on its labels)',
+    );
+  }
 }
+
+/** Draws from node:crypto: a private search's candidates (never replayable from the search's id). */
+export const secureSource: UniformSource = {
+  uniformInt: (n) => Math.floor(secureUniform() * n),
+  uniformRange: (low, high) => low + (high - low) * secureUniform(),
+};
+
+/** The candidates of a private search's trials, each drawn independently from the secret source. */
+export const secretCandidates = (space: SearchSpace, count: number): Candidate[] => sampleCandidates(space, count, secureSource);
 
 /**
  * Every distinct DP-SGD mechanism a candidate of `space` runs on data with these counts, each with its σ calibrated

@@ -3,10 +3,7 @@
 // quality table). Nobody's transactions are read, so what a search learns from them costs no privacy.
 import { HANDBOOK_DEFAULTS, simulate } from '../../simulator';
 import { InvalidInputError } from '../errors';
-import { type SplitFeatures, splitFeatures } from '../experiment';
-import { type FeatureSet, HANDBOOK_FEATURE_SET } from '../feature-set';
-import { DAY_SECONDS } from '../features';
-import { dayStart, type LabelledTransactions, latestProtocol, type ProtocolOptions, protocolSplit } from '../protocol';
+import type { LabelledTransactions } from '../protocol';
 
 /** The seed of the evaluation data (the handbook default): a tuning seed must differ from it. */
 export const EVALUATION_SEED = HANDBOOK_DEFAULTS.seed;
@@ -36,31 +33,5 @@ export function simulatedTransactions(spec: PublicDataSpec): LabelledTransaction
     terminalId: Array.from(c.terminalId.subarray(0, c.count), (k) => terminals[k]),
     amount: Float64Array.from(c.amountCents.subarray(0, c.count), (cents) => cents / 100),
     fraud: c.fraud.subarray(0, c.count),
-  };
-}
-
-/**
- * The splits a trial trains and scores on (public simulations here; a private search passes the pipeline's window): the pipeline's protocol shape placed at the end of the simulation, with
- * the VALIDATION rows (card and day included) in the place of the test rows, so runExperimentOnSplits' ranking
- * metrics (AP, AUC, card precision@100) are validation metrics. The test period is never read.
- */
-export function tuningSplits(
-  data: Parameters<typeof splitFeatures>[0],
-  shape: Omit<ProtocolOptions, 'trainStart'>,
-  features: FeatureSet = HANDBOOK_FEATURE_SET,
-): SplitFeatures {
-  const protocol = latestProtocol(data, shape);
-  const splits = splitFeatures(data, protocol, features);
-  const rows = protocolSplit(data, protocol).validation;
-  const validationStart = dayStart(protocol.trainStart) - protocol.validationDays * DAY_SECONDS;
-  return {
-    ...splits,
-    periods: { ...splits.periods, test: splits.periods.validation },
-    test: {
-      ...splits.validation,
-      customerId: rows.map((row) => data.customerId[row]),
-      day: Uint16Array.from(rows, (row) => Math.floor((data.timestamp[row] - validationStart) / DAY_SECONDS)),
-    },
-    removedKnownCompromised: 0,
   };
 }

@@ -1,6 +1,7 @@
-// The hyper-parameter search space of `tuning.space` (config.yaml) and the random-search sampler over it. Pure and
-// deterministic (ml/random.ts's xoshiro keyed by a hash of the search's id), so the tuning workflow can sample in
-// its own code and replay the same candidates. This randomness picks hyper-parameters: it is never DP noise.
+// The hyper-parameter search space of `tuning.space` (config.yaml) and the random-search sampler over it. A search on
+// public data samples deterministically (ml/random.ts's xoshiro keyed by a hash of the search's id), so the tuning
+// workflow can sample in its own code and replay the same candidates; a search on private data samples from a secret
+// source (Papernot & Steinke need each trial to draw its own candidate: a public order would name the best's index).
 import type { ExperimentOptions, ModelFamily } from '../experiment';
 import { Rng } from '../random';
 
@@ -66,7 +67,10 @@ export function textSeed(text: string): number {
   return (h1 & 0x1fffff) * 2 ** 32 + h2;
 }
 
-function draw(rng: Rng, key: TunableKey, dimension: Dimension): TunableValue {
+/** Where a sampler's draws come from: a seeded Rng, or a secret source (secureSource). */
+export type UniformSource = Pick<Rng, 'uniformInt' | 'uniformRange'>;
+
+function draw(rng: UniformSource, key: TunableKey, dimension: Dimension): TunableValue {
   if (Array.isArray(dimension)) return dimension[rng.uniformInt(dimension.length)];
   const [lo, hi] = dimension['log-uniform'];
   const value = Math.exp(rng.uniformRange(Math.log(lo), Math.log(hi)));
@@ -76,11 +80,12 @@ function draw(rng: Rng, key: TunableKey, dimension: Dimension): TunableValue {
 
 /**
  * `count` candidates drawn independently and uniformly (choices) or log-uniformly (intervals), keys in TUNABLE_KEYS
- * order. The same space, count and seed give the same candidates. Duplicates are kept: with few choices they are
+ * order. The same space, count and seed give the same candidates (a UniformSource: whatever it draws). Duplicates
+ * are kept: with few choices they are
  * likely, and each trial still measures a fresh training run.
  */
-export function sampleCandidates(space: SearchSpace, count: number, seed: number): Candidate[] {
-  const rng = new Rng([seed, 0x7475]);
+export function sampleCandidates(space: SearchSpace, count: number, seed: number | UniformSource): Candidate[] {
+  const rng = typeof seed === 'number' ? new Rng([seed, 0x7475]) : seed;
   const keys = TUNABLE_KEYS.filter((key) => space[key] !== undefined);
   return Array.from({ length: count }, () => Object.fromEntries(keys.map((key) => [key, draw(rng, key, space[key] as Dimension)])));
 }

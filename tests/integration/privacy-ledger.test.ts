@@ -20,7 +20,7 @@ import { startPipeline } from '../../temporal/pipeline';
 import { startTuning, tuningInput } from '../../temporal/tuning';
 import { pipelineStatus } from '../../workflows/messages';
 import type { PipelineResult } from '../../workflows/training-pipeline';
-import type { TuningSearchResult } from '../../workflows/tuning';
+import { type TuningSearchResult, tuningStatus } from '../../workflows/tuning';
 import { createPipelineEnv, type PipelineEnv } from './pipeline-env';
 
 const PYTHON = process.env.FRAUDOPS_DPACC_PYTHON ?? '/tmp/venv-dpacc/bin/python';
@@ -37,7 +37,7 @@ describe('lifetime privacy ledger across pipeline runs (real stack)', () => {
       Object.assign(s.pipeline.training, { epochs: 3, hidden: [8] });
       s.pipeline.approval.timeout = '1s'; // nobody decides: each candidate expires at once (expired runs count too)
       // RDP calibrates σ in milliseconds; the ledger composes by PLD whatever the accountant.
-      Object.assign(s.privacy, { accountant: 'rdp', targetEpsilon: 1, lifetimeEpsilon: 10 });
+      Object.assign(s.privacy, { accountant: 'rdp', targetEpsilon: 1, lifetimeEpsilon: 10, tuningEpsilon: 2 });
       s.tuning = {
         ...s.tuning,
         trials: 2, // the mean of a random number of trials
@@ -122,7 +122,7 @@ describe('lifetime privacy ledger across pipeline runs (real stack)', () => {
     const worst = ledger.worst?.epsilon as number;
     // A budget the three runs fit, with room for less than one more run on their busiest days.
     const budget = Number((worst + 0.05).toFixed(3));
-    const config = { ...env.config, privacy: { ...env.config.privacy, lifetimeEpsilon: budget } };
+    const config = { ...env.config, privacy: { ...env.config.privacy, lifetimeEpsilon: budget, tuningEpsilon: 0 } };
     const run = await startPipeline(client, config, { days: 6 });
     const handle = client.workflow.getHandle(run.workflowId);
     await assert.rejects(handle.result(), (err: unknown) => {
@@ -146,55 +146,73 @@ describe('lifetime privacy ledger across pipeline runs (real stack)', () => {
     assert.equal((await mlflow.searchModelVersions(`name='${env.config.registry.modelName}'`)).length, 3, 'nothing registered');
   });
 
-  it('charges a search on private data before its trials, releases only its best, and refuses one past the budget', async (t) => {
+  it('charges a search on private data before its trials, releases only its best, and refuses one past either budget', async (t) => {
     const tune = await env.cli(['tune', '--wait', '--json']);
     assert.equal(tune.code, 0, tune.stderr);
-    const result = JSON.parse(tune.stdout) as TuningSearchResult & { workflowId: string };
-    assert.ok(result.best, tune.stderr);
-    assert.equal(result.best.validation, null, 'no exact validation metric leaves a trial');
-    assert.match(result.best.objective.name, /noisy daily card precision/);
-    assert.equal(result.results.length + result.failed, result.trials);
-    assert.ok(result.results.every((r) => r.validation === null));
-    assert.doesNotMatch(tune.stderr, /\d+\/\d+ trials done/, 'the progress keeps the number of trials to itself');
+    const released = JSON.parse(tune.stdout) as Pick<TuningSearchResult, 'parentRunId' | 'best'> & { workflowId: string };
+    assert.deepEqual(Object.keys(released), ['workflowId', 'parentRunId', 'best'], 'only the best leaves the search');
+    const { best } = released;
+    assert.ok(best, tune.stderr);
+    assert.deepEqual([best.validation, best.trial, best.trialRunId], [null, null, null], 'no exact metric, no index');
+    assert.match(best.objective.name, /noisy daily card precision/);
+    assert.doesNotMatch(tune.stderr, /trials done|\(trial \d+\)/, 'the progress shows no count of trials and no index');
     assert.match(tune.stderr, /ε \d\.\d{3} charged to the ledger/);
-    t.diagnostic(`${result.trials} trials; best noisy score ${result.best.objective.value.toFixed(4)}`);
 
     const ledgerNow = JSON.parse((await env.cli(['privacy', 'ledger', '--json'])).stdout) as LedgerReport;
     assert.equal(ledgerNow.entries.length, 4);
-    const entry = ledgerNow.entries.find((e) => e.workflowId === result.workflowId);
+    const entry = ledgerNow.entries.find((e) => e.workflowId === released.workflowId);
     assert.ok(entry && entry.mechanism.kind === 'approximate-dp', JSON.stringify(ledgerNow.entries));
-    assert.equal(entry.delta, env.config.tuning.private.delta);
-    assert.ok(entry.mechanism.epsilon > 0.5, 'the search costs more than one trial');
+    assert.deepEqual([entry.delta, entry.outcome], [env.config.tuning.private.delta, 'tuned']);
+    assert.ok(
+      entry.mechanism.epsilon > 0.5 && entry.mechanism.epsilon <= 2,
+      `the search costs more than one trial, within its share: ${entry.mechanism.epsilon}`,
+    );
     // Its days (validation through training) are composed with the pipeline runs that trained on them.
     const last = ledgerNow.days.find((d) => d.day === entry.days.last);
-    assert.ok(
-      last?.runs.includes(entry.runId) && (last.epsilon as number) > (ledger.days.find((d) => d.day === entry.days.last)?.epsilon ?? 0),
-    );
+    const before = ledger.days.find((d) => d.day === entry.days.last)?.epsilon ?? 0;
+    assert.ok(last?.runs.includes(entry.runId) && (last.epsilon as number) > before);
 
     const mlflow = MlflowClient.fromConfig(env.config);
-    const parent = await mlflow.getRun(result.parentRunId);
+    const parent = await mlflow.getRun(released.parentRunId);
     const param = (key: string) => parent.data.params?.find((p) => p.key === key)?.value;
     assert.equal(Number(param('privacy_epsilon')), entry.mechanism.epsilon);
     assert.equal(param('ledger_days'), `${entry.days.first}..${entry.days.last}`);
     assert.equal(param('privacy_cost'), undefined);
-    const children = await mlflow.searchRuns([parent.info.experiment_id], `tags.mlflow.parentRunId = '${result.parentRunId}'`);
-    assert.equal(children.length, result.trials);
+    assert.ok(!parent.data.metrics?.some((m) => m.key.startsWith('trials_')), 'the parent run does not count the trials');
+    const artifacts = (await mlflow.listArtifacts(parent.info)).map((f) => f.path);
+    assert.ok(
+      artifacts.includes('best-config.json') && !artifacts.includes('trials.json') && !artifacts.includes('comparison.svg'),
+      `${artifacts}`,
+    );
+    const children = await mlflow.searchRuns([parent.info.experiment_id], `tags.mlflow.parentRunId = '${released.parentRunId}'`);
+    assert.ok(children.length >= 1);
     for (const child of children) {
       const metrics = (child.data.metrics ?? []).map((m) => m.key);
-      assert.ok(metrics.includes('objective') && !metrics.includes('validation_average_precision'), metrics.join());
+      assert.ok(metrics.includes('objective') && !metrics.some((m) => m.startsWith('validation_')), metrics.join());
+      assert.ok((child.info.start_time ?? 0) >= Date.parse(entry.recordedAt), 'charged before any trial started');
     }
+    t.diagnostic(`search ε ${entry.mechanism.epsilon.toFixed(3)}; best noisy score ${best.objective.value.toFixed(4)}`);
 
-    // Past the budget: refused before any trial, nothing written.
-    const budget = Number(((ledgerNow.worst?.epsilon as number) + 0.01).toFixed(3));
-    const config = { ...env.config, privacy: { ...env.config.privacy, lifetimeEpsilon: budget } };
-    const { workflowId } = await startTuning(client, config, tuningInput(config));
-    await assert.rejects(client.workflow.getHandle(workflowId).result(), (err: unknown) => {
-      assert.ok(err instanceof WorkflowFailedError);
-      const cause = err.cause instanceof ApplicationFailure ? err.cause : (err.cause?.cause as ApplicationFailure);
-      assert.equal(cause?.type, 'PrivacyBudgetExceeded', String(err.cause));
-      assert.match(cause.message, new RegExp(`past privacy\\.lifetimeEpsilon ${budget}`));
-      return true;
-    });
+    // Past the share for tuning, then past the lifetime budget: refused before any trial, nothing written.
+    const worst = ledgerNow.worst?.epsilon as number;
+    for (const [privacy, budget] of [
+      [{ tuningEpsilon: 0.1 }, 'privacy\\.tuningEpsilon 0\\.1'],
+      [{ lifetimeEpsilon: Number((worst + 0.01).toFixed(3)) }, `privacy\\.lifetimeEpsilon ${(worst + 0.01).toFixed(3)}`],
+    ] as const) {
+      const config = { ...env.config, privacy: { ...env.config.privacy, ...privacy } };
+      const { workflowId } = await startTuning(client, config, tuningInput(config));
+      await assert.rejects(client.workflow.getHandle(workflowId).result(), (err: unknown) => {
+        assert.ok(err instanceof WorkflowFailedError);
+        const cause = err.cause as ApplicationFailure;
+        assert.equal(cause?.type, 'PrivacyBudgetExceeded', String(err.cause));
+        assert.match(cause.message, new RegExp(`past ${budget}`));
+        return true;
+      });
+      const { parentRunId } = await client.workflow.getHandle(workflowId).query(tuningStatus);
+      const refused = await mlflow.getRun(parentRunId as string);
+      assert.equal(refused.info.status, 'FAILED');
+      assert.equal((await mlflow.searchRuns([refused.info.experiment_id], `tags.mlflow.parentRunId = '${parentRunId}'`)).length, 0);
+    }
     const afterRefusal = JSON.parse((await env.cli(['privacy', 'ledger', '--json'])).stdout) as LedgerReport;
     assert.equal(afterRefusal.entries.length, 4, 'a refused search writes no entry');
   });

@@ -201,6 +201,7 @@ describe('config privacy block', () => {
       'lifetimeEpsilon',
       'lifetimePeriod',
       'targetEpsilon',
+      'tuningEpsilon',
       'unit',
     ]);
     const stale = settings();

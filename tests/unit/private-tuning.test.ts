@@ -5,7 +5,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
+import { scheduledMechanism } from '../../activities/privacy-ledger';
 import { parseConfig, projectRoot } from '../../config';
+import { planTraining } from '../../ml/dpsgd/plan';
+import { trainerOptionsFor } from '../../ml/experiment';
 import { epsilon as mechanismEpsilon } from '../../ml/privacy';
 import { Rng } from '../../ml/random';
 import { trialCountDistribution } from '../../ml/tuning/accounting';
@@ -16,7 +19,16 @@ import {
   noisyCardPrecision,
   type ScoredValidationRows,
 } from '../../ml/tuning/private-score';
-import { checkPrivateSpace, reservedNoise, searchPrivacy, trialMechanisms, trialRdp } from '../../ml/tuning/private-search';
+import {
+  checkPrivateSpace,
+  reservedNoise,
+  searchPrivacy,
+  secretCandidates,
+  trialMechanisms,
+  trialPlan,
+  trialRdp,
+} from '../../ml/tuning/private-search';
+import { candidateOptions, sampleCandidates, textSeed } from '../../ml/tuning/space';
 import { pipelineSettings } from '../../temporal/pipeline';
 import { tuningInput } from '../../temporal/tuning';
 
@@ -110,7 +122,7 @@ const secrets = { S3_ACCESS_KEY: 'fraudops', S3_SECRET_KEY: 'a-long-secret', API
 const settings = () => parse(readFileSync(path.join(root, 'config.yaml'), 'utf8'));
 const config = parseConfig(settings(), secrets, root);
 const options = { ...pipelineSettings(config).training.options, accountant: 'rdp' as const, targetEpsilon: 0.5 };
-const counts = { rows: 60_000, positives: 480, cards: 4_000 };
+const counts = { rows: 60_000, cards: 4_000 };
 
 describe('the privacy of a private search', () => {
   it('reserves one σ per distinct mechanism of the space, each within the tuning ε', () => {
@@ -130,6 +142,38 @@ describe('the privacy of a private search', () => {
     assert.throws(() => reservedNoise(mechanisms, { samplingRate: 0.3, steps: 7 }), /not among the mechanisms the search reserved/);
   });
 
+  it('covers every trial a sampled candidate runs, at both units (the plan of 300 candidates of the config space)', () => {
+    const space = { ...config.tuning.space, family: ['logistic', 'quadratic', 'mlp'] };
+    for (const unit of ['transaction', 'card'] as const) {
+      const unitSpace =
+        unit === 'card' ? { ...space, balance: ['none', 'class-weight'] } : { ...space, balance: ['none', 'class-weight', 'stratified'] };
+      const unitOptions = { ...options, privacyUnit: unit };
+      const mechanisms = trialMechanisms(unitSpace, unitOptions, counts);
+      for (const candidate of sampleCandidates(unitSpace, 300, textSeed(`coverage-${unit}`))) {
+        const plan = trialPlan(candidateOptions(unitOptions, candidate), counts);
+        assert.doesNotThrow(() => reservedNoise(mechanisms, plan), JSON.stringify(candidate));
+      }
+    }
+  });
+
+  it('hands the reserved σ to the trainer instead of calibrating one', () => {
+    const dp = trainerOptionsFor({ ...options, noiseMultiplier: 3.25 }, 10, 1000).privacy;
+    assert.ok(dp.mode === 'dp');
+    assert.equal(dp.noiseMultiplier, 3.25);
+    assert.equal(dp.targetEpsilon, undefined);
+    assert.equal(
+      planTraining(trainerOptionsFor({ ...options, noiseMultiplier: 3.25 }, 10, 1000), { rows: 1010, positives: 10 }).privacy
+        ?.noiseMultiplier,
+      3.25,
+    );
+  });
+
+  it('draws a private search’s candidates from a secret source: never the same list twice', () => {
+    const space = { learningRate: { 'log-uniform': [0.01, 1] as [number, number] } };
+    assert.notDeepEqual(secretCandidates(space, 5), secretCandidates(space, 5));
+    assert.equal(secretCandidates(space, 0).length, 0);
+  });
+
   it('refuses what it cannot account: a log-uniform mechanism key, family ebm, training without DP', () => {
     assert.throws(() => checkPrivateSpace({ epochs: { 'log-uniform': [5, 50] } }, options), /tuning\.space\.epochs: .* must be a list/);
     assert.throws(
@@ -137,6 +181,10 @@ describe('the privacy of a private search', () => {
       /tuning\.space\.family: "ebm" cannot be searched on private data/,
     );
     assert.throws(() => checkPrivateSpace({}, { ...options, dp: false }), /pipeline\.training\.dp/);
+    assert.throws(
+      () => checkPrivateSpace({ balance: ['none', 'stratified'] }, { ...options, privacyUnit: 'card' }),
+      /tuning\.space\.balance: stratified .* card unit refuses/,
+    );
     assert.doesNotThrow(() => checkPrivateSpace({ family: ['logistic'], learningRate: { 'log-uniform': [0.1, 1] } }, options));
   });
 
@@ -163,16 +211,48 @@ describe('tuning.data.source private in config', () => {
   };
 
   it('starts a search that carries the ledger’s privacy settings', () => {
-    const input = tuningInput(privateConfig(() => undefined));
+    const input = tuningInput(privateConfig((raw) => Object.assign(raw.privacy, { tuningEpsilon: 1 })));
     assert.deepEqual(input.data, { source: 'private' });
     assert.equal(input.private?.privacy.lifetimeEpsilon, config.privacy.lifetimeEpsilon);
     assert.equal(input.private?.trialCount, config.tuning.private.trialCount);
   });
 
-  it('refuses a search δ that is not below privacy.delta', () => {
+  it('refuses a search with no budget share, a δ outside its share, or a mean its law cannot take', () => {
     assert.throws(
-      () => tuningInput(privateConfig((raw) => Object.assign(raw.tuning.private, { delta: raw.privacy.delta }))),
-      /tuning\.private\.delta = .*: must be below privacy\.delta/,
+      () => tuningInput(privateConfig((raw) => Object.assign(raw.privacy, { tuningEpsilon: 0 }))),
+      /privacy\.tuningEpsilon = 0: the schedule leaves no budget/,
     );
+    const shared = (raw: ReturnType<typeof settings>) => Object.assign(raw.privacy, { tuningEpsilon: 1 });
+    assert.throws(
+      () =>
+        tuningInput(
+          privateConfig((raw) => {
+            shared(raw);
+            raw.tuning.private.delta = raw.privacy.delta / 2;
+          }),
+        ),
+      /tuning\.private\.delta = .*: must be below privacy\.delta \/ 2/,
+    );
+    assert.throws(() => tuningInput(privateConfig(shared), { trials: 1 }), /mean = 1: a logarithmic number of trials needs mean > 1/);
+    assert.throws(
+      () => parseConfig(Object.assign(settings(), { privacy: { ...settings().privacy, tuningEpsilon: 3 } }), secrets, root),
+      /privacy\.tuningEpsilon/,
+    );
+  });
+
+  it('a share for tuning leaves the pipeline’s runs more noise, within lifetimeEpsilon − share at δ/2', () => {
+    const training = pipelineSettings(config).training;
+    const privacy = { ...pipelineSettings(config).privacy, accountant: 'rdp' as const };
+    const ref = { examples: 60_000, positives: 480, cards: 4_000 };
+    const alone = scheduledMechanism({ settings: training, training: ref, privacy });
+    const shared = scheduledMechanism({ settings: training, training: ref, privacy: { ...privacy, tuningEpsilon: 1 } });
+    assert.ok(alone.mechanism.kind === 'poisson-gaussian' && shared.mechanism.kind === 'poisson-gaussian');
+    assert.ok(shared.mechanism.noiseMultiplier > alone.mechanism.noiseMultiplier);
+    const { samplingRate, noiseMultiplier, steps } = shared.mechanism;
+    const inReach = mechanismEpsilon(
+      { samplingRate, noiseMultiplier, steps: steps * training.protocol.trainDays, delta: privacy.delta / 2 },
+      'rdp',
+    );
+    assert.ok(inReach.epsilon <= privacy.lifetimeEpsilon - 1 + 1e-9, `${inReach.epsilon}`);
   });
 });

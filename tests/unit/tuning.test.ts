@@ -9,8 +9,9 @@ import { parse } from 'yaml';
 import { parseConfig, projectRoot } from '../../config';
 import { HANDBOOK_PROTOCOL, protocolSplit } from '../../ml/protocol';
 import { cachedTuningSplits, publicDataKey } from '../../ml/tuning/data-cache';
-import { EVALUATION_SEED, simulatedTransactions, tuningSplits } from '../../ml/tuning/public-data';
+import { EVALUATION_SEED, simulatedTransactions } from '../../ml/tuning/public-data';
 import { candidateOptions, describeCandidate, familySpace, type SearchSpace, sampleCandidates, textSeed } from '../../ml/tuning/space';
+import { tuningSplits } from '../../ml/tuning/splits';
 import { tuningInput } from '../../temporal/tuning';
 
 const SPACE: SearchSpace = {
