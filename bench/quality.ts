@@ -5,7 +5,8 @@
 // (ml/bootstrap.ts: every resample applied to all the seeds' scores); per run its own intervals.
 //   A subset:  npx tsx bench/quality.ts --families logistic --epsilons non-private,1 --seeds 0
 //   The grid:  npx tsx bench/quality.ts --params bench/quality-params.json --out quality.json   (~30 min on 2 busy cores)
-//   (bench/quality-params.json: written by --params-from-tuning from the searches named in its "_source")
+//   (bench/quality-params.json: written by --params-from-tuning from the searches named in its "_source"; its
+//   "_selection" says which per-ε layers were kept, by re-scoring on public validation days, and why)
 //   The table: npx tsx bench/quality.ts --markdown --from quality.json
 // Hyper-parameters: config.yaml's pipeline.training, overridden by --params <file.json>, an object whose keys are
 // merged in this order for a cell: "default", "<family>", "<family>:non-private" or "<family>:dp", "<family>:dp:<unit>",
@@ -13,8 +14,10 @@
 // keys that start with "_" are notes (e.g. "_source": where the params came from) and are not read.
 // From tuning searches (`fraudops tune`, their MLflow parent run ids): --params-from-tuning <id,...> takes each search's
 // best config as its family's params, "<family>:dp" or "<family>:non-private" by the search's privacy; a family with
-// a DP search only uses it for its non-private cells too (dp off). --write-params <file> writes those params (with
-// the run ids in "_source") and exits, so the grid can run later from the file.
+// a DP search only uses it for its non-private cells too (dp off). Where a family has DP searches at several ε for
+// one unit (tuning.epsilon), those not at privacy.targetEpsilon are filed as "<family>:eps=<ε>:<unit>".
+// --write-params <file> writes those params (with the run ids in "_source") and exits, so the grid can run later
+// from the file.
 // Prints one JSON object (or, with --markdown, the table); --out rewrites the JSON after every cell.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -103,7 +106,10 @@ function checkParams(params: unknown, base: Omit<ExperimentOptions, 'protocol'>,
  * The params of finished tuning searches: each search's best config under its family, "<family>:dp" or
  * "<family>:non-private" by whether its trials trained with DP, and "<family>:dp:card" for a DP search at the card
  * unit (run with privacy.unit card); a family without a non-private search takes its DP search's config for every
- * cell ("<family>"), the non-private cells training it with DP off.
+ * cell ("<family>"), the non-private cells training it with DP off. Per-ε searches (tuning.epsilon): where a family
+ * has DP searches at several ε for one unit, each is filed under "<family>:eps=<ε>:<unit>" (the unit always named, so
+ * a transaction search never overrides the card layer), except the one at privacy.targetEpsilon, which stays the
+ * "<family>:dp" (or ":dp:card") that the ε without a search of their own take.
  */
 async function paramsFromTuning(config: Config, runIds: string[]): Promise<Params> {
   const mlflow = MlflowClient.fromConfig(config);
@@ -112,6 +118,7 @@ async function paramsFromTuning(config: Config, runIds: string[]): Promise<Param
     family: ModelFamily;
     dp: boolean;
     unit: string;
+    epsilon: number | null;
     options: Partial<ExperimentOptions>;
     best: BestConfig;
   }> = [];
@@ -119,28 +126,50 @@ async function paramsFromTuning(config: Config, runIds: string[]): Promise<Param
     const best = await readTunedConfig(mlflow, config, runId);
     const { family, ...options } = candidateOptions({}, best.hyperParameters) as Partial<ExperimentOptions>;
     if (!family) throw new Error(`--params-from-tuning ${runId}: its search did not fix a family (run it with --family)`);
+    const params = (await mlflow.getRun(best.tuningRunId)).data.params ?? [];
+    const param = (key: string) => params.find((p) => p.key === key)?.value;
     // Searches from before the parent run named its unit trained at the transaction unit.
-    const unit = (await mlflow.getRun(best.tuningRunId)).data.params?.find((p) => p.key === 'privacy_unit')?.value ?? 'transaction';
-    found.push({ runId: best.tuningRunId, family, dp: best.epsilonPerTrial !== null, unit, options, best });
+    const unit = param('privacy_unit') ?? 'transaction';
+    // The ε the search targeted (the grid's ε), not the one its best trial spent (a hair below it).
+    const epsilon = best.epsilonPerTrial === null ? null : Number(param('epsilon_per_trial') ?? best.epsilonPerTrial.toPrecision(3));
+    found.push({ runId: best.tuningRunId, family, dp: epsilon !== null, unit, epsilon, options, best });
   }
   const layers: Params = {};
-  for (const { family, dp, unit, options, runId } of found) {
-    const twin = found.some((other) => other.family === family && other.dp !== dp);
-    // A DP search at the card unit sets the family's card cells only ("<family>:dp:card", over "<family>:dp").
-    const layer = dp && unit === 'card' ? `${family}:dp:card` : twin ? `${family}:${dp ? 'dp' : 'non-private'}` : family;
+  const filed = found.map((search) => ({ ...search, layer: tuningLayer(search, found, config.privacy.targetEpsilon) }));
+  for (const { layer, options, runId } of filed) {
     if (layers[layer]) throw new Error(`--params-from-tuning: two searches for "${layer}" (the second is ${runId})`);
     layers[layer] = options;
   }
-  const source = found.map(({ runId, family, dp, unit, best }) => ({
+  const source = filed.map(({ runId, family, dp, unit, layer, best }) => ({
     tuningRunId: runId,
     family,
     dp,
     ...(dp ? { unit } : {}),
     epsilonPerTrial: best.epsilonPerTrial,
+    layer,
     bestTrialRunId: best.trialRunId,
     validation: best.validation,
   }));
   return { _source: source, ...layers } as Params;
+}
+
+/** A tuning search as paramsFromTuning files it: ε null for a non-private search. */
+interface FiledSearch {
+  family: ModelFamily;
+  dp: boolean;
+  unit: string;
+  epsilon: number | null;
+}
+
+/** The params layer (cellOptions) a search's best config is filed under, among all the searches given. */
+function tuningLayer(search: FiledSearch, all: FiledSearch[], pipelineEpsilon: number): string {
+  const { family, dp, unit, epsilon } = search;
+  const sameUnit = all.filter((other) => other.family === family && other.dp && other.unit === unit);
+  if (dp && epsilon !== pipelineEpsilon && new Set(sameUnit.map((other) => other.epsilon)).size > 1)
+    return `${family}:eps=${epsilon}:${unit}`;
+  const twin = all.some((other) => other.family === family && other.dp !== dp);
+  // A DP search at the card unit sets the family's card cells only ("<family>:dp:card", over "<family>:dp").
+  return dp && unit === 'card' ? `${family}:dp:card` : twin ? `${family}:${dp ? 'dp' : 'non-private'}` : family;
 }
 
 const privacyName = (epsilon: number | null) => (epsilon === null ? 'non-private' : `ε = ${epsilon}`);
