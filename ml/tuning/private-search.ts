@@ -5,8 +5,7 @@
 // is the pointwise maximum over every combination of them, each with σ calibrated to the tuning ε. The bound also
 // assumes each trial draws its own candidate at random (secretCandidates) and that only the best trial's
 // hyper-parameters and score leave the search, not its index nor the number of trials.
-import type { PlannedMechanism } from '../dpsgd/plan';
-import { plannedMechanism } from '../dpsgd/plan';
+import { type PlannedMechanism, plannedMechanism } from '../dpsgd/plan';
 import { InvalidInputError } from '../errors';
 import { DP_SGD_FAMILIES, type ExperimentOptions, trainerOptionsFor } from '../experiment';
 import { noiseMultiplierFor } from '../privacy';
